@@ -1,0 +1,42 @@
+# cellpay build targets. `make test` is the command CI runs (see README.md).
+GO        ?= go
+PKGS      := ./...
+TEST_TIMEOUT ?= 20m
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
+
+.PHONY: build test fuzz bench lint proto proto-tools
+
+build:
+	$(GO) build $(PKGS)
+
+# Every package runs under the race detector; the short fuzz runs follow.
+test: lint
+	$(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) $(PKGS)
+	$(MAKE) fuzz
+
+# Short coverage-guided fuzz runs of everything that decodes bytes from the
+# network or disk. FUZZTIME keeps CI short; raise it for a real hunt.
+FUZZTIME ?= 10s
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeLog$$' -fuzztime $(FUZZTIME) ./replication/storage/
+	$(GO) test -run '^$$' -fuzz '^FuzzTransportDecode$$' -fuzztime $(FUZZTIME) ./replication/transport/
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchtime 3s -timeout 60m ./replication/...
+
+lint:
+	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \
+	if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+	$(GO) vet $(PKGS)
+
+proto-tools:
+	$(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+	$(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+# Regenerates the committed Go code from api/**/*.proto (needs protoc: apt-get install protobuf-compiler).
+proto: proto-tools
+	PATH="$$($(GO) env GOPATH)/bin:$$PATH" protoc -I api \
+		--go_out=api --go_opt=paths=source_relative \
+		--go-grpc_out=api --go-grpc_opt=paths=source_relative \
+		$$(find api -name '*.proto')
