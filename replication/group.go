@@ -1,0 +1,279 @@
+package replication
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/raft"
+
+	"github.com/cellpay/cellpay/replication/storage"
+)
+
+// Peer is one voting replica of a group: a node id and its Raft address.
+type Peer struct {
+	NodeID string
+	Addr   string
+}
+
+// Group is one Raft group (cell replica) running on this node.
+type Group struct {
+	id     storage.GroupID
+	host   *Host
+	raft   *raft.Raft
+	fsm    *fsm
+	timing Timing
+
+	observations chan raft.Observation
+	observer     *raft.Observer
+	stopped      chan struct{}
+	watchDone    chan struct{}
+
+	readMu        sync.Mutex
+	readReadyTerm uint64 // the term whose first barrier has been applied
+}
+
+// ID is the group id (the cell id).
+func (g *Group) ID() uint64 { return uint64(g.id) }
+
+// Raft exposes the underlying raft instance for diagnostics.
+func (g *Group) Raft() *raft.Raft { return g.raft }
+
+// Leader returns the leader this replica knows of (empty if none) and its
+// current term.
+func (g *Group) Leader() (id, addr string, term uint64) {
+	a, i := g.raft.LeaderWithID()
+	return string(i), string(a), g.raft.CurrentTerm()
+}
+
+// IsLeader reports whether this replica is the leader.
+func (g *Group) IsLeader() bool { return g.raft.State() == raft.Leader }
+
+// AppliedIndex is the last log index whose effects are in the store.
+func (g *Group) AppliedIndex() uint64 {
+	i, _ := g.fsm.appliedIndex()
+	return i
+}
+
+// Reader reads the group's committed local state. Call LinearizableRead
+// first when the read must be current.
+func (g *Group) Reader() Reader { return Reader{group: g.id, db: g.host.db.Pebble()} }
+
+func (g *Group) notLeader() error {
+	id, addr, _ := g.Leader()
+	return &NotLeaderError{Group: uint64(g.id), LeaderID: id, LeaderAddr: addr}
+}
+
+// Apply proposes data and waits until it is applied on this node, returning
+// the StateMachine's result. Errors: *NotLeaderError (not proposed),
+// ErrOutcomeUnknown (proposed, fate unknown), ctx's error only before the
+// proposal was handed to raft.
+func (g *Group) Apply(ctx context.Context, data []byte) (any, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !g.IsLeader() {
+		return nil, g.notLeader()
+	}
+	enqueue := g.timing.ElectionTimeout
+	if dl, ok := ctx.Deadline(); ok {
+		enqueue = min(enqueue, time.Until(dl))
+	}
+	f := g.raft.Apply(data, enqueue)
+	err := wait(ctx, f)
+	switch {
+	case err == nil:
+		return f.Response(), nil
+	case errors.Is(err, raft.ErrNotLeader), errors.Is(err, raft.ErrEnqueueTimeout):
+		return nil, g.notLeader()
+	case errors.Is(err, raft.ErrRaftShutdown):
+		return nil, fmt.Errorf("%w: group %d shut down during the proposal", ErrOutcomeUnknown, g.id)
+	default:
+		return nil, fmt.Errorf("%w: group %d: %v", ErrOutcomeUnknown, g.id, err)
+	}
+}
+
+// wait waits for a raft future, bounded by ctx. raft futures have no
+// channel, so the wait runs in a goroutine that ends when raft answers
+// (commit, leadership loss or shutdown all answer every future).
+func wait(ctx context.Context, f raft.Future) error {
+	done := make(chan error, 1)
+	go func() { done <- f.Error() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// LinearizableRead returns once this replica's state reflects every write
+// acknowledged before the call (ReadIndex): the leader confirms it is still
+// leader with a quorum, then waits until it has applied the commit index.
+// A leader cut off from its quorum cannot pass (fencing).
+func (g *Group) LinearizableRead(ctx context.Context) error {
+	if !g.IsLeader() {
+		return g.notLeader()
+	}
+	if err := g.ensureReadReady(ctx); err != nil {
+		return err
+	}
+	if err := wait(ctx, g.raft.VerifyLeader()); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return g.notLeader()
+	}
+	return g.waitApplied(ctx, g.raft.CommitIndex())
+}
+
+// ensureReadReady makes sure the current term's leader has applied an entry
+// of its own term; before that its commit index may lag writes acknowledged
+// by the previous leader.
+func (g *Group) ensureReadReady(ctx context.Context) error {
+	g.readMu.Lock()
+	defer g.readMu.Unlock()
+	term := g.raft.CurrentTerm()
+	if g.readReadyTerm == term {
+		return nil
+	}
+	if err := wait(ctx, g.raft.Barrier(g.timing.ElectionTimeout)); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return g.notLeader()
+	}
+	g.readReadyTerm = term
+	return nil
+}
+
+func (g *Group) waitApplied(ctx context.Context, index uint64) error {
+	for {
+		applied, changed := g.fsm.appliedIndex()
+		if applied >= index {
+			return nil
+		}
+		select {
+		case <-changed:
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-g.stopped:
+			return ErrClosed
+		}
+	}
+}
+
+// WaitApplied blocks until this replica has applied index (or ctx ends).
+func (g *Group) WaitApplied(ctx context.Context, index uint64) error { return g.waitApplied(ctx, index) }
+
+// TransferLeadership moves the group's leadership to nodeID and waits until
+// that node leads. It must be called on the leader. The error says why a
+// transfer failed (*NotLeaderError, or *TransferError with a reason).
+func (g *Group) TransferLeadership(ctx context.Context, nodeID string) error {
+	if !g.IsLeader() {
+		return g.notLeader()
+	}
+	if nodeID == g.host.cfg.NodeID {
+		return nil
+	}
+	cf := g.raft.GetConfiguration()
+	if err := wait(ctx, cf); err != nil {
+		return &TransferError{Group: uint64(g.id), Target: nodeID, Reason: "reading the configuration", Err: err}
+	}
+	var target *raft.Server
+	for _, s := range cf.Configuration().Servers {
+		if string(s.ID) == nodeID {
+			target = &s
+			break
+		}
+	}
+	if target == nil {
+		return &TransferError{Group: uint64(g.id), Target: nodeID, Reason: "the node holds no replica of the group"}
+	}
+	if target.Suffrage != raft.Voter {
+		return &TransferError{Group: uint64(g.id), Target: nodeID, Reason: "the node's replica is not a voter"}
+	}
+	if err := wait(ctx, g.raft.LeadershipTransferToServer(target.ID, target.Address)); err != nil {
+		reason := "raft refused or timed out (the target may be unreachable or far behind)"
+		switch {
+		case errors.Is(err, raft.ErrNotLeader):
+			return g.notLeader()
+		case errors.Is(err, raft.ErrLeadershipTransferInProgress):
+			reason = "another transfer is in progress"
+		case ctx.Err() != nil:
+			reason = "deadline reached"
+		}
+		return &TransferError{Group: uint64(g.id), Target: nodeID, Reason: reason, Err: err}
+	}
+	// raft answers once the target was told to campaign; wait to see it lead.
+	tick := time.NewTicker(g.timing.HeartbeatInterval)
+	defer tick.Stop()
+	for {
+		id, _, _ := g.Leader()
+		if id == nodeID {
+			return nil
+		}
+		select {
+		case <-tick.C:
+		case <-ctx.Done():
+			return &TransferError{Group: uint64(g.id), Target: nodeID, Reason: fmt.Sprintf("the target did not take over before the deadline (leader now %q)", id), Err: ctx.Err()}
+		}
+	}
+}
+
+// AddVoter adds (or promotes) a voting replica on nodeID at addr. It runs on
+// the leader; the new replica catches up by log or by snapshot.
+func (g *Group) AddVoter(ctx context.Context, nodeID, addr string) error {
+	if !g.IsLeader() {
+		return g.notLeader()
+	}
+	if err := wait(ctx, g.raft.AddVoter(raft.ServerID(nodeID), raft.ServerAddress(addr), 0, g.timing.ElectionTimeout)); err != nil {
+		return fmt.Errorf("replication: group %d: add voter %s: %w", g.id, nodeID, err)
+	}
+	return nil
+}
+
+// Snapshot takes a snapshot now (which lets raft compact the log).
+func (g *Group) Snapshot(ctx context.Context) error {
+	if err := wait(ctx, g.raft.Snapshot()); err != nil {
+		return fmt.Errorf("replication: group %d: snapshot: %w", g.id, err)
+	}
+	return nil
+}
+
+// Voters lists the group's current voting replicas.
+func (g *Group) Voters() ([]Peer, error) {
+	cf := g.raft.GetConfiguration()
+	if err := cf.Error(); err != nil {
+		return nil, err
+	}
+	var out []Peer
+	for _, s := range cf.Configuration().Servers {
+		if s.Suffrage == raft.Voter {
+			out = append(out, Peer{NodeID: string(s.ID), Addr: string(s.Address)})
+		}
+	}
+	return out, nil
+}
+
+// watch turns raft's leader observations into host leader events.
+func (g *Group) watch() {
+	defer close(g.watchDone)
+	for {
+		select {
+		case <-g.stopped:
+			return
+		case o := <-g.observations:
+			if _, ok := o.Data.(raft.LeaderObservation); ok {
+				g.host.leaders.publish(g.leaderEvent())
+			}
+		}
+	}
+}
+
+func (g *Group) leaderEvent() LeaderEvent {
+	id, addr, term := g.Leader()
+	return LeaderEvent{Group: uint64(g.id), LeaderID: id, LeaderAddr: addr, Term: term}
+}
