@@ -166,7 +166,9 @@ func (g *Group) waitApplied(ctx context.Context, index uint64) error {
 }
 
 // WaitApplied blocks until this replica has applied index (or ctx ends).
-func (g *Group) WaitApplied(ctx context.Context, index uint64) error { return g.waitApplied(ctx, index) }
+func (g *Group) WaitApplied(ctx context.Context, index uint64) error {
+	return g.waitApplied(ctx, index)
+}
 
 // TransferLeadership moves the group's leadership to nodeID and waits until
 // that node leads. It must be called on the leader. The error says why a

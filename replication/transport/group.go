@@ -42,7 +42,9 @@ func newGroupTransport(t *Transport, id uint64) *GroupTransport {
 func (g *GroupTransport) Consumer() <-chan raft.RPC { return g.consumer }
 
 // LocalAddr implements raft.Transport.
-func (g *GroupTransport) LocalAddr() raft.ServerAddress { return raft.ServerAddress(g.t.cfg.AdvertiseAddr) }
+func (g *GroupTransport) LocalAddr() raft.ServerAddress {
+	return raft.ServerAddress(g.t.cfg.AdvertiseAddr)
+}
 
 // EncodePeer implements raft.Transport.
 func (g *GroupTransport) EncodePeer(_ raft.ServerID, addr raft.ServerAddress) []byte {

@@ -36,7 +36,7 @@ type Transport struct {
 // stats counts RPCs served, by kind (observable by tests and metrics).
 type stats struct {
 	appendEntries, heartbeats, pipelined, requestVote, requestPreVote, timeoutNow, installSnapshot atomic.Uint64
-	connectionsReplaced                                                                          atomic.Uint64
+	connectionsReplaced                                                                            atomic.Uint64
 }
 
 // Stats is a snapshot of the RPCs a node has served.
