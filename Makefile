@@ -21,6 +21,7 @@ FUZZTIME ?= 10s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeLog$$' -fuzztime $(FUZZTIME) ./replication/storage/
 	$(GO) test -run '^$$' -fuzz '^FuzzTransportDecode$$' -fuzztime $(FUZZTIME) ./replication/transport/
+	$(GO) test -run '^$$' -fuzz '^FuzzSnapshotDecode$$' -fuzztime $(FUZZTIME) ./replication/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3s -timeout 60m ./replication/...

@@ -51,7 +51,7 @@ func (s *counterSM) Restored(uint64) {
 }
 
 // digest hashes a group's whole state on one replica.
-func digest(t *testing.T, g *Group) string {
+func digest(t testing.TB, g *Group) string {
 	t.Helper()
 	h := sha256.New()
 	err := g.Reader().Scan(nil, nil, func(k, v []byte) bool {
@@ -67,7 +67,7 @@ func digest(t *testing.T, g *Group) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func count(t *testing.T, g *Group) uint64 {
+func count(t testing.TB, g *Group) uint64 {
 	t.Helper()
 	v, found, err := g.Reader().Get([]byte("count"))
 	if err != nil || !found {
@@ -76,7 +76,7 @@ func count(t *testing.T, g *Group) uint64 {
 	return binary.BigEndian.Uint64(v)
 }
 
-func doubles(t *testing.T, g *Group) int {
+func doubles(t testing.TB, g *Group) int {
 	t.Helper()
 	n := 0
 	if err := g.Reader().Scan([]byte("double/"), []byte("double0"), func(k, v []byte) bool { n++; return true }); err != nil {
@@ -95,18 +95,24 @@ type testNode struct {
 // testCluster runs nodes, one per site, over real loopback TCP through a
 // chaos fabric, so tests can cut sites off the way a fiber cut does.
 type testCluster struct {
-	t      *testing.T
+	t      testing.TB
 	fab    *fabric.Fabric
 	nodes  []*testNode
 	groups []uint64
 	mutate func(*Config)
+	newSM  func() StateMachine
 }
 
 var sites = []string{"hz-a", "hz-b", "sh-a", "sh-b"}
 
-func newTestCluster(t *testing.T, nodes int, groups []uint64, mutate func(*Config)) *testCluster {
+func newTestCluster(t testing.TB, nodes int, groups []uint64, mutate func(*Config)) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, fab: fabric.New(1), groups: groups, mutate: mutate}
+	return newTestClusterWith(t, nodes, groups, mutate, func() StateMachine { return &counterSM{} })
+}
+
+func newTestClusterWith(t testing.TB, nodes int, groups []uint64, mutate func(*Config), newSM func() StateMachine) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, fab: fabric.New(1), groups: groups, mutate: mutate, newSM: newSM}
 	t.Cleanup(func() {
 		for _, n := range c.nodes {
 			if n.host != nil {
@@ -185,7 +191,7 @@ func (c *testCluster) startGroups(i int) {
 		return
 	}
 	for _, g := range c.groups {
-		if _, err := c.nodes[i].host.StartGroup(g, &counterSM{}, c.peers()); err != nil {
+		if _, err := c.nodes[i].host.StartGroup(g, c.newSM(), c.peers()); err != nil {
 			c.t.Fatal(err)
 		}
 	}
@@ -209,7 +215,7 @@ func (c *testCluster) group(i int, g uint64) *Group {
 }
 
 // eventually retries check until it returns nil or the bound passes.
-func eventually(t *testing.T, bound time.Duration, what string, check func() error) {
+func eventually(t testing.TB, bound time.Duration, what string, check func() error) {
 	t.Helper()
 	deadline := time.Now().Add(bound)
 	for {

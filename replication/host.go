@@ -49,6 +49,9 @@ func NewHost(cfg Config) (*Host, error) {
 		return nil, err
 	}
 	timing := cfg.Timing()
+	if cfg.Storage.Logger == nil {
+		cfg.Storage.Logger = pebbleLogger{cfg.Logger.With("component", "pebble", "node", cfg.NodeID)}
+	}
 	db, err := storage.Open(filepath.Join(cfg.DataDir, "pebble"), cfg.Storage)
 	if err != nil {
 		_ = cfg.Listener.Close()
