@@ -1,0 +1,259 @@
+package cell
+
+import (
+	"crypto/sha256"
+	"encoding/binary"
+	"fmt"
+
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/replication"
+)
+
+// Ledger is the payment ledger of one cell: the deterministic state
+// machine applied to its Raft log. It reads no clock (the leader stamps
+// time into each command), iterates no map and uses no randomness. Each
+// command's writes, both legs of a transfer included, commit in one Pebble
+// batch together with the applied index.
+type Ledger struct{}
+
+var _ replication.StateMachine = Ledger{}
+
+// Applied is what Apply returns for each command.
+type Applied struct {
+	Result *pb.CommandResult
+	// Replayed: the result was stored by an earlier command with the same
+	// idempotency key and parameters; nothing was executed again.
+	Replayed bool
+}
+
+// Restored implements replication.StateMachine; the ledger keeps no cache.
+func (Ledger) Restored(uint64) {}
+
+// Apply implements replication.StateMachine.
+func (Ledger) Apply(tx *replication.Tx, e replication.Entry) any {
+	var cmd pb.Command
+	if err := proto.Unmarshal(e.Data, &cmd); err != nil {
+		return Applied{Result: errorResult(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT, "command", fmt.Sprintf("undecodable command: %v", err))}
+	}
+	if err := validateCommand(&cmd); err != nil {
+		ie := err.(*InputError)
+		return Applied{Result: errorResult(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT, ie.Field, ie.Error())}
+	}
+	a := applier{tx: tx, now: cmd.GetTimestampUnixMs()}
+	key, retention := idempotencyOf(&cmd)
+	hash := paramsHash(&cmd)
+	if rec, ok := a.idempotency(key); ok && !expired(rec, a.now) {
+		if string(rec.GetParamsSha256()) != string(hash[:]) {
+			return Applied{Result: errorResult(pb.ErrorReason_ERROR_REASON_IDEMPOTENCY_KEY_REUSED, "idempotency_key",
+				fmt.Sprintf("idempotency key %q was already used with different parameters", key))}
+		}
+		return Applied{Result: rec.GetResult(), Replayed: true}
+	}
+	var res *pb.CommandResult
+	switch b := cmd.GetBody().(type) {
+	case *pb.Command_CreateAccount:
+		res = a.createAccount(b.CreateAccount)
+	case *pb.Command_Deposit:
+		res = a.deposit(b.Deposit)
+	case *pb.Command_Transfer:
+		res = a.transfer(b.Transfer)
+	}
+	a.put(idempotencyKey(key), &pb.IdempotencyRecord{ParamsSha256: hash[:], Result: res, CreatedAtUnixMs: a.now, RetentionMs: retention})
+	return Applied{Result: res}
+}
+
+// idempotencyOf returns the command's key and how long it is kept. A
+// transfer's id is its key and is kept forever: it also names the transfer.
+func idempotencyOf(cmd *pb.Command) (string, int64) {
+	switch b := cmd.GetBody().(type) {
+	case *pb.Command_CreateAccount:
+		return b.CreateAccount.GetIdempotencyKey(), max(cmd.GetIdempotencyRetentionMs(), 0)
+	case *pb.Command_Deposit:
+		return b.Deposit.GetIdempotencyKey(), max(cmd.GetIdempotencyRetentionMs(), 0)
+	case *pb.Command_Transfer:
+		return b.Transfer.GetTransferId(), 0
+	}
+	return "", 0
+}
+
+// paramsHash identifies what a key was used for: the command body (its kind
+// and every field), deterministically encoded.
+func paramsHash(cmd *pb.Command) [32]byte {
+	body := &pb.Command{Body: cmd.GetBody()}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(body)
+	if err != nil {
+		panic(fmt.Sprintf("cell: marshal of a decoded command failed: %v", err))
+	}
+	return sha256.Sum256(b)
+}
+
+func expired(rec *pb.IdempotencyRecord, nowUnixMs int64) bool {
+	r := rec.GetRetentionMs()
+	return r > 0 && nowUnixMs-rec.GetCreatedAtUnixMs() >= r
+}
+
+func errorResult(reason pb.ErrorReason, field, msg string) *pb.CommandResult {
+	return &pb.CommandResult{Outcome: &pb.CommandResult_Error{Error: &pb.LedgerError{Reason: reason, Message: msg, Field: field}}}
+}
+
+// applier carries one command's transaction and timestamp.
+type applier struct {
+	tx  *replication.Tx
+	now int64
+}
+
+// get reads and decodes key into m. A storage error or an undecodable
+// stored value means the replica's state is broken: continuing would
+// diverge from the other replicas, so it stops loudly.
+func (a applier) get(key []byte, m proto.Message) bool {
+	v, found, err := a.tx.Get(key)
+	if err != nil {
+		panic(fmt.Sprintf("cell: reading %q: %v", key, err))
+	}
+	if !found {
+		return false
+	}
+	if err := proto.Unmarshal(v, m); err != nil {
+		panic(fmt.Sprintf("cell: corrupt state at %q: %v", key, err))
+	}
+	return true
+}
+
+func (a applier) put(key []byte, m proto.Message) {
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
+	if err != nil {
+		panic(fmt.Sprintf("cell: encoding %q: %v", key, err))
+	}
+	a.tx.Set(key, b)
+}
+
+func (a applier) idempotency(key string) (*pb.IdempotencyRecord, bool) {
+	var rec pb.IdempotencyRecord
+	if !a.get(idempotencyKey(key), &rec) {
+		return nil, false
+	}
+	return &rec, true
+}
+
+func (a applier) account(id string) (*pb.Account, bool) {
+	var acc pb.Account
+	if !a.get(accountKey(id), &acc) {
+		return nil, false
+	}
+	return &acc, true
+}
+
+func (a applier) createAccount(c *pb.CreateAccount) *pb.CommandResult {
+	if _, exists := a.account(c.GetAccountId()); exists {
+		return errorResult(pb.ErrorReason_ERROR_REASON_ACCOUNT_EXISTS, "account_id", fmt.Sprintf("account %q already exists", c.GetAccountId()))
+	}
+	acc := &pb.Account{
+		Id: c.GetAccountId(), Currency: c.GetCurrency(), AllowNegativeBalance: c.GetAllowNegativeBalance(),
+		CreatedAtUnixMs: a.now, Version: 1,
+	}
+	a.put(accountKey(acc.Id), acc)
+	return &pb.CommandResult{Outcome: &pb.CommandResult_Account{Account: acc}}
+}
+
+func (a applier) deposit(d *pb.Deposit) *pb.CommandResult {
+	if d.GetAmountMinor() <= 0 {
+		return errorResult(pb.ErrorReason_ERROR_REASON_AMOUNT_NOT_POSITIVE, "amount_minor", fmt.Sprintf("amount %d is not positive", d.GetAmountMinor()))
+	}
+	acc, ok := a.account(d.GetAccountId())
+	if !ok {
+		return errorResult(pb.ErrorReason_ERROR_REASON_ACCOUNT_NOT_FOUND, "account_id", fmt.Sprintf("account %q does not exist", d.GetAccountId()))
+	}
+	if acc.GetCurrency() != d.GetCurrency() {
+		return errorResult(pb.ErrorReason_ERROR_REASON_CURRENCY_MISMATCH, "currency", fmt.Sprintf("deposit in %s to account %q held in %s", d.GetCurrency(), acc.GetId(), acc.GetCurrency()))
+	}
+	balance, ok := addInt64(acc.GetBalanceMinor(), d.GetAmountMinor())
+	if !ok {
+		return errorResult(pb.ErrorReason_ERROR_REASON_OVERFLOW, "amount_minor", fmt.Sprintf("balance of %q would overflow", acc.GetId()))
+	}
+	total, ok := addInt64(a.deposited(d.GetCurrency()), d.GetAmountMinor())
+	if !ok {
+		return errorResult(pb.ErrorReason_ERROR_REASON_OVERFLOW, "amount_minor", fmt.Sprintf("the cell's total deposits in %s would overflow", d.GetCurrency()))
+	}
+	acc.BalanceMinor, acc.Version = balance, acc.GetVersion()+1
+	a.put(accountKey(acc.Id), acc)
+	a.tx.Set(depositedKey(d.GetCurrency()), binary.BigEndian.AppendUint64(nil, uint64(total)))
+	rec := &pb.DepositRecord{
+		IdempotencyKey: d.GetIdempotencyKey(), AccountId: acc.Id, AmountMinor: d.GetAmountMinor(), Currency: d.GetCurrency(),
+		ExternalRef: d.GetExternalRef(), BalanceAfterMinor: balance, CreatedAtUnixMs: a.now,
+	}
+	return &pb.CommandResult{Outcome: &pb.CommandResult_Deposit{Deposit: rec}}
+}
+
+func (a applier) deposited(currency string) int64 {
+	v, found, err := a.tx.Get(depositedKey(currency))
+	if err != nil {
+		panic(fmt.Sprintf("cell: reading deposits total: %v", err))
+	}
+	if !found {
+		return 0
+	}
+	if len(v) != 8 {
+		panic(fmt.Sprintf("cell: corrupt deposits total for %s: %d bytes", currency, len(v)))
+	}
+	return int64(binary.BigEndian.Uint64(v))
+}
+
+func (a applier) transfer(t *pb.Transfer) *pb.CommandResult {
+	amount := t.GetAmountMinor()
+	if amount <= 0 {
+		return errorResult(pb.ErrorReason_ERROR_REASON_AMOUNT_NOT_POSITIVE, "amount_minor", fmt.Sprintf("amount %d is not positive", amount))
+	}
+	if t.GetFromAccountId() == t.GetToAccountId() {
+		return errorResult(pb.ErrorReason_ERROR_REASON_SAME_ACCOUNT, "to_account_id", fmt.Sprintf("transfer from %q to itself", t.GetFromAccountId()))
+	}
+	from, ok := a.account(t.GetFromAccountId())
+	if !ok {
+		return errorResult(pb.ErrorReason_ERROR_REASON_ACCOUNT_NOT_FOUND, "from_account_id", fmt.Sprintf("account %q does not exist", t.GetFromAccountId()))
+	}
+	to, ok := a.account(t.GetToAccountId())
+	if !ok {
+		return errorResult(pb.ErrorReason_ERROR_REASON_ACCOUNT_NOT_FOUND, "to_account_id", fmt.Sprintf("account %q does not exist", t.GetToAccountId()))
+	}
+	for _, acc := range []*pb.Account{from, to} {
+		if acc.GetCurrency() != t.GetCurrency() {
+			return errorResult(pb.ErrorReason_ERROR_REASON_CURRENCY_MISMATCH, "currency", fmt.Sprintf("transfer in %s involves account %q held in %s", t.GetCurrency(), acc.GetId(), acc.GetCurrency()))
+		}
+	}
+	fromBalance, ok := addInt64(from.GetBalanceMinor(), -amount)
+	if !ok {
+		return errorResult(pb.ErrorReason_ERROR_REASON_OVERFLOW, "amount_minor", fmt.Sprintf("balance of %q would overflow", from.GetId()))
+	}
+	if fromBalance < 0 && !from.GetAllowNegativeBalance() {
+		return errorResult(pb.ErrorReason_ERROR_REASON_INSUFFICIENT_FUNDS, "amount_minor", fmt.Sprintf("account %q holds %d, less than %d", from.GetId(), from.GetBalanceMinor(), amount))
+	}
+	toBalance, ok := addInt64(to.GetBalanceMinor(), amount)
+	if !ok {
+		return errorResult(pb.ErrorReason_ERROR_REASON_OVERFLOW, "amount_minor", fmt.Sprintf("balance of %q would overflow", to.GetId()))
+	}
+	from.BalanceMinor, from.Version = fromBalance, from.GetVersion()+1
+	to.BalanceMinor, to.Version = toBalance, to.GetVersion()+1
+	rec := &pb.TransferRecord{
+		TransferId: t.GetTransferId(), FromAccountId: from.Id, ToAccountId: to.Id, AmountMinor: amount, Currency: t.GetCurrency(),
+		State: pb.TransferState_TRANSFER_STATE_COMPLETED, CreatedAtUnixMs: a.now,
+		FromBalanceAfterMinor: fromBalance, ToBalanceAfterMinor: toBalance,
+	}
+	// Both legs, the record and both history entries: one batch.
+	a.put(accountKey(from.Id), from)
+	a.put(accountKey(to.Id), to)
+	a.put(transferKey(rec.TransferId), rec)
+	a.tx.Set(historyKey(from.Id, from.Version), []byte(rec.TransferId))
+	a.tx.Set(historyKey(to.Id, to.Version), []byte(rec.TransferId))
+	return &pb.CommandResult{Outcome: &pb.CommandResult_Transfer{Transfer: rec}}
+}
+
+// addInt64 returns a+b and false on overflow.
+func addInt64(a, b int64) (int64, bool) {
+	s := a + b
+	if (b > 0 && s < a) || (b < 0 && s > a) {
+		return 0, false
+	}
+	return s, true
+}
+

@@ -1,0 +1,188 @@
+package cell
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/cell/topology"
+	"github.com/cellpay/cellpay/replication"
+)
+
+// NodeConfig configures one cellpay node: the replicas of its cells and
+// the Cell service. Topology, NodeID and DataDir are required.
+type NodeConfig struct {
+	Topology *topology.Topology
+	NodeID   string
+	DataDir  string
+	// RaftListener and ClientListener default to listening on the node's
+	// raft_addr and client_addr from the topology. Tests pass their own.
+	RaftListener, ClientListener net.Listener
+	// Dialer connects to peer nodes for Raft (default plain TCP).
+	Dialer func(ctx context.Context, addr string) (net.Conn, error)
+	// TLS for Raft (both sides) and for the Cell service; nil is plain TCP.
+	RaftServerTLS, RaftClientTLS, ClientServerTLS *tls.Config
+	// HeartbeatIntervalMin overrides the replication default when non-zero.
+	HeartbeatIntervalMin time.Duration
+	Service              ServiceConfig
+	Logger               *slog.Logger
+	RaftLogOutput        io.Writer
+}
+
+// Node is a running cellpay node.
+type Node struct {
+	id      string
+	host    *replication.Host
+	server  *grpc.Server
+	client  net.Listener
+	served  chan struct{}
+	service *Service
+	logger  *slog.Logger
+}
+
+// topologyDirectory answers the Cell service's questions from the topology.
+type topologyDirectory struct{ t *topology.Topology }
+
+func (d topologyDirectory) CellOfAccount(id string) (uint64, bool) {
+	c, ok := d.t.CellOfAccount(id)
+	return c.ID, ok
+}
+
+func (d topologyDirectory) ClientAddr(nodeID string) (string, bool) {
+	n, ok := d.t.Node(nodeID)
+	return n.ClientAddr, ok
+}
+
+// StartNode opens the node's store, starts a replica of every cell the
+// topology places on it (bootstrapping new cells from the topology's
+// replica list) and serves the Cell service.
+func StartNode(cfg NodeConfig) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	var errs []error
+	if cfg.Topology == nil {
+		errs = append(errs, errors.New("cell: NodeConfig.Topology is required"))
+	}
+	if cfg.DataDir == "" {
+		errs = append(errs, errors.New("cell: NodeConfig.DataDir is required"))
+	}
+	var self topology.Node
+	if cfg.Topology != nil {
+		var ok bool
+		if self, ok = cfg.Topology.Node(cfg.NodeID); !ok {
+			errs = append(errs, fmt.Errorf("cell: node %q is not in the topology", cfg.NodeID))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		closeAll(cfg.RaftListener, cfg.ClientListener)
+		return nil, err
+	}
+	topo := cfg.Topology
+	cells := topo.CellsOfNode(self.ID)
+
+	raftLn, clientLn := cfg.RaftListener, cfg.ClientListener
+	var err error
+	if raftLn == nil {
+		if raftLn, err = net.Listen("tcp", self.RaftAddr); err != nil {
+			closeAll(clientLn)
+			return nil, fmt.Errorf("cell: node %s: raft listener: %w", self.ID, err)
+		}
+	}
+	if clientLn == nil {
+		if clientLn, err = net.Listen("tcp", self.ClientAddr); err != nil {
+			closeAll(raftLn)
+			return nil, fmt.Errorf("cell: node %s: client listener: %w", self.ID, err)
+		}
+	}
+
+	rcfg := replication.DefaultConfig()
+	rcfg.NodeID, rcfg.DataDir = self.ID, cfg.DataDir
+	rcfg.Listener, rcfg.AdvertiseAddr, rcfg.Dialer = raftLn, self.RaftAddr, cfg.Dialer
+	rcfg.ServerTLS, rcfg.ClientTLS = cfg.RaftServerTLS, cfg.RaftClientTLS
+	rcfg.Logger, rcfg.RaftLogOutput = cfg.Logger, cfg.RaftLogOutput
+	rcfg.InterSiteRTT = time.Millisecond
+	for _, c := range cells {
+		rcfg.InterSiteRTT = max(rcfg.InterSiteRTT, topo.CellRTTMax(c.ID))
+	}
+	if cfg.HeartbeatIntervalMin > 0 {
+		rcfg.HeartbeatIntervalMin = cfg.HeartbeatIntervalMin
+	}
+	host, err := replication.NewHost(rcfg)
+	if err != nil {
+		closeAll(clientLn)
+		return nil, err
+	}
+	for _, c := range cells {
+		peers := make([]replication.Peer, 0, len(c.Replicas))
+		for _, id := range c.Replicas {
+			n, _ := topo.Node(id)
+			peers = append(peers, replication.Peer{NodeID: n.ID, Addr: n.RaftAddr})
+		}
+		if _, err := host.StartGroup(c.ID, Ledger{}, peers); err != nil {
+			_ = host.Close()
+			closeAll(clientLn)
+			return nil, err
+		}
+	}
+
+	var opts []grpc.ServerOption
+	if cfg.ClientServerTLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.ClientServerTLS)))
+	}
+	n := &Node{
+		id: self.ID, host: host, server: grpc.NewServer(opts...), client: clientLn, served: make(chan struct{}),
+		service: NewService(host, topologyDirectory{topo}, cfg.Service),
+		logger:  cfg.Logger.With("component", "node", "node", self.ID),
+	}
+	pb.RegisterCellServer(n.server, n.service)
+	go func() {
+		defer close(n.served)
+		if err := n.server.Serve(clientLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			n.logger.Error("cell service stopped", "error", err)
+		}
+	}()
+	n.logger.Info("node started", "cells", len(cells), "raft_addr", self.RaftAddr, "client_addr", self.ClientAddr)
+	return n, nil
+}
+
+func closeAll(lns ...net.Listener) {
+	for _, l := range lns {
+		if l != nil {
+			_ = l.Close()
+		}
+	}
+}
+
+// ID is the node's id.
+func (n *Node) ID() string { return n.id }
+
+// Host is the node's replication host.
+func (n *Node) Host() *replication.Host { return n.host }
+
+// ClientAddr is where the Cell service listens.
+func (n *Node) ClientAddr() string { return n.client.Addr().String() }
+
+// Close stops the Cell service (letting in-flight calls finish for up to
+// drain) and then every replica.
+func (n *Node) Close(drain time.Duration) error {
+	done := make(chan struct{})
+	go func() { n.server.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(drain):
+		n.server.Stop()
+		<-done
+	}
+	<-n.served
+	return n.host.Close()
+}

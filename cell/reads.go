@@ -1,0 +1,160 @@
+package cell
+
+import (
+	"encoding/binary"
+	"encoding/hex"
+	"fmt"
+	"sort"
+
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/replication"
+)
+
+// Reads over a cell's committed state. For current reads the caller first
+// calls Group.LinearizableRead on the leader.
+
+// ErrNotFound marks reads of an account or transfer that does not exist.
+var ErrNotFound = fmt.Errorf("cell: not found")
+
+// Page sizes of ListTransfers.
+const (
+	listPageSizeDefault = 50
+	listPageSizeMax     = 500
+)
+
+func readProto(r replication.Reader, key []byte, m proto.Message) error {
+	v, found, err := r.Get(key)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return ErrNotFound
+	}
+	if err := proto.Unmarshal(v, m); err != nil {
+		return fmt.Errorf("cell: corrupt value at %q: %w", key, err)
+	}
+	return nil
+}
+
+// GetAccount reads one account.
+func GetAccount(r replication.Reader, id string) (*pb.Account, error) {
+	var acc pb.Account
+	if err := readProto(r, accountKey(id), &acc); err != nil {
+		return nil, fmt.Errorf("account %q: %w", id, err)
+	}
+	return &acc, nil
+}
+
+// GetTransfer reads one completed transfer.
+func GetTransfer(r replication.Reader, id string) (*pb.TransferRecord, error) {
+	var rec pb.TransferRecord
+	if err := readProto(r, transferKey(id), &rec); err != nil {
+		return nil, fmt.Errorf("transfer %q: %w", id, err)
+	}
+	return &rec, nil
+}
+
+// ListTransfers lists an account's transfers, oldest first, pageSize at a
+// time; pageToken is the previous response's next token (hex of the next
+// history version).
+func ListTransfers(r replication.Reader, account string, pageSize uint32, pageToken string) ([]*pb.TransferRecord, string, error) {
+	if _, err := GetAccount(r, account); err != nil {
+		return nil, "", err
+	}
+	n := int(pageSize)
+	if n == 0 {
+		n = listPageSizeDefault
+	}
+	n = min(n, listPageSizeMax)
+	lower := historyPrefix(account)
+	if pageToken != "" {
+		b, err := hex.DecodeString(pageToken)
+		if err != nil || len(b) != 8 {
+			return nil, "", &InputError{Field: "page_token", Reason: fmt.Sprintf("%q is not a token from a previous page", truncate(pageToken))}
+		}
+		lower = append(lower, b...)
+	}
+	upper := append(historyPrefix(account)[:len(historyPrefix(account))-1], '/'+1)
+	var ids []string
+	var next string
+	err := r.Scan(lower, upper, func(k, v []byte) bool {
+		if len(ids) == n {
+			next = hex.EncodeToString(k[len(k)-8:])
+			return false
+		}
+		ids = append(ids, string(v))
+		return true
+	})
+	if err != nil {
+		return nil, "", err
+	}
+	out := make([]*pb.TransferRecord, 0, len(ids))
+	for _, id := range ids {
+		rec, err := GetTransfer(r, id)
+		if err != nil {
+			return nil, "", err
+		}
+		out = append(out, rec)
+	}
+	return out, next, nil
+}
+
+// Totals sums a cell's balances and its deposits per currency. In a cell
+// whose money only moves by deposits and transfers, they are equal: money
+// is conserved.
+type Totals struct {
+	Accounts  int
+	Balances  map[string]int64
+	Deposited map[string]int64
+}
+
+// ReadTotals computes Totals from a cell's state.
+func ReadTotals(r replication.Reader) (Totals, error) {
+	t := Totals{Balances: map[string]int64{}, Deposited: map[string]int64{}}
+	var decodeErr error
+	err := r.Scan([]byte("a/"), []byte("a0"), func(k, v []byte) bool {
+		var acc pb.Account
+		if decodeErr = proto.Unmarshal(v, &acc); decodeErr != nil {
+			return false
+		}
+		t.Accounts++
+		t.Balances[acc.GetCurrency()] += acc.GetBalanceMinor()
+		return true
+	})
+	if err == nil {
+		err = decodeErr
+	}
+	if err != nil {
+		return t, err
+	}
+	prefix := []byte("s/deposited/")
+	err = r.Scan(prefix, []byte("s/deposited0"), func(k, v []byte) bool {
+		if len(v) == 8 {
+			t.Deposited[string(k[len(prefix):])] = int64(binary.BigEndian.Uint64(v))
+		}
+		return true
+	})
+	return t, err
+}
+
+// Conserved reports whether balances equal deposits in every currency, and
+// the currencies where they differ.
+func (t Totals) Conserved() (bool, []string) {
+	var bad []string
+	seen := map[string]bool{}
+	for c := range t.Balances {
+		seen[c] = true
+	}
+	for c := range t.Deposited {
+		seen[c] = true
+	}
+	for c := range seen {
+		if t.Balances[c] != t.Deposited[c] {
+			bad = append(bad, fmt.Sprintf("%s: balances %d, deposits %d", c, t.Balances[c], t.Deposited[c]))
+		}
+	}
+	sort.Strings(bad)
+	return len(bad) == 0, bad
+}

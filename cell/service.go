@@ -1,0 +1,281 @@
+package cell
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/replication"
+)
+
+// Directory is what the Cell service needs to know of the topology.
+type Directory interface {
+	// CellOfAccount names the cell that owns an account (by its slot).
+	CellOfAccount(accountID string) (cellID uint64, ok bool)
+	// ClientAddr is the Cell service address of a node.
+	ClientAddr(nodeID string) (addr string, ok bool)
+}
+
+// ServiceConfig tunes the Cell service. Zero fields take the defaults.
+type ServiceConfig struct {
+	// ProposalTimeout bounds how long a mutation waits to be applied.
+	// Default 5 s. Past it the outcome is UNKNOWN (retry with the same key).
+	ProposalTimeout time.Duration
+	// IdempotencyRetention is how long CreateAccount and Deposit keys are
+	// kept (0: forever, the default). Transfer ids are kept forever.
+	IdempotencyRetention time.Duration
+	// Now is the leader's clock, stamped into each command. Default time.Now.
+	Now func() time.Time
+}
+
+// ReplayedHeader is set to "true" in the response header when a mutation's
+// result was replayed from its idempotency key.
+const ReplayedHeader = "idempotent-replayed"
+
+// Service is a node's gRPC Cell service over its replication.Host.
+type Service struct {
+	pb.UnimplementedCellServer
+	host *replication.Host
+	dir  Directory
+	cfg  ServiceConfig
+}
+
+// NewService serves the cells hosted by host.
+func NewService(host *replication.Host, dir Directory, cfg ServiceConfig) *Service {
+	if cfg.ProposalTimeout <= 0 {
+		cfg.ProposalTimeout = 5 * time.Second
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Service{host: host, dir: dir, cfg: cfg}
+}
+
+func (s *Service) group(cellID uint64) (*replication.Group, error) {
+	if cellID == 0 {
+		return nil, inputStatus(&InputError{Field: "cell_id", Reason: "is required"}, 0)
+	}
+	g, err := s.host.Group(cellID)
+	if err != nil {
+		return nil, statusError(codes.NotFound, ReasonCellNotHosted, fmt.Sprintf("cell %d is not hosted on node %s", cellID, s.host.NodeID()),
+			map[string]string{MetaCellID: strconv.FormatUint(cellID, 10)})
+	}
+	return g, nil
+}
+
+// owns checks that account belongs to cellID.
+func (s *Service) owns(cellID uint64, field, account string) error {
+	owner, ok := s.dir.CellOfAccount(account)
+	if ok && owner == cellID {
+		return nil
+	}
+	return statusError(codes.FailedPrecondition, ReasonWrongCell,
+		fmt.Sprintf("%s %q belongs to cell %d, not cell %d", field, account, owner, cellID),
+		map[string]string{MetaField: field, MetaCellID: strconv.FormatUint(owner, 10)})
+}
+
+func (s *Service) notLeader(cellID uint64, err error) error {
+	var nl *replication.NotLeaderError
+	if !errors.As(err, &nl) {
+		return nil
+	}
+	addr, _ := s.dir.ClientAddr(nl.LeaderID)
+	return notLeaderStatus(cellID, nl.LeaderID, addr)
+}
+
+// propose stamps, replicates and applies one command on the cell's leader.
+func (s *Service) propose(ctx context.Context, cellID uint64, cmd *pb.Command) (*pb.CommandResult, error) {
+	g, err := s.group(cellID)
+	if err != nil {
+		return nil, err
+	}
+	cmd.TimestampUnixMs = s.cfg.Now().UnixMilli()
+	if _, isTransfer := cmd.GetBody().(*pb.Command_Transfer); !isTransfer {
+		cmd.IdempotencyRetentionMs = s.cfg.IdempotencyRetention.Milliseconds()
+	}
+	data, err := proto.Marshal(cmd)
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "cell: encoding command: %v", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ProposalTimeout)
+	defer cancel()
+	out, err := g.Apply(ctx, data)
+	if err != nil {
+		if st := s.notLeader(cellID, err); st != nil {
+			return nil, st
+		}
+		if errors.Is(err, replication.ErrOutcomeUnknown) {
+			return nil, statusError(codes.Unavailable, ReasonOutcomeUnknown,
+				fmt.Sprintf("cell %d: the outcome is unknown (%v); retry with the same idempotency key", cellID, err),
+				map[string]string{MetaCellID: strconv.FormatUint(cellID, 10)})
+		}
+		return nil, status.FromContextError(err).Err()
+	}
+	applied, ok := out.(Applied)
+	if !ok {
+		return nil, status.Errorf(codes.Internal, "cell %d: apply returned %T", cellID, out)
+	}
+	if applied.Replayed {
+		_ = grpc.SetHeader(ctx, metadata.Pairs(ReplayedHeader, "true"))
+	}
+	if e := applied.Result.GetError(); e != nil {
+		return nil, ledgerStatus(e, cellID)
+	}
+	return applied.Result, nil
+}
+
+// CreateAccount implements pb.CellServer.
+func (s *Service) CreateAccount(ctx context.Context, req *pb.CreateAccountRequest) (*pb.Account, error) {
+	c := req.GetCommand()
+	if err := ValidateCreateAccount(c); err != nil {
+		return nil, inputStatus(err, req.GetCellId())
+	}
+	if err := s.owns(req.GetCellId(), "account_id", c.GetAccountId()); err != nil {
+		return nil, err
+	}
+	res, err := s.propose(ctx, req.GetCellId(), &pb.Command{Body: &pb.Command_CreateAccount{CreateAccount: c}})
+	if err != nil {
+		return nil, err
+	}
+	return res.GetAccount(), nil
+}
+
+// Deposit implements pb.CellServer.
+func (s *Service) Deposit(ctx context.Context, req *pb.DepositRequest) (*pb.DepositRecord, error) {
+	c := req.GetCommand()
+	if err := ValidateDeposit(c); err != nil {
+		return nil, inputStatus(err, req.GetCellId())
+	}
+	if err := s.owns(req.GetCellId(), "account_id", c.GetAccountId()); err != nil {
+		return nil, err
+	}
+	res, err := s.propose(ctx, req.GetCellId(), &pb.Command{Body: &pb.Command_Deposit{Deposit: c}})
+	if err != nil {
+		return nil, err
+	}
+	return res.GetDeposit(), nil
+}
+
+// Transfer implements pb.CellServer. Both accounts must be in the cell;
+// cross-cell transfers are not yet supported.
+func (s *Service) Transfer(ctx context.Context, req *pb.TransferRequest) (*pb.TransferRecord, error) {
+	c := req.GetCommand()
+	if err := ValidateTransfer(c); err != nil {
+		return nil, inputStatus(err, req.GetCellId())
+	}
+	if err := s.owns(req.GetCellId(), "from_account_id", c.GetFromAccountId()); err != nil {
+		return nil, err
+	}
+	if owner, ok := s.dir.CellOfAccount(c.GetToAccountId()); !ok || owner != req.GetCellId() {
+		return nil, statusError(codes.FailedPrecondition, ReasonCrossCellNotEnabled,
+			fmt.Sprintf("to_account_id %q is in cell %d, not cell %d: cross-cell transfers are not supported yet", c.GetToAccountId(), owner, req.GetCellId()),
+			map[string]string{MetaField: "to_account_id", MetaCellID: strconv.FormatUint(owner, 10)})
+	}
+	res, err := s.propose(ctx, req.GetCellId(), &pb.Command{Body: &pb.Command_Transfer{Transfer: c}})
+	if err != nil {
+		return nil, err
+	}
+	return res.GetTransfer(), nil
+}
+
+// currentReader returns the cell's state after a linearizable read check.
+func (s *Service) currentReader(ctx context.Context, cellID uint64) (replication.Reader, error) {
+	g, err := s.group(cellID)
+	if err != nil {
+		return replication.Reader{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.ProposalTimeout)
+	defer cancel()
+	if err := g.LinearizableRead(ctx); err != nil {
+		if st := s.notLeader(cellID, err); st != nil {
+			return replication.Reader{}, st
+		}
+		return replication.Reader{}, status.FromContextError(err).Err()
+	}
+	return g.Reader(), nil
+}
+
+func readStatus(err error, cellID uint64, reason pb.ErrorReason, field string) error {
+	if errors.Is(err, ErrNotFound) {
+		return ledgerStatus(&pb.LedgerError{Reason: reason, Message: err.Error(), Field: field}, cellID)
+	}
+	var ie *InputError
+	if errors.As(err, &ie) {
+		return inputStatus(err, cellID)
+	}
+	return status.Errorf(codes.Internal, "cell %d: %v", cellID, err)
+}
+
+// GetAccount implements pb.CellServer (a linearizable read on the leader).
+func (s *Service) GetAccount(ctx context.Context, req *pb.GetAccountRequest) (*pb.Account, error) {
+	if err := validID("account_id", req.GetAccountId(), accountIDBytesMax); err != nil {
+		return nil, inputStatus(err, req.GetCellId())
+	}
+	r, err := s.currentReader(ctx, req.GetCellId())
+	if err != nil {
+		return nil, err
+	}
+	acc, err := GetAccount(r, req.GetAccountId())
+	if err != nil {
+		return nil, readStatus(err, req.GetCellId(), pb.ErrorReason_ERROR_REASON_ACCOUNT_NOT_FOUND, "account_id")
+	}
+	return acc, nil
+}
+
+// GetTransfer implements pb.CellServer (a linearizable read on the leader).
+func (s *Service) GetTransfer(ctx context.Context, req *pb.GetTransferRequest) (*pb.TransferRecord, error) {
+	if err := validID("transfer_id", req.GetTransferId(), idempotencyKeyBytesMax); err != nil {
+		return nil, inputStatus(err, req.GetCellId())
+	}
+	r, err := s.currentReader(ctx, req.GetCellId())
+	if err != nil {
+		return nil, err
+	}
+	rec, err := GetTransfer(r, req.GetTransferId())
+	if err != nil {
+		return nil, readStatus(err, req.GetCellId(), pb.ErrorReason_ERROR_REASON_TRANSFER_NOT_FOUND, "transfer_id")
+	}
+	return rec, nil
+}
+
+// ListTransfers implements pb.CellServer (a linearizable read on the leader).
+func (s *Service) ListTransfers(ctx context.Context, req *pb.ListTransfersRequest) (*pb.ListTransfersResponse, error) {
+	if err := validID("account_id", req.GetAccountId(), accountIDBytesMax); err != nil {
+		return nil, inputStatus(err, req.GetCellId())
+	}
+	r, err := s.currentReader(ctx, req.GetCellId())
+	if err != nil {
+		return nil, err
+	}
+	recs, next, err := ListTransfers(r, req.GetAccountId(), req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		return nil, readStatus(err, req.GetCellId(), pb.ErrorReason_ERROR_REASON_ACCOUNT_NOT_FOUND, "account_id")
+	}
+	return &pb.ListTransfersResponse{Transfers: recs, NextPageToken: next}, nil
+}
+
+// ReplicaStatus implements pb.CellServer: this node's replica, leader or not.
+func (s *Service) ReplicaStatus(_ context.Context, req *pb.ReplicaStatusRequest) (*pb.ReplicaStatusResponse, error) {
+	g, err := s.group(req.GetCellId())
+	if err != nil {
+		return nil, err
+	}
+	applied, sha, err := g.StateDigest()
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "cell %d: digest: %v", req.GetCellId(), err)
+	}
+	leader, _, term := g.Leader()
+	return &pb.ReplicaStatusResponse{
+		CellId: req.GetCellId(), NodeId: s.host.NodeID(), AppliedIndex: applied, StateSha256: sha[:],
+		Leader: g.IsLeader(), LeaderNodeId: leader, Term: term,
+	}, nil
+}

@@ -1,0 +1,123 @@
+package cell
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+)
+
+// ErrorDomain is the ErrorInfo domain of every cellpay error.
+const ErrorDomain = "cellpay"
+
+// Reasons carried in ErrorInfo besides the ledger's ErrorReason values.
+const (
+	ReasonNotLeader           = "NOT_LEADER"
+	ReasonOutcomeUnknown      = "OUTCOME_UNKNOWN"
+	ReasonWrongCell           = "WRONG_CELL"
+	ReasonCellNotHosted       = "CELL_NOT_HOSTED"
+	ReasonCrossCellNotEnabled = "CROSS_CELL_NOT_SUPPORTED"
+)
+
+// Metadata keys of ErrorInfo.
+const (
+	MetaField            = "field"
+	MetaCellID           = "cell_id"
+	MetaLeaderNodeID     = "leader_node_id"
+	MetaLeaderClientAddr = "leader_client_addr"
+)
+
+// ReasonString is the ErrorInfo reason of a ledger ErrorReason.
+func ReasonString(r pb.ErrorReason) string {
+	return strings.TrimPrefix(r.String(), "ERROR_REASON_")
+}
+
+func codeOf(r pb.ErrorReason) codes.Code {
+	switch r {
+	case pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT, pb.ErrorReason_ERROR_REASON_AMOUNT_NOT_POSITIVE, pb.ErrorReason_ERROR_REASON_SAME_ACCOUNT:
+		return codes.InvalidArgument
+	case pb.ErrorReason_ERROR_REASON_ACCOUNT_NOT_FOUND, pb.ErrorReason_ERROR_REASON_TRANSFER_NOT_FOUND:
+		return codes.NotFound
+	case pb.ErrorReason_ERROR_REASON_ACCOUNT_EXISTS:
+		return codes.AlreadyExists
+	default: // insufficient funds, currency mismatch, overflow, key reused
+		return codes.FailedPrecondition
+	}
+}
+
+// statusError builds a gRPC error with an ErrorInfo.
+func statusError(code codes.Code, reason, msg string, meta map[string]string) error {
+	st := status.New(code, msg)
+	if withInfo, err := st.WithDetails(&errdetails.ErrorInfo{Reason: reason, Domain: ErrorDomain, Metadata: meta}); err == nil {
+		st = withInfo
+	}
+	return st.Err()
+}
+
+func ledgerStatus(e *pb.LedgerError, cellID uint64) error {
+	meta := map[string]string{MetaCellID: strconv.FormatUint(cellID, 10)}
+	if e.GetField() != "" {
+		meta[MetaField] = e.GetField()
+	}
+	return statusError(codeOf(e.GetReason()), ReasonString(e.GetReason()), e.GetMessage(), meta)
+}
+
+func inputStatus(err error, cellID uint64) error {
+	var ie *InputError
+	if errors.As(err, &ie) {
+		return statusError(codes.InvalidArgument, ReasonString(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT), ie.Error(),
+			map[string]string{MetaField: ie.Field, MetaCellID: strconv.FormatUint(cellID, 10)})
+	}
+	return status.Error(codes.InvalidArgument, err.Error())
+}
+
+// ErrorInfo extracts the cellpay ErrorInfo of a gRPC error, if any.
+func ErrorInfo(err error) (*errdetails.ErrorInfo, bool) {
+	st, ok := status.FromError(err)
+	if !ok {
+		return nil, false
+	}
+	for _, d := range st.Details() {
+		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == ErrorDomain {
+			return info, true
+		}
+	}
+	return nil, false
+}
+
+// Reason returns the machine-readable reason of a cellpay gRPC error ("" if none).
+func Reason(err error) string {
+	info, ok := ErrorInfo(err)
+	if !ok {
+		return ""
+	}
+	return info.GetReason()
+}
+
+// LeaderHint returns the leader named by a NOT_LEADER error.
+func LeaderHint(err error) (nodeID, clientAddr string, ok bool) {
+	info, found := ErrorInfo(err)
+	if !found || info.GetReason() != ReasonNotLeader {
+		return "", "", false
+	}
+	nodeID, clientAddr = info.GetMetadata()[MetaLeaderNodeID], info.GetMetadata()[MetaLeaderClientAddr]
+	return nodeID, clientAddr, nodeID != ""
+}
+
+func notLeaderStatus(cellID uint64, leaderID, leaderAddr string) error {
+	msg := fmt.Sprintf("cell %d: this node is not the leader", cellID)
+	if leaderID != "" {
+		msg += fmt.Sprintf("; the leader is %s at %s", leaderID, leaderAddr)
+	} else {
+		msg += "; no leader is known yet"
+	}
+	return statusError(codes.Unavailable, ReasonNotLeader, msg, map[string]string{
+		MetaCellID: strconv.FormatUint(cellID, 10), MetaLeaderNodeID: leaderID, MetaLeaderClientAddr: leaderAddr,
+	})
+}
