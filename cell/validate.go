@@ -2,6 +2,7 @@ package cell
 
 import (
 	"fmt"
+	"unicode/utf8"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 )
@@ -57,6 +58,9 @@ func validCurrency(field, c string) error {
 func validText(field, v string, maxBytes int) error {
 	if len(v) > maxBytes {
 		return &InputError{Field: field, Reason: fmt.Sprintf("is %d bytes, more than %d", len(v), maxBytes)}
+	}
+	if !utf8.ValidString(v) {
+		return &InputError{Field: field, Reason: "is not valid UTF-8"}
 	}
 	for i := 0; i < len(v); i++ {
 		if v[i] < 0x20 || v[i] == 0x7f {
