@@ -152,7 +152,7 @@ func (g *Group) ensureReadReady(ctx context.Context) error {
 func (g *Group) waitApplied(ctx context.Context, index uint64) error {
 	for {
 		applied, changed := g.fsm.appliedIndex()
-		if applied >= index {
+		if applied >= index || g.onlyNonCommandsBetween(applied, index) {
 			return nil
 		}
 		select {
@@ -165,7 +165,33 @@ func (g *Group) waitApplied(ctx context.Context, index uint64) error {
 	}
 }
 
-// WaitApplied blocks until this replica has applied index (or ctx ends).
+// nonCommandWalkMax bounds the log entries onlyNonCommandsBetween reads.
+const nonCommandWalkMax = 64
+
+// onlyNonCommandsBetween reports whether every log entry in (applied, index]
+// is one the state machine never sees (a leader's no-op, a barrier). raft
+// commits such entries but does not hand them to the FSM, so the applied
+// index alone would wait for the next command. It reads at most
+// nonCommandWalkMax entries of the local log; false means "wait".
+func (g *Group) onlyNonCommandsBetween(applied, index uint64) bool {
+	if index-applied > nonCommandWalkMax {
+		return false
+	}
+	store := g.host.db.Group(g.id)
+	for i := index; i > applied; i-- {
+		var l raft.Log
+		if err := store.GetLog(i, &l); err != nil {
+			return false
+		}
+		if l.Type == raft.LogCommand || l.Type == raft.LogConfiguration {
+			return false
+		}
+	}
+	return true
+}
+
+// WaitApplied blocks until this replica has applied every command up to
+// index (or ctx ends).
 func (g *Group) WaitApplied(ctx context.Context, index uint64) error {
 	return g.waitApplied(ctx, index)
 }
