@@ -11,9 +11,9 @@ import "encoding/binary"
 //	i/<idempotency key or transfer id>  IdempotencyRecord
 //	h/<account id>/<version, 8 bytes>   transfer id: the account's transfer history
 //	s/deposited/<currency>              int64 total deposited (8 bytes, big-endian)
-func accountKey(id string) []byte        { return append([]byte("a/"), id...) }
-func transferKey(id string) []byte       { return append([]byte("t/"), id...) }
-func idempotencyKey(key string) []byte   { return append([]byte("i/"), key...) }
+func accountKey(id string) []byte         { return append([]byte("a/"), id...) }
+func transferKey(id string) []byte        { return append([]byte("t/"), id...) }
+func idempotencyKey(key string) []byte    { return append([]byte("i/"), key...) }
 func depositedKey(currency string) []byte { return append([]byte("s/deposited/"), currency...) }
 
 func historyPrefix(account string) []byte {

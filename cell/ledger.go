@@ -256,4 +256,3 @@ func addInt64(a, b int64) (int64, bool) {
 	}
 	return s, true
 }
-
