@@ -847,7 +847,7 @@ func TestLedgerStatus(t *testing.T) {
 }
 
 func TestNotLeaderStatus(t *testing.T) {
-	err := notLeaderStatus(7, "n2", "10.0.0.2:7001")
+	err := notLeaderStatus(7, "n2", "10.0.0.2:7001", 12)
 	if status.Code(err) != codes.Unavailable {
 		t.Errorf("code %v, want Unavailable", status.Code(err))
 	}
@@ -861,8 +861,11 @@ func TestNotLeaderStatus(t *testing.T) {
 	if info, _ := ErrorInfo(err); info.GetMetadata()[MetaCellID] != "7" {
 		t.Errorf("cell id metadata %v", info.GetMetadata())
 	}
+	if term := LeaderHintTerm(err); term != 12 {
+		t.Errorf("LeaderHintTerm = %d, want 12", term)
+	}
 
-	err = notLeaderStatus(7, "", "")
+	err = notLeaderStatus(7, "", "", 0)
 	if Reason(err) != ReasonNotLeader {
 		t.Errorf("Reason %q without a known leader", Reason(err))
 	}

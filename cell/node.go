@@ -12,6 +12,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell/topology"
@@ -145,6 +147,8 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		logger:  cfg.Logger.With("component", "node", "node", self.ID),
 	}
 	pb.RegisterCellServer(n.server, n.service)
+	// Routers probe nodes with the standard health service.
+	healthpb.RegisterHealthServer(n.server, health.NewServer())
 	go func() {
 		defer close(n.served)
 		if err := n.server.Serve(clientLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {

@@ -89,7 +89,11 @@ func (s *Service) notLeader(cellID uint64, err error) error {
 		return nil
 	}
 	addr, _ := s.dir.ClientAddr(nl.LeaderID)
-	return notLeaderStatus(cellID, nl.LeaderID, addr)
+	var term uint64
+	if g, err := s.host.Group(cellID); err == nil {
+		_, _, term = g.Leader()
+	}
+	return notLeaderStatus(cellID, nl.LeaderID, addr, term)
 }
 
 // propose stamps, replicates and applies one command on the cell's leader.

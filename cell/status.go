@@ -31,6 +31,7 @@ const (
 	MetaCellID           = "cell_id"
 	MetaLeaderNodeID     = "leader_node_id"
 	MetaLeaderClientAddr = "leader_client_addr"
+	MetaLeaderTerm       = "leader_term"
 )
 
 // ReasonString is the ErrorInfo reason of a ledger ErrorReason.
@@ -110,7 +111,18 @@ func LeaderHint(err error) (nodeID, clientAddr string, ok bool) {
 	return nodeID, clientAddr, nodeID != ""
 }
 
-func notLeaderStatus(cellID uint64, leaderID, leaderAddr string) error {
+// LeaderHintTerm returns the raft term of the leader a NOT_LEADER error
+// names (0 when unknown).
+func LeaderHintTerm(err error) uint64 {
+	info, found := ErrorInfo(err)
+	if !found {
+		return 0
+	}
+	term, _ := strconv.ParseUint(info.GetMetadata()[MetaLeaderTerm], 10, 64)
+	return term
+}
+
+func notLeaderStatus(cellID uint64, leaderID, leaderAddr string, term uint64) error {
 	msg := fmt.Sprintf("cell %d: this node is not the leader", cellID)
 	if leaderID != "" {
 		msg += fmt.Sprintf("; the leader is %s at %s", leaderID, leaderAddr)
@@ -119,5 +131,6 @@ func notLeaderStatus(cellID uint64, leaderID, leaderAddr string) error {
 	}
 	return statusError(codes.Unavailable, ReasonNotLeader, msg, map[string]string{
 		MetaCellID: strconv.FormatUint(cellID, 10), MetaLeaderNodeID: leaderID, MetaLeaderClientAddr: leaderAddr,
+		MetaLeaderTerm: strconv.FormatUint(term, 10),
 	})
 }
