@@ -69,6 +69,10 @@ func ledgerStatus(e *pb.LedgerError, cellID uint64) error {
 	return statusError(codeOf(e.GetReason()), ReasonString(e.GetReason()), e.GetMessage(), meta)
 }
 
+// InputStatus is the INVALID_ARGUMENT status of an input error, with the
+// field in its ErrorInfo (cellID 0 when no cell is known yet).
+func InputStatus(err error, cellID uint64) error { return inputStatus(err, cellID) }
+
 func inputStatus(err error, cellID uint64) error {
 	var ie *InputError
 	if errors.As(err, &ie) {

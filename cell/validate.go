@@ -132,3 +132,6 @@ func validateCommand(cmd *pb.Command) error {
 		return &InputError{Field: "command.body", Reason: "is missing or of an unknown kind"}
 	}
 }
+
+// ValidateAccountID checks an account id given in field.
+func ValidateAccountID(field, id string) error { return validID(field, id, accountIDBytesMax) }

@@ -24,6 +24,7 @@ const (
 	// exitInvalidConfig: a configuration (e.g. the topology file) is
 	// invalid, or meant for another environment.
 	exitInvalidConfig = 3
+	// exitUnhealthy (4, in status.go): the cluster could not be asked.
 )
 
 func main() {
@@ -62,7 +63,8 @@ func newRootCmd() *cobra.Command {
 embedded demo) and the tools operators use on it.
 
 Exit codes: 0 success, 1 failure, 2 bad arguments or flags,
-3 invalid configuration (or configuration for another environment).`,
+3 invalid configuration (or configuration for another environment),
+4 the cluster could not be asked (status).`,
 		// run prints errors, once; a usage dump would bury them.
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -75,6 +77,8 @@ Exit codes: 0 success, 1 failure, 2 bad arguments or flags,
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(
 		newNodeCmd(),
+		newRouterCmd(),
+		newStatusCmd(),
 		newTopologyCmd(),
 	)
 	return root

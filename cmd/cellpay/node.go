@@ -10,12 +10,16 @@ import (
 
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/topology"
+	"github.com/cellpay/cellpay/router"
+	"github.com/cellpay/cellpay/router/gossip"
 )
 
 // newNodeCmd: cellpay node --config FILE --node ID --data DIR --env NAME
 func newNodeCmd() *cobra.Command {
 	var (
 		configPath, nodeID, dataDir, env, logLevel string
+		gossipAddr                                 string
+		seeds                                      []string
 		drain                                      time.Duration
 	)
 	cmd := &cobra.Command{
@@ -59,10 +63,24 @@ majority of the cell's replicas.`,
 			if err != nil {
 				return err
 			}
+			var agent *router.NodeAgent
+			if gossipAddr != "" {
+				self, _ := topo.Node(nodeID)
+				gcfg := gossip.DefaultConfig()
+				gcfg.BindAddr, gcfg.Seeds, gcfg.Logger = gossipAddr, seeds, logger
+				if agent, err = router.JoinNode(node, self.Site, gcfg); err != nil {
+					_ = node.Close(drain)
+					return err
+				}
+			}
 			fmt.Fprintf(cmd.OutOrStdout(), "node %s serving cells on %s\n", node.ID(), node.ClientAddr())
 			<-cmd.Context().Done()
 			logger.Info("shutting down", "drain", drain)
-			return node.Close(drain)
+			var errs []error
+			if agent != nil {
+				errs = append(errs, agent.Close())
+			}
+			return errors.Join(append(errs, node.Close(drain))...)
 		},
 	}
 	f := cmd.Flags()
@@ -72,6 +90,8 @@ majority of the cell's replicas.`,
 	f.StringVar(&env, "env", "", "the environment this process runs in; the topology must be meant for it")
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&drain, "drain", 5*time.Second, "how long in-flight requests may take at shutdown")
+	f.StringVar(&gossipAddr, "gossip-addr", "", "host:port for the membership gossip (empty: do not gossip; routers then find leaders by hints only)")
+	f.StringSliceVar(&seeds, "join", nil, "gossip addresses of other members to join (comma-separated)")
 	return cmd
 }
 

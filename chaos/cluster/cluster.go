@@ -1,0 +1,370 @@
+// Package cluster runs a whole cellpay cluster in one process: nodes and
+// routers of several sites on loopback, their Raft links and router-to-node
+// links through a chaos fabric (so a test can cut a site off like a fiber
+// cut), real Raft, Pebble, gRPC and gossip. Tests, chaos runs and the demo
+// use it.
+//
+// Callers' duties: give a fresh Dir; Close the cluster (it stops every
+// router, node and gossip agent, and the fabric).
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/cell/topology"
+	"github.com/cellpay/cellpay/chaos/fabric"
+	"github.com/cellpay/cellpay/router"
+	"github.com/cellpay/cellpay/router/gossip"
+)
+
+// Config shapes the cluster. Zero fields take the defaults.
+type Config struct {
+	// Dir holds every node's data. Required.
+	Dir string
+	// Sites default to hz-a and hz-b (region hangzhou) and sh-a (shanghai).
+	Sites []topology.Site
+	// NodesPerSite defaults to 1; Cells to 3, homed round-robin over the
+	// sites, each with one replica per site.
+	NodesPerSite, Cells int
+	// SameRegionRTT and CrossRegionRTT are the topology's RTTs (defaults
+	// 2 ms and 30 ms). EmulateRTT also delays the fabric's links by them.
+	SameRegionRTT, CrossRegionRTT time.Duration
+	EmulateRTT                    bool
+	// HeartbeatIntervalMin floors raft's heartbeat (default 100 ms: 1 s
+	// election timeouts, safe on a busy two-core machine).
+	HeartbeatIntervalMin time.Duration
+	// RouterRequestTimeout is each router's request deadline (default 5 s).
+	RouterRequestTimeout time.Duration
+	Seed                 int64
+	Logger               *slog.Logger
+}
+
+func (c *Config) defaults() {
+	if len(c.Sites) == 0 {
+		c.Sites = []topology.Site{{ID: "hz-a", Region: "hangzhou"}, {ID: "hz-b", Region: "hangzhou"}, {ID: "sh-a", Region: "shanghai"}}
+	}
+	if c.NodesPerSite == 0 {
+		c.NodesPerSite = 1
+	}
+	if c.Cells == 0 {
+		c.Cells = 3
+	}
+	if c.SameRegionRTT == 0 {
+		c.SameRegionRTT = 2 * time.Millisecond
+	}
+	if c.CrossRegionRTT == 0 {
+		c.CrossRegionRTT = 30 * time.Millisecond
+	}
+	if c.HeartbeatIntervalMin == 0 {
+		c.HeartbeatIntervalMin = 100 * time.Millisecond
+	}
+	if c.RouterRequestTimeout == 0 {
+		c.RouterRequestTimeout = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+}
+
+// Cluster is a running in-process cluster.
+type Cluster struct {
+	cfg      Config
+	Topology *topology.Topology
+	Fabric   *fabric.Fabric
+
+	mu          sync.Mutex
+	nodes       map[string]*node
+	routers     map[string]*router.Router // by site
+	routerAddrs map[string]string         // by site, kept across restarts
+	httpAddrs   map[string]string
+	seed        string // a gossip address to join
+}
+
+type node struct {
+	n     *cell.Node
+	agent *router.NodeAgent
+	dir   string
+}
+
+func listen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
+
+// Start builds the topology, starts every node (with gossip) and one router
+// per site.
+func Start(cfg Config) (_ *Cluster, err error) {
+	cfg.defaults()
+	if cfg.Dir == "" {
+		return nil, errors.New("cluster: Config.Dir is required")
+	}
+	c := &Cluster{cfg: cfg, Fabric: fabric.New(cfg.Seed), nodes: map[string]*node{}, routers: map[string]*router.Router{},
+		routerAddrs: map[string]string{}, httpAddrs: map[string]string{}}
+	defer func() {
+		if err != nil {
+			_ = c.Close()
+		}
+	}()
+	spec := topology.Spec{Environment: "test", Sites: cfg.Sites}
+	for i, a := range cfg.Sites {
+		for _, b := range cfg.Sites[i+1:] {
+			rtt := cfg.CrossRegionRTT
+			if a.Region == b.Region {
+				rtt = cfg.SameRegionRTT
+			}
+			spec.RTTs = append(spec.RTTs, topology.SiteRTT{A: a.ID, B: b.ID, RTT: rtt})
+			if cfg.EmulateRTT {
+				c.Fabric.SetDelay(a.ID, b.ID, rtt/2, rtt/20)
+			}
+		}
+	}
+	raftLns, clientLns := map[string]net.Listener{}, map[string]net.Listener{}
+	closeLns := func() {
+		for _, l := range raftLns {
+			_ = l.Close()
+		}
+		for _, l := range clientLns {
+			_ = l.Close()
+		}
+	}
+	for _, s := range cfg.Sites {
+		for k := 1; k <= cfg.NodesPerSite; k++ {
+			id := fmt.Sprintf("%s-%d", s.ID, k)
+			r, err := listen()
+			if err != nil {
+				closeLns()
+				return nil, err
+			}
+			raftLns[id] = r
+			cl, err := listen()
+			if err != nil {
+				closeLns()
+				return nil, err
+			}
+			clientLns[id] = cl
+			c.Fabric.Register(r.Addr().String(), s.ID)
+			c.Fabric.Register(cl.Addr().String(), s.ID)
+			spec.Nodes = append(spec.Nodes, topology.Node{ID: id, Site: s.ID, RaftAddr: r.Addr().String(), ClientAddr: cl.Addr().String()})
+		}
+	}
+	for i := 0; i < cfg.Cells; i++ {
+		first := i * topology.Slots / cfg.Cells
+		last := (i+1)*topology.Slots/cfg.Cells - 1
+		cellSpec := topology.Cell{ID: uint64(i + 1), Home: cfg.Sites[i%len(cfg.Sites)].ID, Slots: []topology.SlotRange{{First: first, Last: last}}}
+		for _, s := range cfg.Sites {
+			cellSpec.Replicas = append(cellSpec.Replicas, fmt.Sprintf("%s-%d", s.ID, 1+i%cfg.NodesPerSite))
+		}
+		spec.Cells = append(spec.Cells, cellSpec)
+	}
+	if c.Topology, err = topology.New(spec); err != nil {
+		closeLns()
+		return nil, err
+	}
+	for _, n := range c.Topology.Nodes() {
+		if err := c.startNode(n, raftLns[n.ID], clientLns[n.ID]); err != nil {
+			return nil, err
+		}
+	}
+	for _, s := range cfg.Sites {
+		if err := c.StartRouter(s.ID); err != nil {
+			return nil, err
+		}
+	}
+	return c, nil
+}
+
+func (c *Cluster) startNode(n topology.Node, raftLn, clientLn net.Listener) error {
+	dir := filepath.Join(c.cfg.Dir, n.ID)
+	cn, err := cell.StartNode(cell.NodeConfig{
+		Topology: c.Topology, NodeID: n.ID, DataDir: dir, RaftListener: raftLn, ClientListener: clientLn,
+		Dialer: c.Fabric.Dialer(n.Site), HeartbeatIntervalMin: c.cfg.HeartbeatIntervalMin,
+		Logger: c.cfg.Logger, RaftLogOutput: io.Discard,
+	})
+	if err != nil {
+		return err
+	}
+	gcfg := gossip.DefaultConfig()
+	gcfg.BindAddr, gcfg.Logger = "127.0.0.1:0", c.cfg.Logger
+	c.mu.Lock()
+	if c.seed != "" {
+		gcfg.Seeds = []string{c.seed}
+	}
+	c.mu.Unlock()
+	agent, err := router.JoinNode(cn, n.Site, gcfg)
+	if err != nil {
+		_ = cn.Close(time.Second)
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.seed == "" {
+		c.seed = agent.Addr()
+	}
+	c.nodes[n.ID] = &node{n: cn, agent: agent, dir: dir}
+	return nil
+}
+
+// StartRouter starts (or restarts, on its old addresses) the router of site.
+func (c *Cluster) StartRouter(site string) error {
+	c.mu.Lock()
+	addr, httpAddr, seed := c.routerAddrs[site], c.httpAddrs[site], c.seed
+	c.mu.Unlock()
+	if addr == "" {
+		addr, httpAddr = "127.0.0.1:0", "127.0.0.1:0"
+	}
+	ln, err := listenRetry(addr)
+	if err != nil {
+		return err
+	}
+	hln, err := listenRetry(httpAddr)
+	if err != nil {
+		_ = ln.Close()
+		return err
+	}
+	cfg := router.DefaultConfig()
+	cfg.Topology, cfg.ID, cfg.Site = c.Topology, "router-"+site, site
+	cfg.Listener, cfg.HTTPListener = ln, hln
+	cfg.GossipAddr, cfg.GossipSeeds = "127.0.0.1:0", []string{seed}
+	cfg.NodeDialer = c.Fabric.Dialer(site)
+	cfg.RequestTimeout = c.cfg.RouterRequestTimeout
+	cfg.Logger = c.cfg.Logger
+	r, err := router.Start(cfg)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.routers[site] = r
+	c.routerAddrs[site], c.httpAddrs[site] = r.Addr(), hln.Addr().String()
+	return nil
+}
+
+// listenRetry listens on addr, retrying briefly while an old socket lingers.
+func listenRetry(addr string) (net.Listener, error) {
+	var err error
+	for i := 0; i < 50; i++ {
+		var ln net.Listener
+		if ln, err = net.Listen("tcp", addr); err == nil {
+			return ln, nil
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	return nil, err
+}
+
+// StopRouter stops the router of site (its addresses are kept for a restart).
+func (c *Cluster) StopRouter(site string) error {
+	c.mu.Lock()
+	r := c.routers[site]
+	delete(c.routers, site)
+	c.mu.Unlock()
+	if r == nil {
+		return fmt.Errorf("cluster: no router running in site %q", site)
+	}
+	return r.Close(time.Second)
+}
+
+// RouterAddr is the gRPC address of site's router; HTTPAddr its HTTP one.
+func (c *Cluster) RouterAddr(site string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.routerAddrs[site]
+}
+
+// HTTPAddr is the HTTP/JSON address of site's router.
+func (c *Cluster) HTTPAddr(site string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.httpAddrs[site]
+}
+
+// RouterAddrs groups the router addresses by region, for router/client.
+func (c *Cluster) RouterAddrs() map[string][]string {
+	out := map[string][]string{}
+	for _, s := range c.Topology.Sites() {
+		out[s.Region] = append(out[s.Region], c.RouterAddr(s.ID))
+	}
+	for _, addrs := range out {
+		sort.Strings(addrs)
+	}
+	return out
+}
+
+// Node returns a running node.
+func (c *Cluster) Node(id string) *cell.Node {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if n := c.nodes[id]; n != nil {
+		return n.n
+	}
+	return nil
+}
+
+// Leader returns the node that leads cellID now ("" if none).
+func (c *Cluster) Leader(cellID uint64) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for id, n := range c.nodes {
+		if g, err := n.n.Host().Group(cellID); err == nil && g.IsLeader() {
+			return id
+		}
+	}
+	return ""
+}
+
+// TransferLeadership moves cellID's leadership to nodeID (a drill by hand).
+func (c *Cluster) TransferLeadership(ctx context.Context, cellID uint64, nodeID string) error {
+	for {
+		leader := c.Leader(cellID)
+		if leader != "" {
+			g, err := c.Node(leader).Host().Group(cellID)
+			if err != nil {
+				return err
+			}
+			return g.TransferLeadership(ctx, nodeID)
+		}
+		select {
+		case <-ctx.Done():
+			return fmt.Errorf("cluster: cell %d has no leader: %w", cellID, ctx.Err())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// WaitLeaders waits until every cell has a leader.
+func (c *Cluster) WaitLeaders(ctx context.Context) error {
+	for _, cl := range c.Topology.Cells() {
+		for c.Leader(cl.ID) == "" {
+			select {
+			case <-ctx.Done():
+				return fmt.Errorf("cluster: cell %d has no leader: %w", cl.ID, ctx.Err())
+			case <-time.After(50 * time.Millisecond):
+			}
+		}
+	}
+	return nil
+}
+
+// Close stops routers, then nodes and their gossip, then the fabric.
+func (c *Cluster) Close() error {
+	c.mu.Lock()
+	routers, nodes := c.routers, c.nodes
+	c.routers, c.nodes = map[string]*router.Router{}, map[string]*node{}
+	c.mu.Unlock()
+	var errs []error
+	for _, r := range routers {
+		errs = append(errs, r.Close(time.Second))
+	}
+	for _, n := range nodes {
+		errs = append(errs, n.agent.Close(), n.n.Close(time.Second))
+	}
+	errs = append(errs, c.Fabric.Close())
+	return errors.Join(errs...)
+}

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/cellpay/cellpay/cell/topology"
+	"github.com/cellpay/cellpay/router"
+)
+
+// newRouterCmd: cellpay router --config FILE --site SITE --id ID --listen ADDR --gossip-addr ADDR --env NAME
+func newRouterCmd() *cobra.Command {
+	var (
+		configPath, site, id, listen, httpAddr, gossipAddr, env, logLevel string
+		seeds                                                             []string
+		requestTimeout, drain                                             time.Duration
+	)
+	cmd := &cobra.Command{
+		Use:   "router --config FILE --site SITE --id ID --listen ADDR --gossip-addr ADDR --env NAME",
+		Short: "Run a regional router: the front door clients call",
+		Long: `Run a stateless regional router. It serves the Payments API over gRPC on
+--listen (and over HTTP/JSON on --http), finds each request's cell and its
+leader, and forwards the request, retrying with the same idempotency key
+until --request-timeout. It joins the gossip pool at --gossip-addr, through
+the members given with --join.`,
+		Args: exactArgs(),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var missing []error
+			for _, f := range []struct{ name, v string }{{"--config", configPath}, {"--site", site}, {"--id", id}, {"--listen", listen}, {"--gossip-addr", gossipAddr}, {"--env", env}} {
+				if f.v == "" {
+					missing = append(missing, fmt.Errorf("%s is required", f.name))
+				}
+			}
+			if len(missing) > 0 {
+				return usageError(cmd, errors.Join(missing...))
+			}
+			var level slog.Level
+			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
+				return usageError(cmd, fmt.Errorf("--log-level: %w", err))
+			}
+			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
+			topo, err := topology.Load(configPath)
+			if err != nil {
+				return configError(err)
+			}
+			if err := topo.CheckEnvironment(env); err != nil {
+				return &exitError{code: exitInvalidConfig, err: err}
+			}
+			cfg := router.DefaultConfig()
+			cfg.Topology, cfg.ID, cfg.Site, cfg.GossipAddr, cfg.GossipSeeds, cfg.Logger = topo, id, site, gossipAddr, seeds, logger
+			if requestTimeout > 0 {
+				cfg.RequestTimeout = requestTimeout
+			}
+			if cfg.Listener, err = net.Listen("tcp", listen); err != nil {
+				return err
+			}
+			if httpAddr != "" {
+				if cfg.HTTPListener, err = net.Listen("tcp", httpAddr); err != nil {
+					_ = cfg.Listener.Close()
+					return err
+				}
+			}
+			r, err := router.Start(cfg)
+			if err != nil {
+				return &exitError{code: exitInvalidConfig, err: err}
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "router %s (site %s) serving on %s\n", id, site, r.Addr())
+			<-cmd.Context().Done()
+			return r.Close(drain)
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&configPath, "config", "", "topology file (YAML)")
+	f.StringVar(&site, "site", "", "the site this router runs in")
+	f.StringVar(&id, "id", "", "this router's unique id, e.g. router-hz-a-1")
+	f.StringVar(&listen, "listen", "", "gRPC address of the Payments API, e.g. 127.0.0.1:7301")
+	f.StringVar(&httpAddr, "http", "", "HTTP/JSON address of the Payments API (empty: none)")
+	f.StringVar(&gossipAddr, "gossip-addr", "", "host:port for the membership gossip")
+	f.StringSliceVar(&seeds, "join", nil, "gossip addresses of other members to join (comma-separated)")
+	f.StringVar(&env, "env", "", "the environment this process runs in; the topology must be meant for it")
+	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
+	f.DurationVar(&requestTimeout, "request-timeout", 5*time.Second, "deadline of one client request, retries included")
+	f.DurationVar(&drain, "drain", 5*time.Second, "how long in-flight requests may take at shutdown")
+	return cmd
+}

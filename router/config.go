@@ -1,0 +1,105 @@
+package router
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/cellpay/cellpay/cell/topology"
+)
+
+// Config configures a regional router. DefaultConfig fills the tunables;
+// Validate reports every violation at once.
+type Config struct {
+	// Topology is the cluster's topology. Required.
+	Topology *topology.Topology
+	// ID names this router (unique among gossip members); Site is where it
+	// runs. Both required; Site must be in the topology.
+	ID, Site string
+	// Listener serves the gRPC Payments, RouterAdmin and health services.
+	// Required. HTTPListener, if set, serves the HTTP/JSON API.
+	Listener, HTTPListener net.Listener
+	// GossipAddr is the memberlist bind address; GossipSeeds the members to
+	// join. GossipAddr required.
+	GossipAddr  string
+	GossipSeeds []string
+	// NodeDialer connects to nodes' Cell services (default plain TCP);
+	// NodeTLS secures those connections; ServerTLS the router's listener.
+	NodeDialer func(ctx context.Context, addr string) (net.Conn, error)
+	NodeTLS    *tls.Config
+	ServerTLS  *tls.Config
+
+	// RequestTimeout bounds one client request including every retry.
+	// Default 5 s.
+	RequestTimeout time.Duration
+	// AttemptTimeout bounds one attempt at one node. Default 1 s.
+	AttemptTimeout time.Duration
+	// BackoffMin and BackoffMax bound the jittered exponential backoff
+	// between attempts that got no hint. Defaults 10 ms and 250 ms.
+	BackoffMin, BackoffMax time.Duration
+	// CellInFlightMax bounds the requests in flight per cell. Default 1024.
+	CellInFlightMax int
+	// ProbeInterval is how often the router probes every node's health
+	// (reachability and round-trip time). Default 300 ms.
+	ProbeInterval time.Duration
+	// HTTPBodyBytesMax bounds an HTTP request body. Default 64 KiB.
+	HTTPBodyBytesMax int64
+
+	Logger *slog.Logger
+}
+
+// DefaultConfig returns a Config with every tunable at its default.
+func DefaultConfig() Config {
+	return Config{
+		RequestTimeout:   5 * time.Second,
+		AttemptTimeout:   time.Second,
+		BackoffMin:       10 * time.Millisecond,
+		BackoffMax:       250 * time.Millisecond,
+		CellInFlightMax:  1024,
+		ProbeInterval:    300 * time.Millisecond,
+		HTTPBodyBytesMax: 64 << 10,
+	}
+}
+
+// Validate reports every invalid field at once.
+func (c Config) Validate() error {
+	var errs []error
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("router: "+format, args...)) }
+	if c.Topology == nil {
+		bad("Topology is required")
+	} else if _, ok := c.Topology.Site(c.Site); !ok {
+		bad("Site %q is not in the topology", c.Site)
+	}
+	if c.ID == "" {
+		bad("ID is required")
+	}
+	if c.Listener == nil {
+		bad("Listener is required")
+	}
+	if c.GossipAddr == "" {
+		bad("GossipAddr is required")
+	}
+	if c.RequestTimeout <= 0 {
+		bad("RequestTimeout (%s) must be positive", c.RequestTimeout)
+	}
+	if c.AttemptTimeout <= 0 || c.AttemptTimeout > c.RequestTimeout {
+		bad("AttemptTimeout (%s) must be positive and at most RequestTimeout (%s)", c.AttemptTimeout, c.RequestTimeout)
+	}
+	if c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin {
+		bad("BackoffMin (%s) must be positive and at most BackoffMax (%s)", c.BackoffMin, c.BackoffMax)
+	}
+	if c.CellInFlightMax < 1 {
+		bad("CellInFlightMax (%d) must be at least 1", c.CellInFlightMax)
+	}
+	if c.ProbeInterval < 10*time.Millisecond {
+		bad("ProbeInterval (%s) must be at least 10ms", c.ProbeInterval)
+	}
+	if c.HTTPBodyBytesMax < 1024 {
+		bad("HTTPBodyBytesMax (%d) must be at least 1024", c.HTTPBodyBytesMax)
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,74 @@
+package router
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/credentials/insecure"
+)
+
+// connPool holds one gRPC connection per node (Cell service), shared by
+// every request to that node.
+type connPool struct {
+	dialer func(ctx context.Context, addr string) (net.Conn, error)
+	tls    *tls.Config
+
+	mu     sync.Mutex
+	conns  map[string]*grpc.ClientConn
+	closed bool
+}
+
+func newConnPool(dialer func(ctx context.Context, addr string) (net.Conn, error), tlsCfg *tls.Config) *connPool {
+	return &connPool{dialer: dialer, tls: tlsCfg, conns: make(map[string]*grpc.ClientConn)}
+}
+
+var errPoolClosed = errors.New("router: connection pool closed")
+
+func (p *connPool) get(addr string) (*grpc.ClientConn, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.closed {
+		return nil, errPoolClosed
+	}
+	if c, ok := p.conns[addr]; ok {
+		return c, nil
+	}
+	creds := insecure.NewCredentials()
+	if p.tls != nil {
+		creds = credentials.NewTLS(p.tls)
+	}
+	bo := backoff.DefaultConfig
+	bo.BaseDelay, bo.MaxDelay = 50*time.Millisecond, time.Second
+	opts := []grpc.DialOption{
+		grpc.WithTransportCredentials(creds),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: 2 * time.Second}),
+	}
+	if p.dialer != nil {
+		opts = append(opts, grpc.WithContextDialer(p.dialer))
+	}
+	c, err := grpc.NewClient("passthrough:///"+addr, opts...)
+	if err != nil {
+		return nil, err
+	}
+	p.conns[addr] = c
+	return c, nil
+}
+
+func (p *connPool) close() error {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.closed = true
+	var errs []error
+	for _, c := range p.conns {
+		errs = append(errs, c.Close())
+	}
+	p.conns = nil
+	return errors.Join(errs...)
+}

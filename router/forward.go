@@ -1,0 +1,166 @@
+package router
+
+import (
+	"context"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/cell/topology"
+)
+
+// forwarder sends one request to the leader of its cell and retries it,
+// unchanged (same idempotency key), on anything that is not an answer:
+// UNAVAILABLE (not leader, outcome unknown, broken connection) or an
+// attempt's timeout. It follows leader hints at once, backs off with
+// jitter otherwise, and gives up at the request's deadline. A business
+// error is returned at once and never retried.
+type forwarder struct {
+	topo  *topology.Topology
+	conns *connPool
+	table *routeTable
+	cfg   Config
+
+	cellsMu sync.Mutex
+	cells   map[uint64]*cellState
+}
+
+// cellState isolates one cell: its own bound on requests in flight, its
+// own counters, so a cell whose leader is unreachable cannot take the
+// capacity of the others.
+type cellState struct {
+	slots          chan struct{}
+	ok, failed     atomic.Uint64
+	nextReplicaIdx atomic.Uint64
+}
+
+func newForwarder(topo *topology.Topology, conns *connPool, table *routeTable, cfg Config) *forwarder {
+	return &forwarder{topo: topo, conns: conns, table: table, cfg: cfg, cells: make(map[uint64]*cellState)}
+}
+
+func (f *forwarder) cell(id uint64) *cellState {
+	f.cellsMu.Lock()
+	defer f.cellsMu.Unlock()
+	s, ok := f.cells[id]
+	if !ok {
+		s = &cellState{slots: make(chan struct{}, f.cfg.CellInFlightMax)}
+		f.cells[id] = s
+	}
+	return s
+}
+
+// retryable reports whether err means "no answer yet" rather than an
+// answer: only then may the same request be sent again.
+func retryable(err error) bool {
+	switch status.Code(err) {
+	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.ResourceExhausted:
+		return true
+	case codes.NotFound:
+		return cell.Reason(err) == cell.ReasonCellNotHosted // a replica not yet started
+	}
+	return false
+}
+
+// target picks the node to try: the believed leader, else the cell's
+// replicas in turn.
+func (f *forwarder) target(c topology.Cell, st *cellState) string {
+	if id, _ := f.table.leader(c.ID); id != "" {
+		return id
+	}
+	return c.Replicas[int(st.nextReplicaIdx.Add(1))%len(c.Replicas)]
+}
+
+// do runs call against the leader of cellID until it answers or ctx's
+// deadline (at most cfg.RequestTimeout) passes.
+func (f *forwarder) do(ctx context.Context, cellID uint64, call func(context.Context, pb.CellClient) error) error {
+	c, ok := f.topo.Cell(cellID)
+	if !ok {
+		return status.Errorf(codes.Internal, "router: cell %d is not in the topology", cellID)
+	}
+	ctx, cancel := context.WithTimeout(ctx, f.cfg.RequestTimeout)
+	defer cancel()
+	st := f.cell(cellID)
+	select {
+	case st.slots <- struct{}{}:
+		defer func() { <-st.slots }()
+	case <-ctx.Done():
+		st.failed.Add(1)
+		return status.Errorf(codes.ResourceExhausted, "router: cell %d has %d requests in flight; none finished before the deadline", cellID, f.cfg.CellInFlightMax)
+	}
+	backoff := f.cfg.BackoffMin
+	var last error
+	for attempt := 0; ; attempt++ {
+		nodeID := f.target(c, st)
+		err := f.attempt(ctx, nodeID, call)
+		if err == nil {
+			st.ok.Add(1)
+			return nil
+		}
+		last = err
+		if !retryable(err) {
+			st.ok.Add(1) // an answer, even if a business error
+			return err
+		}
+		followed := false
+		if hinted, _, ok := cell.LeaderHint(err); ok {
+			f.table.hint(cellID, hinted, cell.LeaderHintTerm(err))
+			followed = hinted != nodeID
+		} else {
+			f.table.forget(cellID, nodeID)
+		}
+		if ctx.Err() != nil {
+			break
+		}
+		if followed && attempt < len(c.Replicas) {
+			continue // a fresh hint: go there at once
+		}
+		sleep := backoff/2 + rand.N(backoff/2+1)
+		backoff = min(2*backoff, f.cfg.BackoffMax)
+		t := time.NewTimer(sleep)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+		}
+		if ctx.Err() != nil {
+			break
+		}
+	}
+	st.failed.Add(1)
+	if s, ok := status.FromError(last); ok && s.Code() != codes.Unknown {
+		return status.Errorf(s.Code(), "router: cell %d: no answer before the deadline; last error: %s", cellID, s.Message())
+	}
+	return status.Errorf(codes.Unavailable, "router: cell %d: no answer before the deadline: %v", cellID, last)
+}
+
+// attempt makes one call to nodeID with an attempt timeout.
+func (f *forwarder) attempt(ctx context.Context, nodeID string, call func(context.Context, pb.CellClient) error) error {
+	n, ok := f.topo.Node(nodeID)
+	if !ok {
+		return status.Errorf(codes.Unavailable, "router: node %q is not in the topology", nodeID)
+	}
+	conn, err := f.conns.get(n.ClientAddr)
+	if err != nil {
+		return status.Errorf(codes.Unavailable, "router: node %s: %v", nodeID, err)
+	}
+	actx, cancel := context.WithTimeout(ctx, f.cfg.AttemptTimeout)
+	defer cancel()
+	err = call(actx, pb.NewCellClient(conn))
+	if err != nil && status.Code(err) == codes.Canceled && ctx.Err() == nil {
+		return status.Errorf(codes.Unavailable, "router: node %s: %v", nodeID, err)
+	}
+	return err
+}
+
+// counters returns the ok and failed request counts of a cell.
+func (f *forwarder) counters(cellID uint64) (ok, failed uint64) {
+	st := f.cell(cellID)
+	return st.ok.Load(), st.failed.Load()
+}
+

@@ -1,0 +1,67 @@
+package router
+
+import (
+	"context"
+
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/router/gossip"
+)
+
+// NodeAgent is a node's membership in the gossip pool: it advertises the
+// node's site, client address and the cells it leads with their terms, and
+// re-gossips whenever a leadership changes.
+type NodeAgent struct {
+	agent  *gossip.Agent
+	cancel func()
+	done   chan struct{}
+}
+
+// JoinNode starts gossip for node; cfg.Name and cfg.Meta are filled here.
+func JoinNode(node *cell.Node, site string, cfg gossip.Config) (*NodeAgent, error) {
+	host := node.Host()
+	cfg.Name = node.ID()
+	cfg.Meta = func() *pb.MemberMeta {
+		m := &pb.MemberMeta{Kind: "node", Site: site, ClientAddr: node.ClientAddr()}
+		for _, g := range host.Groups() {
+			if g.IsLeader() {
+				_, _, term := g.Leader()
+				m.Leads = append(m.Leads, &pb.LeaderClaim{CellId: g.ID(), Term: term})
+			}
+		}
+		return m
+	}
+	agent, err := gossip.Start(cfg)
+	if err != nil {
+		return nil, err
+	}
+	events, cancelWatch := host.WatchLeaders()
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &NodeAgent{agent: agent, done: make(chan struct{})}
+	a.cancel = func() { cancel(); cancelWatch() }
+	go func() {
+		defer close(a.done)
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case _, ok := <-events:
+				if !ok {
+					return
+				}
+				agent.UpdateMeta()
+			}
+		}
+	}()
+	return a, nil
+}
+
+// Addr is the node's gossip address.
+func (a *NodeAgent) Addr() string { return a.agent.Addr() }
+
+// Close leaves the pool.
+func (a *NodeAgent) Close() error {
+	a.cancel()
+	<-a.done
+	return a.agent.Close()
+}

@@ -1,0 +1,172 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/router/gossip"
+	"github.com/cellpay/cellpay/router/httpapi"
+)
+
+// Router is a running regional router.
+type Router struct {
+	cfg    Config
+	logger *slog.Logger
+	conns  *connPool
+	table  *routeTable
+	fwd    *forwarder
+	prober *prober
+	agent  *gossip.Agent
+	server *grpc.Server
+	http   *http.Server
+
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+// Start validates cfg, joins the gossip pool and serves.
+func Start(cfg Config) (*Router, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if err := cfg.Validate(); err != nil {
+		for _, l := range []interface{ Close() error }{cfg.Listener, cfg.HTTPListener} {
+			if l != nil {
+				_ = l.Close()
+			}
+		}
+		return nil, err
+	}
+	r := &Router{cfg: cfg, logger: cfg.Logger.With("component", "router", "router", cfg.ID, "site", cfg.Site)}
+	r.conns = newConnPool(cfg.NodeDialer, cfg.NodeTLS)
+	r.table = newRouteTable()
+	r.fwd = newForwarder(cfg.Topology, r.conns, r.table, cfg)
+	r.prober = newProber(cfg.Topology, r.conns, cfg.ProbeInterval)
+
+	gcfg := gossip.DefaultConfig()
+	gcfg.Name, gcfg.BindAddr, gcfg.Seeds, gcfg.Logger = cfg.ID, cfg.GossipAddr, cfg.GossipSeeds, cfg.Logger
+	advertised := cfg.Listener.Addr().String()
+	gcfg.Meta = func() *pb.MemberMeta {
+		return &pb.MemberMeta{Kind: "router", Site: cfg.Site, ClientAddr: advertised}
+	}
+	agent, err := gossip.Start(gcfg)
+	if err != nil {
+		_ = cfg.Listener.Close()
+		return nil, err
+	}
+	r.agent = agent
+
+	var opts []grpc.ServerOption
+	if cfg.ServerTLS != nil {
+		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.ServerTLS)))
+	}
+	r.server = grpc.NewServer(opts...)
+	pay := &payments{topo: cfg.Topology, fwd: r.fwd}
+	pb.RegisterPaymentsServer(r.server, pay)
+	pb.RegisterRouterAdminServer(r.server, &admin{r: r})
+	healthpb.RegisterHealthServer(r.server, health.NewServer())
+
+	ctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.goRun(func() { r.prober.run(ctx) })
+	r.goRun(func() { r.followGossip(ctx) })
+	r.goRun(func() {
+		if err := r.server.Serve(cfg.Listener); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
+			r.logger.Error("grpc server stopped", "error", err)
+		}
+	})
+	if cfg.HTTPListener != nil {
+		r.http = &http.Server{
+			Handler:           httpapi.New(pay, httpapi.Config{BodyBytesMax: cfg.HTTPBodyBytesMax, RequestTimeout: cfg.RequestTimeout}),
+			ReadHeaderTimeout: 5 * time.Second,
+		}
+		r.goRun(func() {
+			if err := r.http.Serve(cfg.HTTPListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				r.logger.Error("http server stopped", "error", err)
+			}
+		})
+	}
+	return r, nil
+}
+
+func (r *Router) goRun(fn func()) {
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		fn()
+	}()
+}
+
+// Addr is the gRPC address of the router.
+func (r *Router) Addr() string { return r.cfg.Listener.Addr().String() }
+
+// GossipAddr is the router's memberlist address (a seed for others).
+func (r *Router) GossipAddr() string { return r.agent.Addr() }
+
+// followGossip keeps the route table in step with what nodes advertise.
+func (r *Router) followGossip(ctx context.Context) {
+	tick := time.NewTicker(time.Second) // also re-read now and then, in case a signal was coalesced away
+	defer tick.Stop()
+	for {
+		r.refreshRoutes()
+		select {
+		case <-ctx.Done():
+			return
+		case <-r.agent.Changes():
+		case <-tick.C:
+		}
+	}
+}
+
+func (r *Router) refreshRoutes() {
+	for _, m := range r.agent.Members() {
+		if m.Meta == nil || m.Meta.GetKind() != "node" {
+			continue
+		}
+		if m.State != "alive" {
+			for _, c := range r.cfg.Topology.CellsOfNode(m.Name) {
+				r.table.forget(c.ID, m.Name)
+			}
+			continue
+		}
+		for _, claim := range m.Meta.GetLeads() {
+			r.table.observe(claim.GetCellId(), m.Name, claim.GetTerm())
+		}
+	}
+}
+
+// Close stops serving (in-flight requests get up to drain), leaves the
+// gossip pool and closes every connection.
+func (r *Router) Close(drain time.Duration) error {
+	done := make(chan struct{})
+	go func() { r.server.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(drain):
+		r.server.Stop()
+		<-done
+	}
+	var errs []error
+	if r.http != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), drain)
+		if err := r.http.Shutdown(ctx); err != nil {
+			_ = r.http.Close()
+		}
+		cancel()
+	}
+	r.cancel()
+	errs = append(errs, r.agent.Close())
+	r.wg.Wait()
+	errs = append(errs, r.conns.close())
+	return errors.Join(errs...)
+}
