@@ -17,7 +17,7 @@ test: lint
 
 # Short coverage-guided fuzz runs of everything that decodes bytes from the
 # network or disk. FUZZTIME keeps CI short; raise it for a real hunt.
-FUZZTIME ?= 10s
+FUZZTIME ?= 8s
 fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzDecodeLog$$' -fuzztime $(FUZZTIME) ./replication/storage/
 	$(GO) test -run '^$$' -fuzz '^FuzzTransportDecode$$' -fuzztime $(FUZZTIME) ./replication/transport/
@@ -25,6 +25,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzValidate$$' -fuzztime $(FUZZTIME) ./cell/
 	$(GO) test -run '^$$' -fuzz '^FuzzApply$$' -fuzztime $(FUZZTIME) ./cell/
 	$(GO) test -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME) ./cell/topology/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecodeMeta$$' -fuzztime $(FUZZTIME) ./router/gossip/
+	$(GO) test -run '^$$' -fuzz '^FuzzHandler$$' -fuzztime $(FUZZTIME) ./router/httpapi/
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3s -timeout 60m ./replication/... ./cell/

@@ -163,4 +163,3 @@ func (f *forwarder) counters(cellID uint64) (ok, failed uint64) {
 	st := f.cell(cellID)
 	return st.ok.Load(), st.failed.Load()
 }
-

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/protobuf/encoding/protojson"
+
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/chaos/cluster"
+)
+
+// `cellpay status -o json` reflects a leadership change within 2 seconds,
+// and the table form names every cell and member.
+func TestStatusReflectsLeadershipChange(t *testing.T) {
+	c, err := cluster.Start(cluster.Config{Dir: t.TempDir(), Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.WaitLeaders(ctx); err != nil {
+		t.Fatal(err)
+	}
+	status := func(format string) (string, int) {
+		var out, errOut bytes.Buffer
+		code := run(ctx, []string{"status", "--router", c.RouterAddr("hz-b"), "-o", format}, &out, &errOut)
+		if code != exitOK {
+			t.Fatalf("status exited %d: %s", code, errOut.String())
+		}
+		return out.String(), code
+	}
+	table, _ := status("table")
+	for _, want := range []string{"hz-a-1", "sh-a-1", "router-hz-b", "CELL", "alive"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("table output lacks %q:\n%s", want, table)
+		}
+	}
+	leader := c.Leader(2)
+	target := "sh-a-1"
+	if leader == target {
+		target = "hz-a-1"
+	}
+	if err := c.TransferLeadership(ctx, 2, target); err != nil {
+		t.Fatal(err)
+	}
+	moved := time.Now()
+	for {
+		out, _ := status("json")
+		var st pb.ClusterStatus
+		if err := protojson.Unmarshal([]byte(out), &st); err != nil {
+			t.Fatalf("status -o json is not a ClusterStatus: %v\n%s", err, out)
+		}
+		var got string
+		for _, cs := range st.GetCells() {
+			if cs.GetCellId() == 2 {
+				got = cs.GetLeaderNodeId()
+			}
+		}
+		if got == target {
+			return
+		}
+		if time.Since(moved) > 2*time.Second {
+			t.Fatalf("status still shows leader %q of cell 2, 2 s after the move to %s", got, target)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestStatusWithoutRouterIsUnhealthy(t *testing.T) {
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), []string{"status", "--router", "127.0.0.1:1", "--timeout", "500ms"}, &out, &errOut)
+	if code != exitUnhealthy || !strings.Contains(errOut.String(), "127.0.0.1:1") {
+		t.Fatalf("exit %d, stderr %q; want %d naming the router", code, errOut.String(), exitUnhealthy)
+	}
+}
