@@ -46,7 +46,11 @@ func (Ledger) Apply(tx *replication.Tx, e replication.Entry) any {
 	hash := paramsHash(&cmd)
 	if rec, ok := a.idempotency(key); ok && !expired(rec, a.now) {
 		if string(rec.GetParamsSha256()) != string(hash[:]) {
-			return Applied{Result: errorResult(pb.ErrorReason_ERROR_REASON_IDEMPOTENCY_KEY_REUSED, "idempotency_key",
+			field := "idempotency_key"
+			if _, ok := cmd.GetBody().(*pb.Command_Transfer); ok {
+				field = "transfer_id"
+			}
+			return Applied{Result: errorResult(pb.ErrorReason_ERROR_REASON_IDEMPOTENCY_KEY_REUSED, field,
 				fmt.Sprintf("idempotency key %q was already used with different parameters", key))}
 		}
 		return Applied{Result: rec.GetResult(), Replayed: true}

@@ -325,8 +325,12 @@ func TestIdempotency(t *testing.T) {
 				if !strings.Contains(e.GetMessage(), fmt.Sprintf("%q", tc.key)) {
 					t.Errorf("message %q does not name the key %q", e.GetMessage(), tc.key)
 				}
-				if e.GetField() != "idempotency_key" {
-					t.Errorf("field %q, want idempotency_key", e.GetField())
+				wantField := "idempotency_key"
+				if tc.cmd.GetTransfer() != nil {
+					wantField = "transfer_id"
+				}
+				if e.GetField() != wantField {
+					t.Errorf("field %q, want %s", e.GetField(), wantField)
 				}
 				if stateHash(t, g) != before {
 					t.Error("a refused reuse changed the state")
