@@ -228,6 +228,10 @@ func (c *Cluster) StartRouter(site string) error {
 		_ = ln.Close()
 		return err
 	}
+	// Clients reach routers through the fabric too (ingress links from the
+	// pseudo-sites ClientSite(region) to the router's site).
+	c.Fabric.Register(ln.Addr().String(), site)
+	c.Fabric.Register(hln.Addr().String(), site)
 	cfg := router.DefaultConfig()
 	cfg.Topology, cfg.ID, cfg.Site = c.Topology, "router-"+site, site
 	cfg.Listener, cfg.HTTPListener = ln, hln
@@ -257,6 +261,46 @@ func listenRetry(addr string) (net.Listener, error) {
 		time.Sleep(100 * time.Millisecond)
 	}
 	return nil, err
+}
+
+// ClientSite is the fabric's pseudo-site of the clients of region: cutting
+// the links from it to a site is an ingress cut.
+func ClientSite(region string) string { return "clients-" + region }
+
+// ClientDialer dials routers as a client in region does, through the fabric.
+func (c *Cluster) ClientDialer(region string) func(ctx context.Context, addr string) (net.Conn, error) {
+	return c.Fabric.Dialer(ClientSite(region))
+}
+
+// StopNode stops node id abruptly (no drain), keeping its data and
+// addresses for RestartNode.
+func (c *Cluster) StopNode(id string) error {
+	c.mu.Lock()
+	n := c.nodes[id]
+	delete(c.nodes, id)
+	c.mu.Unlock()
+	if n == nil {
+		return fmt.Errorf("cluster: node %q is not running", id)
+	}
+	return errors.Join(n.agent.Close(), n.n.Close(0))
+}
+
+// RestartNode starts node id again from its data directory.
+func (c *Cluster) RestartNode(id string) error {
+	n, ok := c.Topology.Node(id)
+	if !ok {
+		return fmt.Errorf("cluster: node %q is not in the topology", id)
+	}
+	raftLn, err := listenRetry(n.RaftAddr)
+	if err != nil {
+		return err
+	}
+	clientLn, err := listenRetry(n.ClientAddr)
+	if err != nil {
+		_ = raftLn.Close()
+		return err
+	}
+	return c.startNode(n, raftLn, clientLn)
 }
 
 // StopRouter stops the router of site (its addresses are kept for a restart).
