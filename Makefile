@@ -5,7 +5,7 @@ TEST_TIMEOUT ?= 20m
 PROTOC_GEN_GO_VERSION      := v1.36.12
 PROTOC_GEN_GO_GRPC_VERSION := v1.5.1
 
-.PHONY: build test fuzz bench lint proto proto-tools
+.PHONY: build test fuzz bench chaos lint proto proto-tools
 
 build:
 	$(GO) build $(PKGS)
@@ -30,6 +30,17 @@ fuzz:
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3s -timeout 60m ./replication/... ./cell/
+
+# Every chaos scenario, several seeds, longer runs (not in CI: ~15 min).
+CHAOS_SEEDS ?= 1 2 3
+CHAOS_DURATION ?= 30s
+chaos:
+	$(GO) build -o bin/cellpay ./cmd/cellpay
+	@set -e; for sc in fiber-cut ingress-cut split bridge flapping slow-site node-crash router-crash leader-storm; do \
+	  for seed in $(CHAOS_SEEDS); do \
+	    bin/cellpay chaos run --scenario $$sc --seed $$seed --duration $(CHAOS_DURATION) --out chaos-reports/$$sc-$$seed; \
+	  done; \
+	done
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go' | grep -v '\.pb\.go$$')); \

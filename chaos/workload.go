@@ -1,0 +1,180 @@
+package chaos
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/cellpay/cellpay/chaos/cluster"
+	"github.com/cellpay/cellpay/chaos/history"
+	"github.com/cellpay/cellpay/router/client"
+)
+
+// bank is the bank workload: accounts in every cell, funded by deposits,
+// then random transfers (same cell), small deposits and balance reads.
+type bank struct {
+	h        *history.History
+	clients  []*client.Client // one per region; worker p uses clients[p%len]
+	accounts [][]string       // by cell index
+	currency string
+	balance  int64 // initial deposit per account
+}
+
+// Workload limits.
+const (
+	accountsPerCell = 4
+	initialBalance  = 1_000_000
+	transferMax     = 500
+)
+
+func newBank(c *cluster.Cluster, h *history.History, clients []*client.Client) *bank {
+	b := &bank{h: h, clients: clients, currency: "CNY", balance: initialBalance}
+	for _, cl := range c.Topology.Cells() {
+		var accts []string
+		for i := 0; len(accts) < accountsPerCell; i++ {
+			id := fmt.Sprintf("acct-%d-%d", cl.ID, i)
+			if owner, ok := c.Topology.CellOfAccount(id); ok && owner.ID == cl.ID {
+				accts = append(accts, id)
+			}
+		}
+		b.accounts = append(b.accounts, accts)
+	}
+	return b
+}
+
+func (b *bank) allAccounts() []string {
+	var out []string
+	for _, a := range b.accounts {
+		out = append(out, a...)
+	}
+	return out
+}
+
+// outcome classifies a client error for the history.
+func outcome(err error) (history.Outcome, string) {
+	var be *client.BusinessError
+	switch {
+	case err == nil:
+		return history.OutcomeOK, ""
+	case errors.As(err, &be):
+		return history.OutcomeFail, be.Reason
+	case errors.Is(err, client.ErrOutcomeUnknown):
+		return history.OutcomeUnknown, err.Error()
+	case errors.Is(err, client.ErrUnavailable):
+		return history.OutcomeFail, "UNAVAILABLE: " + err.Error() // nothing reached a server
+	default:
+		return history.OutcomeUnknown, err.Error()
+	}
+}
+
+// setup creates and funds every account, retrying each operation with its
+// key until it is definite (setup must succeed before faults start).
+func (b *bank) setup(ctx context.Context) error {
+	cl := b.clients[0]
+	for _, a := range b.allAccounts() {
+		for _, step := range []struct {
+			kind history.Kind
+			key  string
+			do   func(key string) error
+		}{
+			{history.KindCreate, "create-" + a, func(key string) error {
+				_, err := cl.CreateAccount(ctx, a, b.currency, client.WithIdempotencyKey(key))
+				return err
+			}},
+			{history.KindDeposit, "fund-" + a, func(key string) error {
+				_, err := cl.Deposit(ctx, a, b.balance, b.currency, "setup", client.WithIdempotencyKey(key))
+				return err
+			}},
+		} {
+			amount := int64(0)
+			if step.kind == history.KindDeposit {
+				amount = b.balance
+			}
+			for attempt := 0; ; attempt++ {
+				id := b.h.Invoke(history.Op{Process: -1, Kind: step.kind, Key: step.key, Account: a, Amount: amount})
+				err := step.do(step.key)
+				o, reason := outcome(err)
+				b.h.Complete(id, o, reason, 0)
+				if o != history.OutcomeUnknown {
+					if err != nil {
+						return fmt.Errorf("chaos: setup %s %s: %w", step.kind, a, err)
+					}
+					break
+				}
+				if attempt >= 5 || ctx.Err() != nil {
+					return fmt.Errorf("chaos: setup %s %s stayed unknown: %w", step.kind, a, err)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// run drives workers until stop is closed.
+func (b *bank) run(ctx context.Context, workers int, seed int64, stop <-chan struct{}) {
+	var wg sync.WaitGroup
+	for p := 0; p < workers; p++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(seed), uint64(p)))
+			cl := b.clients[p%len(b.clients)]
+			for k := 0; ; k++ {
+				select {
+				case <-stop:
+					return
+				case <-ctx.Done():
+					return
+				default:
+				}
+				accts := b.accounts[rng.IntN(len(b.accounts))]
+				a := accts[rng.IntN(len(accts))]
+				switch r := rng.IntN(100); {
+				case r < 65:
+					to := accts[rng.IntN(len(accts))]
+					for to == a {
+						to = accts[rng.IntN(len(accts))]
+					}
+					amount := 1 + rng.Int64N(transferMax)
+					key := fmt.Sprintf("t-%d-%d-%d", seed, p, k)
+					id := b.h.Invoke(history.Op{Process: p, Kind: history.KindTransfer, Key: key, Account: a, To: to, Amount: amount})
+					_, err := cl.Transfer(ctx, a, to, amount, b.currency, client.WithTransferID(key))
+					o, reason := outcome(err)
+					b.h.Complete(id, o, reason, 0)
+				case r < 75:
+					amount := 1 + rng.Int64N(transferMax)
+					key := fmt.Sprintf("d-%d-%d-%d", seed, p, k)
+					id := b.h.Invoke(history.Op{Process: p, Kind: history.KindDeposit, Key: key, Account: a, Amount: amount})
+					_, err := cl.Deposit(ctx, a, amount, b.currency, "chaos", client.WithIdempotencyKey(key))
+					o, reason := outcome(err)
+					b.h.Complete(id, o, reason, 0)
+				default:
+					id := b.h.Invoke(history.Op{Process: p, Kind: history.KindRead, Account: a})
+					acc, err := cl.GetAccount(ctx, a)
+					if err != nil {
+						// A failed read has no effect and no output: drop it from the model.
+						b.h.Complete(id, history.OutcomeFail, err.Error(), 0)
+						continue
+					}
+					b.h.Complete(id, history.OutcomeOK, "", acc.GetBalanceMinor())
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// pause is a bounded sleep that ends early when stop closes.
+func pause(d time.Duration, stop <-chan struct{}) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-stop:
+		return false
+	}
+}
