@@ -85,6 +85,10 @@ func Run(ctx context.Context, opts Options) (report.Run, error) {
 	defer c.Close()
 	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	err = c.WaitLeaders(wctx)
+	if err == nil {
+		// Start from the steady state: every cell led from its home site.
+		err = c.LeadersHome(wctx)
+	}
 	cancel()
 	if err != nil {
 		return report.Run{}, err

@@ -382,6 +382,22 @@ func (c *Cluster) TransferLeadership(ctx context.Context, cellID uint64, nodeID 
 	}
 }
 
+// LeadersHome moves every cell's leadership to its replica in its home
+// site (where the failover controller would keep it), best effort.
+func (c *Cluster) LeadersHome(ctx context.Context) error {
+	var errs []error
+	for _, cl := range c.Topology.Cells() {
+		for _, id := range cl.Replicas {
+			if n, _ := c.Topology.Node(id); n.Site == cl.Home {
+				if err := c.TransferLeadership(ctx, cl.ID, id); err != nil {
+					errs = append(errs, err)
+				}
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // WaitLeaders waits until every cell has a leader.
 func (c *Cluster) WaitLeaders(ctx context.Context) error {
 	for _, cl := range c.Topology.Cells() {

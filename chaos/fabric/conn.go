@@ -32,14 +32,16 @@ type conn struct {
 
 var _ net.Conn = (*conn)(nil)
 
-func newConn(f *Fabric, real net.Conn, fromSite, toSite string) *conn {
+// newConn wraps real, the dial-th conn dialed from fromSite to toSite (it
+// seeds the faults of both directions).
+func newConn(f *Fabric, real net.Conn, fromSite, toSite string, dial uint64) *conn {
 	return &conn{
 		fabric:        f,
 		real:          real,
 		fromSite:      fromSite,
 		toSite:        toSite,
-		out:           newDirection(f, fromSite, toSite),
-		in:            newDirection(f, toSite, fromSite),
+		out:           newDirection(f, fromSite, toSite, f.faultRand(fromSite, toSite, dial, fromSite, toSite)),
+		in:            newDirection(f, toSite, fromSite, f.faultRand(fromSite, toSite, dial, toSite, fromSite)),
 		readDeadline:  newDeadline(),
 		writeDeadline: newDeadline(),
 	}
@@ -64,6 +66,14 @@ func (c *conn) Read(p []byte) (int, error) {
 func (c *conn) Write(p []byte) (int, error) {
 	n, err := c.out.push(p, c.writeDeadline.channel)
 	return n, c.opError("write", err)
+}
+
+// CloseWrite half-closes the conn, like (*net.TCPConn).CloseWrite: the peer
+// reads the end of the stream after every byte written before, delivered
+// through the link as they are (so not while it is cut), and later Writes
+// fail. Reads go on. Proxies use it to pass a half-close along.
+func (c *conn) CloseWrite() error {
+	return c.opError("close", c.out.end(errWriteClosed))
 }
 
 // Close closes the real conn, fails blocked and later Reads and Writes, drops
@@ -118,12 +128,21 @@ func (c *conn) abort(reason error) error {
 	return c.closeErr
 }
 
-// pumpOut writes deliverable bytes to the real conn until the conn closes or
-// a real write fails; the failure is what later Writes return.
+// pumpOut writes deliverable bytes to the real conn until the conn closes, a
+// real write fails (the failure is what later Writes return), or CloseWrite's
+// end of stream is delivered (then it half-closes the real conn).
 func (c *conn) pumpOut() {
 	buf := make([]byte, pumpBufferBytes)
 	for {
 		n, err := c.out.pop(buf, nil)
+		if err == errWriteClosed {
+			if half, ok := c.real.(interface{ CloseWrite() error }); ok {
+				if err := half.CloseWrite(); err != nil {
+					c.out.shut(err)
+				}
+			}
+			return
+		}
 		if err != nil {
 			return // Shut: the conn is closing.
 		}
@@ -146,7 +165,7 @@ func (c *conn) pumpIn() {
 			}
 		}
 		if err != nil {
-			c.in.end(err)
+			_ = c.in.end(err) // Fails only when shut: the conn is closing anyway.
 			return
 		}
 	}
@@ -159,7 +178,7 @@ func (c *conn) opError(op string, err error) error {
 		return err
 	}
 	if errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, net.ErrClosed) ||
-		err == ErrClosed || err == ErrReset {
+		err == ErrClosed || err == ErrReset || err == errWriteClosed {
 		var already *net.OpError
 		if errors.As(err, &already) {
 			return err

@@ -16,7 +16,11 @@ import (
 // cut it hangs, as a TCP handshake into a black hole does, until ctx is done
 // (the error wraps ctx.Err()) or the path heals. Once the path is open it takes
 // one round trip (the delays of both directions), like a TCP handshake.
+//
+// Dialer also makes fromSite known to the fabric (Sites), which is how client
+// pseudo-sites, which never Register, become subject to CutIngress.
 func (f *Fabric) Dialer(fromSite string) func(ctx context.Context, addr string) (net.Conn, error) {
+	f.noteDialerSite(fromSite)
 	return func(ctx context.Context, addr string) (net.Conn, error) {
 		return f.dial(ctx, fromSite, addr)
 	}
@@ -42,7 +46,7 @@ func (f *Fabric) dial(ctx context.Context, fromSite, addr string) (net.Conn, err
 	if err != nil {
 		return nil, err
 	}
-	c := newConn(f, real, fromSite, toSite)
+	c := newConn(f, real, fromSite, toSite, f.nextDial(fromSite, toSite))
 	c.start()
 	if !f.track(c) {
 		_ = c.abort(ErrClosed) // The fabric closed during the dial; the conn never served.
@@ -55,8 +59,8 @@ func (f *Fabric) dial(ctx context.Context, fromSite, addr string) (net.Conn, err
 // the round trip of the path then.
 func (f *Fabric) awaitPath(ctx context.Context, fromSite, toSite, addr string) (time.Duration, error) {
 	for {
-		forward, changed := f.linkState(fromSite, toSite)
-		backward, _ := f.linkState(toSite, fromSite) // A change between the reads closes changed.
+		forward, _, changed := f.linkState(fromSite, toSite)
+		backward, _, _ := f.linkState(toSite, fromSite) // A change between the reads closes changed.
 		if !forward.Cut && !backward.Cut {
 			return forward.Delay + backward.Delay, nil
 		}

@@ -1,6 +1,8 @@
 package fabric
 
 import (
+	"errors"
+	"math/rand/v2"
 	"os"
 	"sync"
 	"time"
@@ -14,33 +16,39 @@ type chunk struct {
 }
 
 // direction is one direction of a conn: a bounded queue of chunks that become
-// deliverable after the delay of the link (from, to), and only while that link
-// is not cut. A producer pushes, a consumer pops; both may block, never spin.
+// deliverable when the faults of the link (from, to) say so, and only while
+// none of them holds the direction (a cut). A producer pushes, a consumer
+// pops; both may block, never spin.
 type direction struct {
 	fabric   *Fabric
 	from, to string
 
 	mu            sync.Mutex
-	chunks        []chunk // in delivery order; deliverAt never decreases
-	heldBytes     int     // bytes in chunks, at most HeldBytesMax
+	state         faultState // the faults' memory: seeded generator, bandwidth pacing
+	chunks        []chunk    // in delivery order; deliverAt never decreases
+	heldBytes     int        // bytes in chunks, at most HeldBytesMax
 	lastDeliverAt time.Time
-	endErr        error // the real conn's read error, delivered after every chunk
+	endErr        error // after the last chunk: the real conn's read error, or errWriteClosed
 	endAt         time.Time
 	shutErr       error         // set once (close, reset, failed real write): everything fails at once
 	changed       chan struct{} // nil unless someone waits; closed on every state change
 }
 
-func newDirection(f *Fabric, from, to string) *direction {
-	return &direction{fabric: f, from: from, to: to}
+// errWriteClosed ends the out direction after CloseWrite: the pump half-closes
+// the real conn once every byte before it is delivered, and later Writes fail.
+var errWriteClosed = errors.New("fabric: write after CloseWrite")
+
+func newDirection(f *Fabric, from, to string, rng *rand.Rand) *direction {
+	return &direction{fabric: f, from: from, to: to, state: faultState{rng: rng}}
 }
 
 // push queues the bytes of p, blocking while the queue is full. It returns how
 // many bytes it queued and, if not all, why: the direction was shut or the
 // deadline whose channel expired returns passed (expired may be nil: no deadline).
 func (d *direction) push(p []byte, expired func() <-chan struct{}) (int, error) {
-	// The delay is the link's when the bytes are written (see doc.go).
-	link, _ := d.fabric.linkState(d.from, d.to)
-	extra := link.Delay + d.fabric.jitter(link.Jitter)
+	// The faults are the link's when the bytes are written (see doc.go).
+	_, faults, _ := d.fabric.linkState(d.from, d.to)
+	chunkMax := chunkBytesMax(faults)
 	written := 0
 	for {
 		expiredNow := currentDeadline(expired)
@@ -53,6 +61,10 @@ func (d *direction) push(p []byte, expired func() <-chan struct{}) (int, error) 
 			d.mu.Unlock()
 			return written, nil
 		}
+		if d.endErr != nil {
+			d.mu.Unlock()
+			return written, d.endErr // Only after CloseWrite: pumpIn ends its direction after its last push.
+		}
 		if isClosed(expiredNow) {
 			d.mu.Unlock()
 			return written, os.ErrDeadlineExceeded
@@ -63,11 +75,14 @@ func (d *direction) push(p []byte, expired func() <-chan struct{}) (int, error) 
 		}
 		if space := HeldBytesMax - d.heldBytes; space > 0 {
 			n := min(space, len(p)-written)
+			if chunkMax > 0 {
+				n = min(n, chunkMax)
+			}
 			data := make([]byte, n)
 			copy(data, p[written:written+n])
-			deliverAt := time.Now().Add(extra)
+			deliverAt := schedule(faults, time.Now(), n, &d.state)
 			if deliverAt.Before(d.lastDeliverAt) {
-				deliverAt = d.lastDeliverAt // Jitter never reorders bytes.
+				deliverAt = d.lastDeliverAt // Neither jitter nor loss reorders bytes.
 			}
 			d.lastDeliverAt = deliverAt
 			d.chunks = append(d.chunks, chunk{data: data, deliverAt: deliverAt})
@@ -92,7 +107,7 @@ func (d *direction) push(p []byte, expired func() <-chan struct{}) (int, error) 
 func (d *direction) pop(p []byte, expired func() <-chan struct{}) (int, error) {
 	for {
 		expiredNow := currentDeadline(expired)
-		link, linkChanged := d.fabric.linkState(d.from, d.to)
+		_, faults, linkChanged := d.fabric.linkState(d.from, d.to)
 		d.mu.Lock()
 		if d.shutErr != nil {
 			d.mu.Unlock()
@@ -109,7 +124,7 @@ func (d *direction) pop(p []byte, expired func() <-chan struct{}) (int, error) {
 		// While cut, only a change (the heal) is worth waking for: held bytes
 		// stay held. Otherwise only the state of this direction or a timer is.
 		var wakeAt time.Time // zero: nothing to wait for but a change
-		if !link.Cut {
+		if !holding(faults) {
 			linkChanged = nil
 			now := time.Now()
 			if n := d.takeLocked(p, now); n > 0 {
@@ -165,22 +180,27 @@ func (d *direction) takeLocked(p []byte, now time.Time) int {
 	return n
 }
 
-// end records the real conn's read error (io.EOF or a failure), delivered like
-// a last chunk: after the delay, after every queued byte, not while cut.
-func (d *direction) end(err error) {
-	link, _ := d.fabric.linkState(d.from, d.to)
-	extra := link.Delay + d.fabric.jitter(link.Jitter)
+// end records the end of the stream, delivered like a last, empty chunk:
+// after the faults, after every queued byte, not while cut. err is the real
+// conn's read error (io.EOF or a failure) on the in direction, errWriteClosed
+// on the out direction. It returns the error of a shut direction.
+func (d *direction) end(err error) error {
+	_, faults, _ := d.fabric.linkState(d.from, d.to)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.endErr != nil || d.shutErr != nil {
-		return
+	if d.shutErr != nil {
+		return d.shutErr
+	}
+	if d.endErr != nil {
+		return nil
 	}
 	d.endErr = err
-	d.endAt = time.Now().Add(extra)
+	d.endAt = schedule(faults, time.Now(), 0, &d.state)
 	if d.endAt.Before(d.lastDeliverAt) {
 		d.endAt = d.lastDeliverAt
 	}
 	d.notifyLocked()
+	return nil
 }
 
 // shut makes every blocked and later push and pop fail with err at once and

@@ -1,13 +1,37 @@
 // Package fabric emulates a wide-area network between datacenter sites in user
 // space, for tests, chaos runs and benchmarks whose nodes all listen on the
 // loopback network (the machines have no tc netem). It is a leaf package: the
-// standard library only, no project imports.
+// standard library only, no project imports. Package chaos/proxy runs the same
+// model as a TCP proxy between separate processes.
 //
 // Every listening address belongs to a site (Register). A node of site A dials
 // through Dialer(A); the returned net.Conn wraps the real TCP conn and applies
 // the link (A, B) to the bytes it writes and the link (B, A) to the bytes it
-// reads, where B is the site of the dialed address. A Link adds a one-way delay
-// and seeded jitter (byte order is always preserved), or cuts the direction.
+// reads, where B is the site of the dialed address.
+//
+// # Faults
+//
+// A Link is the faults of one direction, one field each, and they combine.
+// Each is a small type in its own file (fault_*.go) behind one interface that
+// says when a chunk (one write, or one read of the real conn) is deliverable
+// and whether the direction holds everything now. Byte order is always
+// preserved: a late chunk delays every chunk behind it.
+//
+//   - Delay and Jitter: a one-way latency plus a uniform [0, Jitter) draw.
+//   - Loss: the probability that a chunk is lost. TCP does not lose bytes, it
+//     retransmits, so a lost chunk (and all behind it) arrives LossStall
+//     (200 ms, TCP's minimum RTO) late.
+//   - BandwidthBytesPerSecond: paces each conn in the direction; writes are cut
+//     into chunks of about 10 ms of sending so they trickle in.
+//   - Cut: a black hole (below).
+//
+// Jitter and loss draw from a generator per direction of each conn, seeded by
+// New's seed, the two sites and the conn's dial number between them: the same
+// seed and the same chunks give the same pattern, whatever the other direction
+// or other conns do. (Chunks read from the real conn are as big as the kernel
+// hands them over, so only the dialing side's writes are fully reproducible.)
+// A Link's JSON form names every field and writes durations as "30ms" strings;
+// Link.Validate reports out-of-range fields, SetLink clamps them.
 //
 // A cut is a black hole, like a fiber cut, not a reset: nothing is delivered and
 // nothing fails. Written bytes are held, as TCP would keep retransmitting them,
@@ -15,11 +39,23 @@
 // order after Heal. The peer's reads hang until its own deadlines or keepalives
 // give up. A dial over a path cut in either direction hangs, like a SYN or its
 // answer lost in a black hole, until its context is done or the path heals.
+// Loss and bandwidth do not slow the handshake; delays do (one round trip).
 // Reset is the abrupt alternative: it aborts live conns at once, like a TCP RST.
+//
+// # Partitions and ingress
+//
+// Cut, Heal, Isolate, Split (two groups of sites) and Bridge (a and c cut,
+// both still reach a third site) shape partitions; HealAll undoes every cut.
+// Clients are just another site: a client pseudo-site is named with
+// ClientSitePrefix (e.g. "clients-hangzhou") and dials through its own Dialer,
+// so ingress faults are links from that pseudo-site to a site. CutIngress(site)
+// cuts every client pseudo-site from site, both directions (Raft links stay
+// up: the site is healthy but unreachable by clients); HealIngress undoes it.
+// Client pseudo-sites never Register, so Isolate does not cut them.
 //
 // Only the dialing side is wrapped; listeners and accepted conns stay real. So a
 // conn's faults are those between the dialer's site and the listener's site,
-// and the delays of both directions are applied in the dialing process.
+// and the faults of both directions are applied in the dialing process.
 //
 // Callers' duties:
 //
@@ -29,11 +65,13 @@
 //  2. Give each node Dialer(its site) for all inter-site traffic, e.g.
 //     grpc.WithContextDialer(f.Dialer(site)); the fabric cannot see conns it did
 //     not dial.
-//  3. Change links at any time. A new delay affects bytes written afterwards; a
+//  3. Change links at any time. New faults affect bytes written afterwards; a
 //     cut also stops the delivery of bytes already queued, at once.
-//  4. Close every conn (Close discards bytes still in flight, both directions)
-//     and finally the Fabric: it closes every live conn, stops every goroutine
-//     and makes later dials fail with ErrClosed.
+//  4. Close every conn (Close discards bytes still in flight, both directions;
+//     a conn's CloseWrite, found by interface assertion as on a *net.TCPConn,
+//     half-closes after them instead) and finally the Fabric: it closes every
+//     live conn, stops every goroutine and makes later dials fail with
+//     ErrClosed.
 //
 // Costs: two goroutines per live conn (one per direction), one allocation per
 // written or received chunk; no goroutine for links, dials or deadlines.

@@ -3,11 +3,11 @@ package fabric
 import (
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"math/rand/v2"
 	"net"
 	"sync"
 	"syscall"
-	"time"
 )
 
 // HeldBytesMax is the most bytes one direction of a conn holds while they wait
@@ -42,28 +42,34 @@ func (e *unregisteredError) Is(target error) bool { return target == ErrNotRegis
 // link of every ordered site pair, and the live conns dialed through it. All
 // methods are safe for concurrent use.
 type Fabric struct {
+	seed int64
+
 	mu           sync.RWMutex
-	sites        map[string]string // listening address -> site
-	links        map[linkKey]Link  // only links that differ from the zero Link
-	linksChanged chan struct{}     // closed and replaced on every link change
+	sites        map[string]string     // listening address -> site
+	dialerSites  map[string]struct{}   // sites given a Dialer: clients, which do not listen, are known by this
+	links        map[linkKey]linkEntry // only links that differ from the zero Link
+	linksChanged chan struct{}         // closed and replaced on every link change
+	ingressCut   map[string]struct{}   // sites cut from every client pseudo-site by CutIngress
+	dials        map[linkKey]uint64    // conns dialed per site pair, to seed each one's faults
 	conns        map[*conn]struct{}
 	closed       bool
 	done         chan struct{} // closed by Close
-
-	rngMu sync.Mutex // guards rng, which jitter draws from
-	rng   *rand.Rand
 }
 
 // New returns an empty fabric: no sites, every link without faults. The seed
-// makes jitter reproducible (for a given order of writes).
+// makes jitter and loss reproducible: the n-th conn dialed from site A to site
+// B draws the same values for the same sequence of chunks in each direction.
 func New(seed int64) *Fabric {
 	return &Fabric{
+		seed:         seed,
 		sites:        make(map[string]string),
-		links:        make(map[linkKey]Link),
+		dialerSites:  make(map[string]struct{}),
+		links:        make(map[linkKey]linkEntry),
 		linksChanged: make(chan struct{}),
+		ingressCut:   make(map[string]struct{}),
+		dials:        make(map[linkKey]uint64),
 		conns:        make(map[*conn]struct{}),
 		done:         make(chan struct{}),
-		rng:          rand.New(rand.NewPCG(uint64(seed), 0)),
 	}
 }
 
@@ -146,12 +152,30 @@ func (f *Fabric) forget(c *conn) {
 	delete(f.conns, c)
 }
 
-// jitter draws a uniform duration in [0, jitterMax).
-func (f *Fabric) jitter(jitterMax time.Duration) time.Duration {
-	if jitterMax <= 0 {
-		return 0
+// nextDial numbers the conns dialed from site from to site to: 0, 1, ...
+func (f *Fabric) nextDial(from, to string) uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k := linkKey{from: from, to: to}
+	n := f.dials[k]
+	f.dials[k] = n + 1
+	return n
+}
+
+// faultRand returns the generator of the faults of the link (from, to) in the
+// dial-th conn dialed from site dialFrom to site dialTo: the fabric's seed
+// mixed with a hash of all that, so each direction of each conn has its own
+// reproducible stream.
+func (f *Fabric) faultRand(dialFrom, dialTo string, dial uint64, from, to string) *rand.Rand {
+	h := fnv.New64a()
+	for _, s := range []string{dialFrom, dialTo, from, to} {
+		h.Write([]byte(s))
+		h.Write([]byte{0}) // Separates "ab","c" from "a","bc".
 	}
-	f.rngMu.Lock()
-	defer f.rngMu.Unlock()
-	return time.Duration(f.rng.Int64N(int64(jitterMax)))
+	var n [8]byte
+	for i := range n {
+		n[i] = byte(dial >> (8 * i))
+	}
+	h.Write(n[:])
+	return rand.New(rand.NewPCG(uint64(f.seed), h.Sum64()))
 }

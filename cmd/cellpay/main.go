@@ -64,7 +64,7 @@ embedded demo) and the tools operators use on it.
 
 Exit codes: 0 success, 1 failure, 2 bad arguments or flags,
 3 invalid configuration (or configuration for another environment),
-4 the cluster could not be asked (status).`,
+4 the cluster could not be asked (status), 5 a chaos run's checks failed.`,
 		// run prints errors, once; a usage dump would bury them.
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -76,6 +76,7 @@ Exit codes: 0 success, 1 failure, 2 bad arguments or flags,
 	})
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(
+		newChaosCmd(),
 		newNodeCmd(),
 		newRouterCmd(),
 		newStatusCmd(),

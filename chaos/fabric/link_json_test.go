@@ -1,0 +1,136 @@
+package fabric
+
+import (
+	"encoding/json"
+	"errors"
+	"math"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLinkJSONRoundTrip(t *testing.T) {
+	t.Parallel()
+	l := Link{Delay: 30 * time.Millisecond, Jitter: 5 * time.Millisecond, Cut: true, Loss: 0.05, BandwidthBytesPerSecond: 51200}
+	b, err := json.Marshal(l)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"delay":"30ms","jitter":"5ms","cut":true,"loss":0.05,"bandwidth_bytes_per_second":51200}`
+	if string(b) != want {
+		t.Fatalf("JSON = %s, want %s", b, want)
+	}
+	var back Link
+	if err := json.Unmarshal(b, &back); err != nil || back != l {
+		t.Fatalf("round trip = (%+v, %v), want %+v", back, err, l)
+	}
+}
+
+func TestLinkJSONMissingFieldsKeepTheirValues(t *testing.T) {
+	t.Parallel()
+	l := Link{Delay: time.Second, Cut: true}
+	if err := json.Unmarshal([]byte(`{"loss":0.5,"jitter":"1ms"}`), &l); err != nil {
+		t.Fatal(err)
+	}
+	if want := (Link{Delay: time.Second, Jitter: time.Millisecond, Cut: true, Loss: 0.5}); l != want {
+		t.Fatalf("link = %+v, want %+v", l, want)
+	}
+	if err := json.Unmarshal([]byte(`null`), &l); err != nil || l.Delay != time.Second {
+		t.Fatalf("null: (%+v, %v), want no change", l, err)
+	}
+}
+
+func TestLinkJSONErrorsNameTheField(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, field string }{
+		{`{"delay":"soon"}`, "delay"},
+		{`{"delay":30}`, "delay"},
+		{`{"jitter":"-1ms"}`, "jitter"},
+		{`{"loss":1.5}`, "loss"},
+		{`{"loss":-0.1}`, "loss"},
+		{`{"loss":"high"}`, "loss"},
+		{`{"bandwidth_bytes_per_second":-1}`, "bandwidth_bytes_per_second"},
+		{`{"bandwidth_bytes_per_second":1.5}`, "bandwidth_bytes_per_second"},
+		{`{"cut":"yes"}`, "cut"},
+		{`{"latency":"30ms"}`, "latency"},
+		{`[1,2]`, ""},
+		{`{"delay":`, ""},
+		{`{} {}`, ""},
+	}
+	for _, tt := range tests {
+		before := Link{Delay: time.Hour}
+		l := before
+		err := l.UnmarshalJSON([]byte(tt.in)) // json.Unmarshal would reject bad syntax itself.
+		var fe *FieldError
+		if !errors.As(err, &fe) {
+			t.Errorf("%s: err = %v, want a *FieldError", tt.in, err)
+			continue
+		}
+		if fe.Field != tt.field {
+			t.Errorf("%s: field %q (%v), want %q", tt.in, fe.Field, err, tt.field)
+		}
+		if l != before {
+			t.Errorf("%s: a failed decode changed the link to %+v", tt.in, l)
+		}
+	}
+}
+
+func TestValidateReportsEverythingAtOnce(t *testing.T) {
+	t.Parallel()
+	err := Link{Delay: -1, Jitter: -1, Loss: math.NaN(), BandwidthBytesPerSecond: -1}.Validate()
+	for _, field := range []string{`"delay"`, `"jitter"`, `"loss"`, `"bandwidth_bytes_per_second"`} {
+		if err == nil || !strings.Contains(err.Error(), field) {
+			t.Errorf("Validate() = %v, want it to name %s", err, field)
+		}
+	}
+	if err := (Link{Loss: 1, Delay: time.Hour}).Validate(); err != nil {
+		t.Errorf("valid link: %v", err)
+	}
+}
+
+func TestSetLinkClampsNewFields(t *testing.T) {
+	t.Parallel()
+	f := newTestFabric(t)
+	f.SetLink("a", "b", Link{Loss: 2, BandwidthBytesPerSecond: -5})
+	if got := f.Link("a", "b"); got != (Link{Loss: 1}) {
+		t.Fatalf("link = %+v, want loss clamped to 1, bandwidth to 0", got)
+	}
+	f.SetLink("a", "b", Link{Loss: math.NaN()})
+	if got := f.Link("a", "b"); got != (Link{}) {
+		t.Fatalf("link = %+v, want NaN loss to count as zero", got)
+	}
+	f.SetLink("a", "b", Link{Loss: 0.1, BandwidthBytesPerSecond: 10})
+	f.Cut("a", "b")
+	f.SetDelay("a", "b", time.Millisecond, 0)
+	f.Heal("a", "b")
+	if got, want := f.Link("a", "b"), (Link{Delay: time.Millisecond, Loss: 0.1, BandwidthBytesPerSecond: 10}); got != want {
+		t.Fatalf("cut, delay and heal must keep loss and bandwidth: %+v, want %+v", got, want)
+	}
+}
+
+// FuzzLinkJSON: no input panics; what decodes is valid and round-trips.
+func FuzzLinkJSON(f *testing.F) {
+	for _, seed := range []string{
+		`{"delay":"30ms","jitter":"5ms","cut":true,"loss":0.05,"bandwidth_bytes_per_second":51200}`,
+		`{"loss":1e308}`, `{"delay":"-1ns"}`, `{"delay":"9223372036854775807ns"}`, `null`, `{}`, `[]`, `"x"`,
+	} {
+		f.Add([]byte(seed))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var l Link
+		if err := l.UnmarshalJSON(data); err != nil {
+			return
+		}
+		if err := l.Validate(); err != nil {
+			t.Fatalf("%q decoded to an invalid link %+v: %v", data, l, err)
+		}
+		b, err := json.Marshal(l)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Link
+		if err := json.Unmarshal(b, &back); err != nil || back != l {
+			t.Fatalf("%+v round-trips to (%+v, %v)", l, back, err)
+		}
+	})
+}
