@@ -13,7 +13,7 @@ import (
 func TestScenarios(t *testing.T) {
 	for _, sc := range Scenarios {
 		t.Run(sc.Name, func(t *testing.T) {
-			run, err := Run(context.Background(), Options{Scenario: sc.Name, Seed: 1, Duration: 4 * time.Second, Dir: t.TempDir(), Workers: 4})
+			run, err := Run(context.Background(), Options{Scenario: sc.Name, Seed: 1, Duration: 6 * time.Second, Dir: t.TempDir(), Workers: 4})
 			var text bytes.Buffer
 			if werr := WriteAll(run, &text, nil, nil); werr != nil {
 				t.Fatal(werr)
