@@ -123,18 +123,16 @@ func Run(ctx context.Context, opts Options) (report.Run, error) {
 	start := time.Now()
 	faultStop := make(chan struct{})
 	faultErr := make(chan error, 1)
-	time.Sleep(opts.Duration / 5)
+	pause(opts.Duration/5, ctx.Done())
 	opts.Progress("fault: " + sc.About)
 	e := &env{c: c, h: h, rng: rand.New(rand.NewPCG(uint64(opts.Seed), 7)), stop: faultStop}
 	go func() { faultErr <- sc.fault(e) }()
-	time.Sleep(opts.Duration*3/5 - time.Since(start))
+	pause(opts.Duration*3/5-time.Since(start), ctx.Done())
 	close(faultStop)
 	ferr := <-faultErr
 	c.Fabric.HealAll()
 	opts.Progress("healed")
-	if d := opts.Duration - time.Since(start); d > 0 {
-		time.Sleep(d)
-	}
+	pause(opts.Duration-time.Since(start), ctx.Done()) // a cancelled run still heals, stops and checks
 	close(stopTraffic)
 	<-trafficDone
 	h.Event(history.Event{Kind: history.EventPhase, Detail: "quiet"})
