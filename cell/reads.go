@@ -68,15 +68,17 @@ func ListTransfers(r replication.Reader, account string, pageSize uint32, pageTo
 		n = listPageSizeDefault
 	}
 	n = min(n, listPageSizeMax)
-	lower := historyPrefix(account)
+	prefix := historyPrefix(account) // "h/<account>/"
+	upper := append([]byte(nil), prefix...)
+	upper[len(upper)-1]++ // "h/<account>0": just past every history key of the account
+	lower := prefix
 	if pageToken != "" {
 		b, err := hex.DecodeString(pageToken)
 		if err != nil || len(b) != 8 {
 			return nil, "", &InputError{Field: "page_token", Reason: fmt.Sprintf("%q is not a token from a previous page", truncate(pageToken))}
 		}
-		lower = append(lower, b...)
+		lower = append(append([]byte(nil), prefix...), b...)
 	}
-	upper := append(historyPrefix(account)[:len(historyPrefix(account))-1], '/'+1)
 	var ids []string
 	var next string
 	err := r.Scan(lower, upper, func(k, v []byte) bool {

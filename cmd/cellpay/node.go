@@ -3,13 +3,11 @@ package main
 import (
 	"errors"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cellpay/cellpay/cell"
-	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/router"
 	"github.com/cellpay/cellpay/router/gossip"
 )
@@ -36,26 +34,9 @@ acknowledged: every acknowledged command is in the fsynced Raft log of a
 majority of the cell's replicas.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var missing []error
-			for name, v := range map[string]string{"--config": configPath, "--node": nodeID, "--data": dataDir, "--env": env} {
-				if v == "" {
-					missing = append(missing, fmt.Errorf("%s is required", name))
-				}
-			}
-			if len(missing) > 0 {
-				return usageError(cmd, errors.Join(missing...))
-			}
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return usageError(cmd, fmt.Errorf("--log-level: %w", err))
-			}
-			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			topo, err := topology.Load(configPath)
+			logger, topo, err := startProcess(cmd, []flagValue{{"--config", configPath}, {"--node", nodeID}, {"--data", dataDir}, {"--env", env}}, logLevel, configPath, env)
 			if err != nil {
-				return configError(err)
-			}
-			if err := topo.CheckEnvironment(env); err != nil {
-				return &exitError{code: exitInvalidConfig, err: err}
+				return err
 			}
 			node, err := cell.StartNode(cell.NodeConfig{
 				Topology: topo, NodeID: nodeID, DataDir: dataDir, Logger: logger, RaftLogOutput: cmd.ErrOrStderr(),
@@ -93,12 +74,4 @@ majority of the cell's replicas.`,
 	f.StringVar(&gossipAddr, "gossip-addr", "", "host:port for the membership gossip (empty: do not gossip; routers then find leaders by hints only)")
 	f.StringSliceVar(&seeds, "join", nil, "gossip addresses of other members to join (comma-separated)")
 	return cmd
-}
-
-// configError marks an invalid configuration (exit code 3).
-func configError(err error) error {
-	if errors.Is(err, topology.ErrInvalid) {
-		return &exitError{code: exitInvalidConfig, err: err}
-	}
-	return err
 }

@@ -1,15 +1,12 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"time"
 
 	"github.com/spf13/cobra"
 
-	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/router"
 )
 
@@ -30,26 +27,9 @@ until --request-timeout. It joins the gossip pool at --gossip-addr, through
 the members given with --join.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var missing []error
-			for _, f := range []struct{ name, v string }{{"--config", configPath}, {"--site", site}, {"--id", id}, {"--listen", listen}, {"--gossip-addr", gossipAddr}, {"--env", env}} {
-				if f.v == "" {
-					missing = append(missing, fmt.Errorf("%s is required", f.name))
-				}
-			}
-			if len(missing) > 0 {
-				return usageError(cmd, errors.Join(missing...))
-			}
-			var level slog.Level
-			if err := level.UnmarshalText([]byte(logLevel)); err != nil {
-				return usageError(cmd, fmt.Errorf("--log-level: %w", err))
-			}
-			logger := slog.New(slog.NewTextHandler(cmd.ErrOrStderr(), &slog.HandlerOptions{Level: level}))
-			topo, err := topology.Load(configPath)
+			logger, topo, err := startProcess(cmd, []flagValue{{"--config", configPath}, {"--site", site}, {"--id", id}, {"--listen", listen}, {"--gossip-addr", gossipAddr}, {"--env", env}}, logLevel, configPath, env)
 			if err != nil {
-				return configError(err)
-			}
-			if err := topo.CheckEnvironment(env); err != nil {
-				return &exitError{code: exitInvalidConfig, err: err}
+				return err
 			}
 			cfg := router.DefaultConfig()
 			cfg.Topology, cfg.ID, cfg.Site, cfg.GossipAddr, cfg.GossipSeeds, cfg.Logger = topo, id, site, gossipAddr, seeds, logger

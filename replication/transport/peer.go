@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -32,9 +33,12 @@ type peer struct {
 	t    *Transport
 	addr string
 
+	// lastOKUnixNanos is read and written without the lock: success is
+	// recorded on every RPC, so it must not serialize them.
+	lastOKUnixNanos atomic.Int64
+
 	mu     sync.Mutex
 	conn   *grpc.ClientConn
-	lastOK time.Time
 	closed bool
 }
 
@@ -44,7 +48,8 @@ func newPeer(t *Transport, addr string) (*peer, error) {
 	if err != nil {
 		return nil, err
 	}
-	p.conn, p.lastOK = conn, time.Now()
+	p.conn = conn
+	p.lastOKUnixNanos.Store(time.Now().UnixNano())
 	return p, nil
 }
 
@@ -90,13 +95,17 @@ func (p *peer) client() (pb.RaftTransportClient, error) {
 // connection, failing every stream on the old one.
 func (p *peer) observe(err error) {
 	now := time.Now()
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	if err == nil {
-		p.lastOK = now
+		p.lastOKUnixNanos.Store(now.UnixNano())
 		return
 	}
-	if p.closed || !isDeadline(err) || now.Sub(p.lastOK) < p.t.cfg.PeerDeadAfter {
+	if !isDeadline(err) {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	silence := now.Sub(time.Unix(0, p.lastOKUnixNanos.Load()))
+	if p.closed || silence < p.t.cfg.PeerDeadAfter {
 		return
 	}
 	fresh, dialErr := p.dial()
@@ -104,8 +113,9 @@ func (p *peer) observe(err error) {
 		p.t.logger.Warn("cannot replace dead peer connection", "peer", p.addr, "error", dialErr)
 		return
 	}
-	old, silence := p.conn, now.Sub(p.lastOK)
-	p.conn, p.lastOK = fresh, now
+	old := p.conn
+	p.conn = fresh
+	p.lastOKUnixNanos.Store(now.UnixNano())
 	p.t.stats.connectionsReplaced.Add(1)
 	p.t.logger.Warn("peer connection presumed dead, replaced", "peer", p.addr, "silence", silence)
 	go func() { _ = old.Close() }() // Close may wait on a hung connection.
