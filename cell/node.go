@@ -36,8 +36,11 @@ type NodeConfig struct {
 	// HeartbeatIntervalMin overrides the replication default when non-zero.
 	HeartbeatIntervalMin time.Duration
 	Service              ServiceConfig
-	Logger               *slog.Logger
-	RaftLogOutput        io.Writer
+	// Register, if set, registers more services on the node's gRPC server
+	// (the one serving the Cell service) before it serves.
+	Register      func(*grpc.Server)
+	Logger        *slog.Logger
+	RaftLogOutput io.Writer
 }
 
 // Node is a running cellpay node.
@@ -149,6 +152,9 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	pb.RegisterCellServer(n.server, n.service)
 	// Routers probe nodes with the standard health service.
 	healthpb.RegisterHealthServer(n.server, health.NewServer())
+	if cfg.Register != nil {
+		cfg.Register(n.server)
+	}
 	go func() {
 		defer close(n.served)
 		if err := n.server.Serve(clientLn); err != nil && !errors.Is(err, grpc.ErrServerStopped) {

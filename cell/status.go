@@ -138,3 +138,15 @@ func notLeaderStatus(cellID uint64, leaderID, leaderAddr string, term uint64) er
 		MetaLeaderTerm: strconv.FormatUint(term, 10),
 	})
 }
+
+// NotLeaderStatus is the UNAVAILABLE / NOT_LEADER error of group groupID
+// (a cell, or another group hosted on the node), naming the leader if known.
+func NotLeaderStatus(groupID uint64, leaderID, leaderClientAddr string, term uint64) error {
+	return notLeaderStatus(groupID, leaderID, leaderClientAddr, term)
+}
+
+// StatusError is a gRPC error with code and an ErrorInfo carrying reason
+// and metadata, in the cellpay error domain.
+func StatusError(code codes.Code, reason, msg string, meta map[string]string) error {
+	return statusError(code, reason, msg, meta)
+}

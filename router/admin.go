@@ -7,6 +7,7 @@ import (
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell/topology"
+	"github.com/cellpay/cellpay/router/meta"
 )
 
 // statusReplicaTimeout bounds the ReplicaStatus call to each replica.
@@ -40,6 +41,65 @@ func (a *admin) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.ClusterSta
 	}
 	for _, c := range topo.Cells() {
 		out.Cells = append(out.Cells, a.cellStatus(ctx, topo, c))
+	}
+	if ms := a.metaStatus(ctx); ms != nil {
+		out.SiteStates, out.Events = ms.GetSites(), ms.GetEvents()
+	}
+	return out, nil
+}
+
+// statusEventsMax is how many recent failover events Status shows.
+const statusEventsMax = 50
+
+// metaStatus asks every meta voter for the meta group's records and keeps
+// the meta leader's answer (else any); nil if none answers.
+func (a *admin) metaStatus(ctx context.Context) *pb.MetaStatus {
+	voters := meta.Voters(a.r.cfg.Topology)
+	answers := make([]*pb.MetaStatus, len(voters))
+	var wg sync.WaitGroup
+	for i, n := range voters {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn, err := a.r.conns.get(n.ClientAddr)
+			if err != nil {
+				return
+			}
+			mctx, cancel := context.WithTimeout(ctx, statusReplicaTimeout)
+			defer cancel()
+			answers[i], _ = pb.NewControlClient(conn).GetMetaStatus(mctx, &pb.MetaStatusRequest{EventsMax: statusEventsMax})
+		}()
+	}
+	wg.Wait()
+	var any *pb.MetaStatus
+	for _, ms := range answers {
+		if ms == nil {
+			continue
+		}
+		if ms.GetAnsweredBy() == ms.GetMetaLeaderId() {
+			return ms
+		}
+		any = ms
+	}
+	return any
+}
+
+// Observe implements RouterAdmin: this router's view for the failover
+// controller.
+func (a *admin) Observe(ctx context.Context, _ *pb.ObserveRequest) (*pb.Observation, error) {
+	r := a.r
+	out := &pb.Observation{ObserverId: r.cfg.ID, ObserverSite: r.cfg.Site, Kind: "router"}
+	out.Sites = backboneView(r.cfg.Topology, r.prober)
+	for _, s := range out.Sites {
+		s.Ingress = r.ingress.reach(s.GetSite())
+	}
+	for _, c := range r.cfg.Topology.Cells() {
+		ok, failed := r.fwd.counters(c.ID)
+		out.RequestsOk += ok
+		out.RequestsFailed += failed
+		if ans := r.fwd.lastAnswer(c.ID); ans.node != "" {
+			out.Writes = append(out.Writes, &pb.CellWrite{CellId: c.ID, LeaderNodeId: ans.node, FirstOkUnixMs: ans.firstAt.UnixMilli(), LastOkUnixMs: ans.lastAt.UnixMilli()})
+		}
 	}
 	return out, nil
 }

@@ -30,8 +30,12 @@ type Config struct {
 	// NodeDialer connects to nodes' Cell services (default plain TCP);
 	// NodeTLS secures those connections; ServerTLS the router's listener.
 	NodeDialer func(ctx context.Context, addr string) (net.Conn, error)
-	NodeTLS    *tls.Config
-	ServerTLS  *tls.Config
+	// IngressDialer, if set, reaches other sites' routers the way a client
+	// outside does; the router then reports ingress reachability to the
+	// failover controller (without it, ingress is "unknown").
+	IngressDialer func(ctx context.Context, addr string) (net.Conn, error)
+	NodeTLS       *tls.Config
+	ServerTLS     *tls.Config
 
 	// RequestTimeout bounds one client request including every retry.
 	// Default 5 s.

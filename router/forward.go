@@ -38,6 +38,27 @@ type cellState struct {
 	slots          chan struct{}
 	ok, failed     atomic.Uint64
 	nextReplicaIdx atomic.Uint64
+
+	answeredMu sync.Mutex
+	answered   answered
+}
+
+// answered is which leader answered this cell's requests lately: the node,
+// when it first answered (since it took over from another), and when it
+// last did. The failover controller reads it to time the first write after
+// a failover.
+type answered struct {
+	node            string
+	firstAt, lastAt time.Time
+}
+
+func (s *cellState) noteAnswer(node string, at time.Time) {
+	s.answeredMu.Lock()
+	defer s.answeredMu.Unlock()
+	if s.answered.node != node {
+		s.answered = answered{node: node, firstAt: at}
+	}
+	s.answered.lastAt = at
 }
 
 func newForwarder(topo *topology.Topology, conns *connPool, table *routeTable, cfg Config) *forwarder {
@@ -100,11 +121,13 @@ func (f *forwarder) do(ctx context.Context, cellID uint64, call func(context.Con
 		err := f.attempt(ctx, nodeID, call)
 		if err == nil {
 			st.ok.Add(1)
+			st.noteAnswer(nodeID, time.Now())
 			return nil
 		}
 		last = err
 		if !retryable(err) {
 			st.ok.Add(1) // an answer, even if a business error
+			st.noteAnswer(nodeID, time.Now())
 			return err
 		}
 		followed := false
@@ -156,6 +179,14 @@ func (f *forwarder) attempt(ctx context.Context, nodeID string, call func(contex
 		return status.Errorf(codes.Unavailable, "router: node %s: %v", nodeID, err)
 	}
 	return err
+}
+
+// lastAnswer returns which leader answered a cell's requests lately.
+func (f *forwarder) lastAnswer(cellID uint64) answered {
+	st := f.cell(cellID)
+	st.answeredMu.Lock()
+	defer st.answeredMu.Unlock()
+	return st.answered
 }
 
 // counters returns the ok and failed request counts of a cell.

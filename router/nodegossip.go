@@ -6,6 +6,7 @@ import (
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/router/gossip"
+	"github.com/cellpay/cellpay/router/meta"
 )
 
 // NodeAgent is a node's membership in the gossip pool: it advertises the
@@ -24,7 +25,7 @@ func JoinNode(node *cell.Node, site string, cfg gossip.Config) (*NodeAgent, erro
 	cfg.Meta = func() *pb.MemberMeta {
 		m := &pb.MemberMeta{Kind: "node", Site: site, ClientAddr: node.ClientAddr()}
 		for _, g := range host.Groups() {
-			if g.IsLeader() {
+			if g.IsLeader() && g.ID() != meta.GroupID {
 				_, _, term := g.Leader()
 				m.Leads = append(m.Leads, &pb.LeaderClaim{CellId: g.ID(), Term: term})
 			}
@@ -54,6 +55,18 @@ func JoinNode(node *cell.Node, site string, cfg gossip.Config) (*NodeAgent, erro
 		}
 	}()
 	return a, nil
+}
+
+// Routers lists the routers the pool knows as alive or suspect, for the
+// failover controller to observe.
+func (a *NodeAgent) Routers() []RouterInfo {
+	var out []RouterInfo
+	for _, m := range a.agent.Members() {
+		if m.Meta.GetKind() == "router" && m.State != "dead" && m.State != "left" {
+			out = append(out, RouterInfo{ID: m.Name, Site: m.Meta.GetSite(), Addr: m.Meta.GetClientAddr()})
+		}
+	}
+	return out
 }
 
 // Addr is the node's gossip address.

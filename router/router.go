@@ -20,15 +20,16 @@ import (
 
 // Router is a running regional router.
 type Router struct {
-	cfg    Config
-	logger *slog.Logger
-	conns  *connPool
-	table  *routeTable
-	fwd    *forwarder
-	prober *prober
-	agent  *gossip.Agent
-	server *grpc.Server
-	http   *http.Server
+	cfg     Config
+	logger  *slog.Logger
+	conns   *connPool
+	table   *routeTable
+	fwd     *forwarder
+	prober  *prober
+	ingress *ingressProber // nil without Config.IngressDialer
+	agent   *gossip.Agent
+	server  *grpc.Server
+	http    *http.Server
 
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
@@ -65,6 +66,9 @@ func Start(cfg Config) (*Router, error) {
 		return nil, err
 	}
 	r.agent = agent
+	if cfg.IngressDialer != nil {
+		r.ingress = newIngressProber(agent, cfg.Site, newConnPool(cfg.IngressDialer, cfg.NodeTLS), cfg.ProbeInterval)
+	}
 
 	var opts []grpc.ServerOption
 	if cfg.ServerTLS != nil {
@@ -79,6 +83,9 @@ func Start(cfg Config) (*Router, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.goRun(func() { r.prober.run(ctx) })
+	if r.ingress != nil {
+		r.goRun(func() { r.ingress.run(ctx) })
+	}
 	r.goRun(func() { r.followGossip(ctx) })
 	r.goRun(func() {
 		if err := r.server.Serve(cfg.Listener); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
@@ -168,5 +175,8 @@ func (r *Router) Close(drain time.Duration) error {
 	errs = append(errs, r.agent.Close())
 	r.wg.Wait()
 	errs = append(errs, r.conns.close())
+	if r.ingress != nil {
+		errs = append(errs, r.ingress.conns.close())
+	}
 	return errors.Join(errs...)
 }

@@ -21,6 +21,9 @@ const FileSizeMax = 4 << 20
 type Site struct {
 	ID     string
 	Region string
+	// LeadersMax is how many cell leaders the site can carry (0: no
+	// limit). Drills refuse plans that would put more leaders there.
+	LeadersMax int
 }
 
 // Node is one `cellpay node` process.
@@ -93,8 +96,9 @@ type file struct {
 }
 
 type fileSite struct {
-	ID     string `yaml:"id"`
-	Region string `yaml:"region"`
+	ID         string `yaml:"id"`
+	Region     string `yaml:"region"`
+	LeadersMax int    `yaml:"leaders_max,omitempty"`
 }
 
 type fileRTT struct {
@@ -163,7 +167,7 @@ func Parse(data []byte) (*Topology, error) {
 func New(spec Spec) (*Topology, error) {
 	f := file{Environment: spec.Environment}
 	for _, s := range spec.Sites {
-		f.Sites = append(f.Sites, fileSite{ID: s.ID, Region: s.Region})
+		f.Sites = append(f.Sites, fileSite{ID: s.ID, Region: s.Region, LeadersMax: s.LeadersMax})
 	}
 	for _, r := range spec.RTTs {
 		f.RTT = append(f.RTT, fileRTT{Sites: []string{r.A, r.B}, RTT: r.RTT.String()})

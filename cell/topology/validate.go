@@ -129,6 +129,9 @@ func (c *checker) checkSites() {
 		path := fmt.Sprintf("sites[%d]", i)
 		c.checkName(path+".id", s.ID, siteIDLengthMax)
 		c.checkName(path+".region", s.Region, regionLengthMax)
+		if s.LeadersMax < 0 {
+			c.v.add(path+".leaders_max", "%d is negative (0 means no limit)", s.LeadersMax)
+		}
 		if s.ID == "" {
 			continue
 		}

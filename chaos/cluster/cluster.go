@@ -47,6 +47,9 @@ type Config struct {
 	RouterRequestTimeout time.Duration
 	Seed                 int64
 	Logger               *slog.Logger
+	// Control, if set, adjusts every node's control-plane configuration
+	// (failover thresholds, operators) before it starts.
+	Control func(*router.ControlConfig)
 }
 
 func (c *Config) defaults() {
@@ -91,9 +94,10 @@ type Cluster struct {
 }
 
 type node struct {
-	n     *cell.Node
-	agent *router.NodeAgent
-	dir   string
+	n       *cell.Node
+	agent   *router.NodeAgent
+	control *router.Control
+	dir     string
 }
 
 func listen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
@@ -182,12 +186,39 @@ func Start(cfg Config) (_ *Cluster, err error) {
 
 func (c *Cluster) startNode(n topology.Node, raftLn, clientLn net.Listener) error {
 	dir := filepath.Join(c.cfg.Dir, n.ID)
+	var routers struct {
+		sync.Mutex
+		agent *router.NodeAgent
+	}
+	ccfg := router.DefaultControlConfig()
+	ccfg.Topology, ccfg.Dialer, ccfg.Logger = c.Topology, c.Fabric.Dialer(n.Site), c.cfg.Logger
+	ccfg.Routers = func() []router.RouterInfo {
+		routers.Lock()
+		defer routers.Unlock()
+		if routers.agent == nil {
+			return nil
+		}
+		return routers.agent.Routers()
+	}
+	if c.cfg.Control != nil {
+		c.cfg.Control(&ccfg)
+	}
+	control, err := router.NewControl(ccfg)
+	if err != nil {
+		_ = raftLn.Close()
+		_ = clientLn.Close()
+		return err
+	}
 	cn, err := cell.StartNode(cell.NodeConfig{
 		Topology: c.Topology, NodeID: n.ID, DataDir: dir, RaftListener: raftLn, ClientListener: clientLn,
 		Dialer: c.Fabric.Dialer(n.Site), HeartbeatIntervalMin: c.cfg.HeartbeatIntervalMin,
-		Logger: c.cfg.Logger, RaftLogOutput: io.Discard,
+		Logger: c.cfg.Logger, RaftLogOutput: io.Discard, Register: control.Register,
 	})
 	if err != nil {
+		return err
+	}
+	if err := control.Start(cn); err != nil {
+		_ = cn.Close(time.Second)
 		return err
 	}
 	gcfg := gossip.DefaultConfig()
@@ -199,15 +230,19 @@ func (c *Cluster) startNode(n topology.Node, raftLn, clientLn net.Listener) erro
 	c.mu.Unlock()
 	agent, err := router.JoinNode(cn, n.Site, gcfg)
 	if err != nil {
+		_ = control.Close()
 		_ = cn.Close(time.Second)
 		return err
 	}
+	routers.Lock()
+	routers.agent = agent
+	routers.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.seed == "" {
 		c.seed = agent.Addr()
 	}
-	c.nodes[n.ID] = &node{n: cn, agent: agent, dir: dir}
+	c.nodes[n.ID] = &node{n: cn, agent: agent, control: control, dir: dir}
 	return nil
 }
 
@@ -237,6 +272,9 @@ func (c *Cluster) StartRouter(site string) error {
 	cfg.Listener, cfg.HTTPListener = ln, hln
 	cfg.GossipAddr, cfg.GossipSeeds = "127.0.0.1:0", []string{seed}
 	cfg.NodeDialer = c.Fabric.Dialer(site)
+	if s, ok := c.Topology.Site(site); ok {
+		cfg.IngressDialer = c.ClientDialer(s.Region) // an outside prober in the router's region
+	}
 	cfg.RequestTimeout = c.cfg.RouterRequestTimeout
 	cfg.Logger = c.cfg.Logger
 	r, err := router.Start(cfg)
@@ -282,7 +320,7 @@ func (c *Cluster) StopNode(id string) error {
 	if n == nil {
 		return fmt.Errorf("cluster: node %q is not running", id)
 	}
-	return errors.Join(n.agent.Close(), n.n.Close(0))
+	return errors.Join(n.control.Close(), n.agent.Close(), n.n.Close(0))
 }
 
 // RestartNode starts node id again from its data directory.
@@ -423,7 +461,7 @@ func (c *Cluster) Close() error {
 		errs = append(errs, r.Close(time.Second))
 	}
 	for _, n := range nodes {
-		errs = append(errs, n.agent.Close(), n.n.Close(time.Second))
+		errs = append(errs, n.control.Close(), n.agent.Close(), n.n.Close(time.Second))
 	}
 	errs = append(errs, c.Fabric.Close())
 	return errors.Join(errs...)

@@ -228,8 +228,11 @@ type ClusterStatus struct {
 	Sites             []*SiteHealth          `protobuf:"bytes,4,rep,name=sites,proto3" json:"sites,omitempty"`
 	Members           []*MemberStatus        `protobuf:"bytes,5,rep,name=members,proto3" json:"members,omitempty"`
 	Cells             []*CellStatus          `protobuf:"bytes,6,rep,name=cells,proto3" json:"cells,omitempty"`
-	unknownFields     protoimpl.UnknownFields
-	sizeCache         protoimpl.SizeCache
+	// From the meta group: site states and recent failover events.
+	SiteStates    []*SiteRecord `protobuf:"bytes,7,rep,name=site_states,json=siteStates,proto3" json:"site_states,omitempty"`
+	Events        []*MetaEvent  `protobuf:"bytes,8,rep,name=events,proto3" json:"events,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ClusterStatus) Reset() {
@@ -300,6 +303,20 @@ func (x *ClusterStatus) GetMembers() []*MemberStatus {
 func (x *ClusterStatus) GetCells() []*CellStatus {
 	if x != nil {
 		return x.Cells
+	}
+	return nil
+}
+
+func (x *ClusterStatus) GetSiteStates() []*SiteRecord {
+	if x != nil {
+		return x.SiteStates
+	}
+	return nil
+}
+
+func (x *ClusterStatus) GetEvents() []*MetaEvent {
+	if x != nil {
+		return x.Events
 	}
 	return nil
 }
@@ -781,7 +798,7 @@ var File_cellpay_v1_payments_proto protoreflect.FileDescriptor
 const file_cellpay_v1_payments_proto_rawDesc = "" +
 	"\n" +
 	"\x19cellpay/v1/payments.proto\x12\n" +
-	"cellpay.v1\x1a\x17cellpay/v1/ledger.proto\".\n" +
+	"cellpay.v1\x1a\x18cellpay/v1/control.proto\x1a\x17cellpay/v1/ledger.proto\".\n" +
 	"\rAccountLookup\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\"Y\n" +
@@ -795,7 +812,7 @@ const file_cellpay_v1_payments_proto_rawDesc = "" +
 	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
 	"page_token\x18\x03 \x01(\tR\tpageToken\"\x0f\n" +
-	"\rStatusRequest\"\x8e\x02\n" +
+	"\rStatusRequest\"\xf6\x02\n" +
 	"\rClusterStatus\x12\x1b\n" +
 	"\trouter_id\x18\x01 \x01(\tR\brouterId\x12\x1f\n" +
 	"\vrouter_site\x18\x02 \x01(\tR\n" +
@@ -803,7 +820,10 @@ const file_cellpay_v1_payments_proto_rawDesc = "" +
 	"\x14generated_at_unix_ms\x18\x03 \x01(\x03R\x11generatedAtUnixMs\x12,\n" +
 	"\x05sites\x18\x04 \x03(\v2\x16.cellpay.v1.SiteHealthR\x05sites\x122\n" +
 	"\amembers\x18\x05 \x03(\v2\x18.cellpay.v1.MemberStatusR\amembers\x12,\n" +
-	"\x05cells\x18\x06 \x03(\v2\x16.cellpay.v1.CellStatusR\x05cells\"\xd3\x01\n" +
+	"\x05cells\x18\x06 \x03(\v2\x16.cellpay.v1.CellStatusR\x05cells\x127\n" +
+	"\vsite_states\x18\a \x03(\v2\x16.cellpay.v1.SiteRecordR\n" +
+	"siteStates\x12-\n" +
+	"\x06events\x18\b \x03(\v2\x15.cellpay.v1.MetaEventR\x06events\"\xd3\x01\n" +
 	"\n" +
 	"SiteHealth\x12\x1f\n" +
 	"\vobserver_id\x18\x01 \x01(\tR\n" +
@@ -856,9 +876,10 @@ const file_cellpay_v1_payments_proto_rawDesc = "" +
 	"\n" +
 	"GetAccount\x12\x19.cellpay.v1.AccountLookup\x1a\x13.cellpay.v1.Account\x12E\n" +
 	"\vGetTransfer\x12\x1a.cellpay.v1.TransferLookup\x1a\x1a.cellpay.v1.TransferRecord\x12Q\n" +
-	"\rListTransfers\x12\x1d.cellpay.v1.TransferListQuery\x1a!.cellpay.v1.ListTransfersResponse2M\n" +
+	"\rListTransfers\x12\x1d.cellpay.v1.TransferListQuery\x1a!.cellpay.v1.ListTransfersResponse2\x8d\x01\n" +
 	"\vRouterAdmin\x12>\n" +
-	"\x06Status\x12\x19.cellpay.v1.StatusRequest\x1a\x19.cellpay.v1.ClusterStatusB5Z3github.com/cellpay/cellpay/api/cellpay/v1;cellpayv1b\x06proto3"
+	"\x06Status\x12\x19.cellpay.v1.StatusRequest\x1a\x19.cellpay.v1.ClusterStatus\x12>\n" +
+	"\aObserve\x12\x1a.cellpay.v1.ObserveRequest\x1a\x17.cellpay.v1.ObservationB5Z3github.com/cellpay/cellpay/api/cellpay/v1;cellpayv1b\x06proto3"
 
 var (
 	file_cellpay_v1_payments_proto_rawDescOnce sync.Once
@@ -885,39 +906,47 @@ var file_cellpay_v1_payments_proto_goTypes = []any{
 	(*ReplicaState)(nil),          // 8: cellpay.v1.ReplicaState
 	(*MemberMeta)(nil),            // 9: cellpay.v1.MemberMeta
 	(*LeaderClaim)(nil),           // 10: cellpay.v1.LeaderClaim
-	(*CreateAccount)(nil),         // 11: cellpay.v1.CreateAccount
-	(*Deposit)(nil),               // 12: cellpay.v1.Deposit
-	(*Transfer)(nil),              // 13: cellpay.v1.Transfer
-	(*Account)(nil),               // 14: cellpay.v1.Account
-	(*DepositRecord)(nil),         // 15: cellpay.v1.DepositRecord
-	(*TransferRecord)(nil),        // 16: cellpay.v1.TransferRecord
-	(*ListTransfersResponse)(nil), // 17: cellpay.v1.ListTransfersResponse
+	(*SiteRecord)(nil),            // 11: cellpay.v1.SiteRecord
+	(*MetaEvent)(nil),             // 12: cellpay.v1.MetaEvent
+	(*CreateAccount)(nil),         // 13: cellpay.v1.CreateAccount
+	(*Deposit)(nil),               // 14: cellpay.v1.Deposit
+	(*Transfer)(nil),              // 15: cellpay.v1.Transfer
+	(*ObserveRequest)(nil),        // 16: cellpay.v1.ObserveRequest
+	(*Account)(nil),               // 17: cellpay.v1.Account
+	(*DepositRecord)(nil),         // 18: cellpay.v1.DepositRecord
+	(*TransferRecord)(nil),        // 19: cellpay.v1.TransferRecord
+	(*ListTransfersResponse)(nil), // 20: cellpay.v1.ListTransfersResponse
+	(*Observation)(nil),           // 21: cellpay.v1.Observation
 }
 var file_cellpay_v1_payments_proto_depIdxs = []int32{
 	5,  // 0: cellpay.v1.ClusterStatus.sites:type_name -> cellpay.v1.SiteHealth
 	6,  // 1: cellpay.v1.ClusterStatus.members:type_name -> cellpay.v1.MemberStatus
 	7,  // 2: cellpay.v1.ClusterStatus.cells:type_name -> cellpay.v1.CellStatus
-	8,  // 3: cellpay.v1.CellStatus.replicas:type_name -> cellpay.v1.ReplicaState
-	10, // 4: cellpay.v1.MemberMeta.leads:type_name -> cellpay.v1.LeaderClaim
-	11, // 5: cellpay.v1.Payments.CreateAccount:input_type -> cellpay.v1.CreateAccount
-	12, // 6: cellpay.v1.Payments.Deposit:input_type -> cellpay.v1.Deposit
-	13, // 7: cellpay.v1.Payments.Transfer:input_type -> cellpay.v1.Transfer
-	0,  // 8: cellpay.v1.Payments.GetAccount:input_type -> cellpay.v1.AccountLookup
-	1,  // 9: cellpay.v1.Payments.GetTransfer:input_type -> cellpay.v1.TransferLookup
-	2,  // 10: cellpay.v1.Payments.ListTransfers:input_type -> cellpay.v1.TransferListQuery
-	3,  // 11: cellpay.v1.RouterAdmin.Status:input_type -> cellpay.v1.StatusRequest
-	14, // 12: cellpay.v1.Payments.CreateAccount:output_type -> cellpay.v1.Account
-	15, // 13: cellpay.v1.Payments.Deposit:output_type -> cellpay.v1.DepositRecord
-	16, // 14: cellpay.v1.Payments.Transfer:output_type -> cellpay.v1.TransferRecord
-	14, // 15: cellpay.v1.Payments.GetAccount:output_type -> cellpay.v1.Account
-	16, // 16: cellpay.v1.Payments.GetTransfer:output_type -> cellpay.v1.TransferRecord
-	17, // 17: cellpay.v1.Payments.ListTransfers:output_type -> cellpay.v1.ListTransfersResponse
-	4,  // 18: cellpay.v1.RouterAdmin.Status:output_type -> cellpay.v1.ClusterStatus
-	12, // [12:19] is the sub-list for method output_type
-	5,  // [5:12] is the sub-list for method input_type
-	5,  // [5:5] is the sub-list for extension type_name
-	5,  // [5:5] is the sub-list for extension extendee
-	0,  // [0:5] is the sub-list for field type_name
+	11, // 3: cellpay.v1.ClusterStatus.site_states:type_name -> cellpay.v1.SiteRecord
+	12, // 4: cellpay.v1.ClusterStatus.events:type_name -> cellpay.v1.MetaEvent
+	8,  // 5: cellpay.v1.CellStatus.replicas:type_name -> cellpay.v1.ReplicaState
+	10, // 6: cellpay.v1.MemberMeta.leads:type_name -> cellpay.v1.LeaderClaim
+	13, // 7: cellpay.v1.Payments.CreateAccount:input_type -> cellpay.v1.CreateAccount
+	14, // 8: cellpay.v1.Payments.Deposit:input_type -> cellpay.v1.Deposit
+	15, // 9: cellpay.v1.Payments.Transfer:input_type -> cellpay.v1.Transfer
+	0,  // 10: cellpay.v1.Payments.GetAccount:input_type -> cellpay.v1.AccountLookup
+	1,  // 11: cellpay.v1.Payments.GetTransfer:input_type -> cellpay.v1.TransferLookup
+	2,  // 12: cellpay.v1.Payments.ListTransfers:input_type -> cellpay.v1.TransferListQuery
+	3,  // 13: cellpay.v1.RouterAdmin.Status:input_type -> cellpay.v1.StatusRequest
+	16, // 14: cellpay.v1.RouterAdmin.Observe:input_type -> cellpay.v1.ObserveRequest
+	17, // 15: cellpay.v1.Payments.CreateAccount:output_type -> cellpay.v1.Account
+	18, // 16: cellpay.v1.Payments.Deposit:output_type -> cellpay.v1.DepositRecord
+	19, // 17: cellpay.v1.Payments.Transfer:output_type -> cellpay.v1.TransferRecord
+	17, // 18: cellpay.v1.Payments.GetAccount:output_type -> cellpay.v1.Account
+	19, // 19: cellpay.v1.Payments.GetTransfer:output_type -> cellpay.v1.TransferRecord
+	20, // 20: cellpay.v1.Payments.ListTransfers:output_type -> cellpay.v1.ListTransfersResponse
+	4,  // 21: cellpay.v1.RouterAdmin.Status:output_type -> cellpay.v1.ClusterStatus
+	21, // 22: cellpay.v1.RouterAdmin.Observe:output_type -> cellpay.v1.Observation
+	15, // [15:23] is the sub-list for method output_type
+	7,  // [7:15] is the sub-list for method input_type
+	7,  // [7:7] is the sub-list for extension type_name
+	7,  // [7:7] is the sub-list for extension extendee
+	0,  // [0:7] is the sub-list for field type_name
 }
 
 func init() { file_cellpay_v1_payments_proto_init() }
@@ -925,6 +954,7 @@ func file_cellpay_v1_payments_proto_init() {
 	if File_cellpay_v1_payments_proto != nil {
 		return
 	}
+	file_cellpay_v1_control_proto_init()
 	file_cellpay_v1_ledger_proto_init()
 	type x struct{}
 	out := protoimpl.TypeBuilder{

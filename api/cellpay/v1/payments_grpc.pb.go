@@ -317,7 +317,8 @@ var Payments_ServiceDesc = grpc.ServiceDesc{
 }
 
 const (
-	RouterAdmin_Status_FullMethodName = "/cellpay.v1.RouterAdmin/Status"
+	RouterAdmin_Status_FullMethodName  = "/cellpay.v1.RouterAdmin/Status"
+	RouterAdmin_Observe_FullMethodName = "/cellpay.v1.RouterAdmin/Observe"
 )
 
 // RouterAdminClient is the client API for RouterAdmin service.
@@ -327,6 +328,9 @@ const (
 // RouterAdmin is the operators' view of the cluster, served by every router.
 type RouterAdminClient interface {
 	Status(ctx context.Context, in *StatusRequest, opts ...grpc.CallOption) (*ClusterStatus, error)
+	// This router's view of every site (backbone and ingress) and its
+	// request counters, for the failover controller.
+	Observe(ctx context.Context, in *ObserveRequest, opts ...grpc.CallOption) (*Observation, error)
 }
 
 type routerAdminClient struct {
@@ -347,6 +351,16 @@ func (c *routerAdminClient) Status(ctx context.Context, in *StatusRequest, opts 
 	return out, nil
 }
 
+func (c *routerAdminClient) Observe(ctx context.Context, in *ObserveRequest, opts ...grpc.CallOption) (*Observation, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Observation)
+	err := c.cc.Invoke(ctx, RouterAdmin_Observe_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // RouterAdminServer is the server API for RouterAdmin service.
 // All implementations must embed UnimplementedRouterAdminServer
 // for forward compatibility.
@@ -354,6 +368,9 @@ func (c *routerAdminClient) Status(ctx context.Context, in *StatusRequest, opts 
 // RouterAdmin is the operators' view of the cluster, served by every router.
 type RouterAdminServer interface {
 	Status(context.Context, *StatusRequest) (*ClusterStatus, error)
+	// This router's view of every site (backbone and ingress) and its
+	// request counters, for the failover controller.
+	Observe(context.Context, *ObserveRequest) (*Observation, error)
 	mustEmbedUnimplementedRouterAdminServer()
 }
 
@@ -366,6 +383,9 @@ type UnimplementedRouterAdminServer struct{}
 
 func (UnimplementedRouterAdminServer) Status(context.Context, *StatusRequest) (*ClusterStatus, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method Status not implemented")
+}
+func (UnimplementedRouterAdminServer) Observe(context.Context, *ObserveRequest) (*Observation, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Observe not implemented")
 }
 func (UnimplementedRouterAdminServer) mustEmbedUnimplementedRouterAdminServer() {}
 func (UnimplementedRouterAdminServer) testEmbeddedByValue()                     {}
@@ -406,6 +426,24 @@ func _RouterAdmin_Status_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _RouterAdmin_Observe_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ObserveRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(RouterAdminServer).Observe(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: RouterAdmin_Observe_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(RouterAdminServer).Observe(ctx, req.(*ObserveRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // RouterAdmin_ServiceDesc is the grpc.ServiceDesc for RouterAdmin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -416,6 +454,10 @@ var RouterAdmin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Status",
 			Handler:    _RouterAdmin_Status_Handler,
+		},
+		{
+			MethodName: "Observe",
+			Handler:    _RouterAdmin_Observe_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},

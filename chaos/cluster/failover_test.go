@@ -1,0 +1,235 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/router"
+	"github.com/cellpay/cellpay/router/meta"
+)
+
+// rtoBound is the generous CI bound on cut -> first successful write.
+const rtoBound = 10 * time.Second
+
+// testOperatorToken is the operator token the failover tests configure.
+const testOperatorToken = "drill-token-for-tests"
+
+// startFailoverCluster starts three sites with six cells (two homed in
+// each site), emulated RTTs, leaders at home, and a short hold-down.
+func startFailoverCluster(t *testing.T, holdDown time.Duration) *Cluster {
+	t.Helper()
+	c, err := Start(Config{Dir: t.TempDir(), Seed: 1, Cells: 6, EmulateRTT: true, Control: func(cc *router.ControlConfig) {
+		cc.Failover.HoldDown = holdDown
+		cc.Operators = map[string]string{"alice": router.TokenSHA256(testOperatorToken)}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := c.Close(); err != nil {
+			t.Logf("close: %v", err)
+		}
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := c.WaitLeaders(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.LeadersHome(ctx); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 30*time.Second, "every cell leads at home", func() (bool, string) { return leadersWhere(c, homeSite), leaderMap(c) })
+	return c
+}
+
+// waitFor polls cond every 50 ms until it holds or the bound passes.
+func waitFor(t *testing.T, bound time.Duration, what string, cond func() (bool, string)) time.Duration {
+	t.Helper()
+	start := time.Now()
+	last := ""
+	for time.Since(start) < bound {
+		ok, state := cond()
+		if ok {
+			return time.Since(start)
+		}
+		last = state
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("not within %s: %s (last: %s)", bound, what, last)
+	return 0
+}
+
+func siteOf(c *Cluster, nodeID string) string {
+	n, _ := c.Topology.Node(nodeID)
+	return n.Site
+}
+
+func homeSite(c *Cluster, cellID uint64) string {
+	cl, _ := c.Topology.Cell(cellID)
+	return cl.Home
+}
+
+// leadersWhere reports whether every cell's leader is in want(cell).
+func leadersWhere(c *Cluster, want func(*Cluster, uint64) string) bool {
+	for _, cl := range c.Topology.Cells() {
+		if l := c.Leader(cl.ID); l == "" || siteOf(c, l) != want(c, cl.ID) {
+			return false
+		}
+	}
+	return true
+}
+
+func leaderMap(c *Cluster) string {
+	var parts []string
+	for _, cl := range c.Topology.Cells() {
+		parts = append(parts, fmt.Sprintf("cell %d (home %s): %s", cl.ID, cl.Home, c.Leader(cl.ID)))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// cellsHomedIn lists the cells homed in site.
+func cellsHomedIn(c *Cluster, site string) []uint64 {
+	var out []uint64
+	for _, cl := range c.Topology.Cells() {
+		if cl.Home == site {
+			out = append(out, cl.ID)
+		}
+	}
+	return out
+}
+
+// metaStatus asks the meta voters (directly, not through the fabric) for
+// the meta group's records, preferring the leader's answer.
+func metaStatus(t *testing.T, c *Cluster) *pb.MetaStatus {
+	t.Helper()
+	var any *pb.MetaStatus
+	for _, n := range meta.Voters(c.Topology) {
+		conn, err := grpc.NewClient(n.ClientAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ms, err := pb.NewControlClient(conn).GetMetaStatus(ctx, &pb.MetaStatusRequest{EventsMax: 1000, AuditMax: 100})
+		cancel()
+		_ = conn.Close()
+		if err != nil {
+			continue
+		}
+		if ms.GetAnsweredBy() == ms.GetMetaLeaderId() {
+			return ms
+		}
+		any = ms
+	}
+	if any == nil {
+		t.Fatal("no meta voter answered")
+	}
+	return any
+}
+
+func siteState(ms *pb.MetaStatus, site string) pb.SiteState {
+	for _, s := range ms.GetSites() {
+		if s.GetSite() == site {
+			return s.GetState()
+		}
+	}
+	return pb.SiteState_SITE_HEALTHY
+}
+
+// rtoReport logs cut -> first write per cell and returns the values.
+func rtoReport(t *testing.T, l *steadyLoad, cells []uint64, cut time.Time) []time.Duration {
+	t.Helper()
+	var rtos []time.Duration
+	for _, id := range cells {
+		at, ok := l.firstOKAfter(id, cut)
+		if !ok {
+			t.Errorf("cell %d: no successful write after the cut", id)
+			continue
+		}
+		rto := at.Sub(cut)
+		rtos = append(rtos, rto)
+		t.Logf("cell %d: RTO (cut -> first successful write) %s", id, rto.Round(time.Millisecond))
+		if rto > rtoBound {
+			t.Errorf("cell %d: RTO %s, more than the bound %s", id, rto, rtoBound)
+		}
+	}
+	sort.Slice(rtos, func(i, j int) bool { return rtos[i] < rtos[j] })
+	return rtos
+}
+
+// Tests 1 and 4: a fiber cut of hz-a (every link to and from it, clients'
+// too) while clients keep transferring; every cell homed in hz-a gets a
+// leader in hz-b and serves writes; nothing acknowledged is lost. Then the
+// fiber is repaired: after the hold-down, cells return home in waves with
+// no client-visible errors.
+func TestFiberCutFailsOverToSameRegionThenFailsBack(t *testing.T) {
+	c := startFailoverCluster(t, 3*time.Second)
+	load := startLoad(t, c)
+	time.Sleep(time.Second)
+
+	cut := time.Now()
+	c.Fabric.Isolate("hz-a")
+	c.Fabric.CutIngress("hz-a")
+	hzA := cellsHomedIn(c, "hz-a")
+	took := waitFor(t, 20*time.Second, "hz-a's cells lead in hz-b", func() (bool, string) {
+		for _, id := range hzA {
+			if l := c.Leader(id); l == "" || siteOf(c, l) != "hz-b" {
+				return false, leaderMap(c)
+			}
+		}
+		return true, ""
+	})
+	t.Logf("hz-a's cells lead in hz-b %s after the cut", took.Round(time.Millisecond))
+	waitFor(t, 15*time.Second, "every hz-a cell writes again", func() (bool, string) {
+		for _, id := range hzA {
+			if _, ok := load.firstOKAfter(id, cut.Add(took)); !ok {
+				return false, fmt.Sprintf("cell %d has no write yet", id)
+			}
+		}
+		return true, ""
+	})
+	rtoReport(t, load, hzA, cut)
+	waitFor(t, 10*time.Second, "the meta group records hz-a down", func() (bool, string) {
+		st := siteState(metaStatus(t, c), "hz-a")
+		return st == pb.SiteState_SITE_DOWN, st.String()
+	})
+	duringCut := load.failureCount()
+	t.Logf("client-visible errors during the cut: %d", duringCut)
+
+	c.Fabric.HealAll()
+	healed := time.Now()
+	waitFor(t, 40*time.Second, "every cell leads at home again", func() (bool, string) { return leadersWhere(c, homeSite), leaderMap(c) })
+	t.Logf("failback complete %s after the repair", time.Since(healed).Round(time.Millisecond))
+	time.Sleep(500 * time.Millisecond)
+	load.stop()
+	if errs := load.failuresFrom(duringCut); len(errs) > 0 {
+		t.Errorf("%d client-visible errors during failback, first: %v", len(errs), errs[0])
+	}
+	ms := metaStatus(t, c)
+	var failbacks, moved int
+	for _, ev := range ms.GetEvents() {
+		if time.UnixMilli(ev.GetAtUnixMs()).Before(cut) || homeSite(c, ev.GetCellId()) != "hz-a" {
+			continue
+		}
+		if ev.GetKind() == "leader_moved" && ev.GetReason() == "failback" {
+			failbacks++
+			if at := time.UnixMilli(ev.GetAtUnixMs()); at.Before(healed.Add(3 * time.Second)) {
+				t.Errorf("cell %d failed back at %s, before the hold-down after the repair at %s", ev.GetCellId(), at, healed)
+			}
+		}
+		if ev.GetKind() == "leader_moved" {
+			moved++
+		}
+	}
+	if failbacks < len(hzA) {
+		t.Errorf("%d failback moves recorded, want at least %d (events: %d moves)", failbacks, len(hzA), moved)
+	}
+	load.checkNothingLost(t, newClient(t, c, "shanghai"))
+}

@@ -1,0 +1,329 @@
+package router
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/cell/topology"
+	"github.com/cellpay/cellpay/replication"
+	"github.com/cellpay/cellpay/router/failover"
+	"github.com/cellpay/cellpay/router/meta"
+)
+
+// ControlConfig configures a node's control plane. DefaultControlConfig
+// fills the tunables; Validate reports every violation at once.
+type ControlConfig struct {
+	// Topology is the cluster's topology. Required.
+	Topology *topology.Topology
+	// Failover holds the controller's thresholds.
+	Failover failover.Config
+	// TickInterval is how often the controller decides. Default 200 ms.
+	TickInterval time.Duration
+	// ObserveInterval is how often each observer is asked for its view;
+	// ObserveTimeout bounds one ask. Defaults 200 ms and 500 ms.
+	ObserveInterval, ObserveTimeout time.Duration
+	// ProbeInterval is how often this node probes every node. Default 300 ms.
+	ProbeInterval time.Duration
+	// MoveTimeout bounds one leadership move. Default 5 s.
+	MoveTimeout time.Duration
+	// DrillTimeout bounds a drill from start to its last move. Default 2 min.
+	DrillTimeout time.Duration
+	// Dialer reaches other nodes and routers (default plain TCP); TLS
+	// secures those connections.
+	Dialer func(ctx context.Context, addr string) (net.Conn, error)
+	TLS    *tls.Config
+	// Operators maps an operator's name to the SHA-256 (hex) of their
+	// token. Drills are refused when it is empty.
+	Operators map[string]string
+	// Routers lists the routers to observe (from gossip). Optional.
+	Routers func() []RouterInfo
+	Logger  *slog.Logger
+	// Now is the clock (default time.Now).
+	Now func() time.Time
+}
+
+// RouterInfo is a router the controller asks for its view.
+type RouterInfo struct{ ID, Site, Addr string }
+
+// DefaultControlConfig returns the documented defaults.
+func DefaultControlConfig() ControlConfig {
+	return ControlConfig{
+		Failover:        failover.DefaultConfig(),
+		TickInterval:    200 * time.Millisecond,
+		ObserveInterval: 200 * time.Millisecond,
+		ObserveTimeout:  500 * time.Millisecond,
+		ProbeInterval:   300 * time.Millisecond,
+		MoveTimeout:     5 * time.Second,
+		DrillTimeout:    2 * time.Minute,
+	}
+}
+
+// Validate reports every violation, with its value.
+func (c ControlConfig) Validate() error {
+	var errs []error
+	if c.Topology == nil {
+		errs = append(errs, errors.New("router: ControlConfig.Topology is required"))
+	}
+	if err := c.Failover.Validate(); err != nil {
+		errs = append(errs, err)
+	}
+	for name, d := range map[string]time.Duration{
+		"TickInterval": c.TickInterval, "ObserveInterval": c.ObserveInterval, "ObserveTimeout": c.ObserveTimeout,
+		"ProbeInterval": c.ProbeInterval, "MoveTimeout": c.MoveTimeout, "DrillTimeout": c.DrillTimeout,
+	} {
+		if d <= 0 {
+			errs = append(errs, fmt.Errorf("router: ControlConfig.%s (%s) must be positive", name, d))
+		}
+	}
+	if c.ObservationAgeMaxTooShort() {
+		errs = append(errs, fmt.Errorf("router: Failover.ObservationAgeMax (%s) must exceed ObserveInterval + ObserveTimeout (%s)",
+			c.Failover.ObservationAgeMax, c.ObserveInterval+c.ObserveTimeout))
+	}
+	for name, h := range c.Operators {
+		if name == "" || len(h) != 64 {
+			errs = append(errs, fmt.Errorf("router: ControlConfig.Operators[%q]: want a name and a 64-digit hex SHA-256 of the token", name))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// ObservationAgeMaxTooShort reports whether observations would go stale
+// between two asks.
+func (c ControlConfig) ObservationAgeMaxTooShort() bool {
+	return c.Failover.ObservationAgeMax > 0 && c.Failover.ObservationAgeMax <= c.ObserveInterval+c.ObserveTimeout
+}
+
+// Control is a node's control plane: it serves the Control service,
+// probes every node, hosts the node's meta replica (on meta voters) and,
+// while that replica leads, runs the failover controller and drills.
+type Control struct {
+	pb.UnimplementedControlServer
+	cfg    ControlConfig
+	logger *slog.Logger
+	conns  *connPool
+
+	mu      sync.Mutex
+	node    *cell.Node
+	host    *replication.Host
+	prober  *prober
+	meta    *replication.Group // nil on a node that is not a meta voter
+	ctrl    *controller
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	started bool
+}
+
+// NewControl validates cfg. Register its service on the node's gRPC server
+// (cell.NodeConfig.Register), then Start it with the node.
+func NewControl(cfg ControlConfig) (*Control, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	return &Control{cfg: cfg, logger: cfg.Logger.With("component", "control"), conns: newConnPool(cfg.Dialer, cfg.TLS)}, nil
+}
+
+// Register registers the Control service on s.
+func (c *Control) Register(s *grpc.Server) { pb.RegisterControlServer(s, c) }
+
+// Start binds the control plane to node: it starts the node's prober, its
+// meta replica if it is a voter, and the controller loop.
+func (c *Control) Start(node *cell.Node) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.started {
+		return errors.New("router: control already started")
+	}
+	topo := c.cfg.Topology
+	c.node, c.host = node, node.Host()
+	c.prober = newProber(topo, c.conns, c.cfg.ProbeInterval)
+	ctx, cancel := context.WithCancel(context.Background())
+	c.cancel = cancel
+	c.goRun(func() { c.prober.run(ctx) })
+	if meta.IsVoter(topo, node.ID()) {
+		g, err := c.host.StartGroup(meta.GroupID, meta.FSM{}, meta.Peers(topo))
+		if err != nil {
+			cancel()
+			return fmt.Errorf("router: start the meta replica: %w", err)
+		}
+		c.meta = g
+		c.ctrl = newController(c)
+		c.goRun(func() { c.ctrl.run(ctx) })
+	}
+	c.started = true
+	c.logger.Info("control started", "node", node.ID(), "meta_voter", c.meta != nil)
+	return nil
+}
+
+func (c *Control) goRun(fn func()) {
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		fn()
+	}()
+}
+
+// Close stops the controller and the prober (the meta replica stops with
+// the node's host) and closes connections.
+func (c *Control) Close() error {
+	c.mu.Lock()
+	cancel := c.cancel
+	c.mu.Unlock()
+	if cancel != nil {
+		cancel()
+	}
+	c.wg.Wait()
+	return c.conns.close()
+}
+
+func (c *Control) bound() (*cell.Node, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.started {
+		return nil, status.Error(codes.Unavailable, "router: control plane not started yet")
+	}
+	return c.node, nil
+}
+
+// Observe implements pb.ControlServer: this node's view of every site and
+// the state of its replicas.
+func (c *Control) Observe(ctx context.Context, _ *pb.ObserveRequest) (*pb.Observation, error) {
+	node, err := c.bound()
+	if err != nil {
+		return nil, err
+	}
+	self, _ := c.cfg.Topology.Node(node.ID())
+	out := &pb.Observation{ObserverId: node.ID(), ObserverSite: self.Site, Kind: "node"}
+	out.Sites = backboneView(c.cfg.Topology, c.prober)
+	for _, g := range c.host.Groups() {
+		if g.ID() == meta.GroupID {
+			continue
+		}
+		id, _, term := g.Leader()
+		out.Replicas = append(out.Replicas, &pb.ReplicaInfo{CellId: g.ID(), Leader: g.IsLeader(), LeaderId: id, Term: term, AppliedIndex: g.AppliedIndex()})
+	}
+	return out, nil
+}
+
+// backboneView turns a prober's results into per-site reachability.
+func backboneView(topo *topology.Topology, p *prober) []*pb.SiteReach {
+	var out []*pb.SiteReach
+	for _, s := range topo.Sites() {
+		ok, rtt, at := p.site(s.ID)
+		r := &pb.SiteReach{Site: s.ID}
+		switch {
+		case at.IsZero():
+			r.Backbone = pb.Reach_REACH_UNKNOWN
+		case ok:
+			r.Backbone, r.BackboneRttUs = pb.Reach_REACH_OK, rtt.Microseconds()
+		default:
+			r.Backbone = pb.Reach_REACH_FAILED
+		}
+		if !at.IsZero() {
+			r.ProbedAtUnixMs = at.UnixMilli()
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+// MoveLeader implements pb.ControlServer: it moves a cell's leadership,
+// here, if this node leads the cell.
+func (c *Control) MoveLeader(ctx context.Context, req *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
+	if _, err := c.bound(); err != nil {
+		return nil, err
+	}
+	if req.GetCellId() == 0 || req.GetTargetNodeId() == "" {
+		return nil, status.Errorf(codes.InvalidArgument, "router: MoveLeader needs cell_id and target_node_id, got %d and %q", req.GetCellId(), req.GetTargetNodeId())
+	}
+	g, err := c.host.Group(req.GetCellId())
+	if err != nil {
+		return nil, status.Errorf(codes.NotFound, "router: cell %d is not hosted on node %s", req.GetCellId(), c.host.NodeID())
+	}
+	if !g.IsLeader() {
+		return nil, c.notLeader(g)
+	}
+	if err := g.TransferLeadership(ctx, req.GetTargetNodeId()); err != nil {
+		var nl *replication.NotLeaderError
+		if errors.As(err, &nl) {
+			return nil, c.notLeader(g)
+		}
+		return nil, status.Errorf(codes.Aborted, "router: cell %d: move to %s: %v", req.GetCellId(), req.GetTargetNodeId(), err)
+	}
+	id, _, term := g.Leader()
+	return &pb.MoveLeaderResponse{LeaderNodeId: id, Term: term}, nil
+}
+
+func (c *Control) notLeader(g *replication.Group) error {
+	id, _, term := g.Leader()
+	addr := ""
+	if n, ok := c.cfg.Topology.Node(id); ok {
+		addr = n.ClientAddr
+	}
+	return cell.NotLeaderStatus(g.ID(), id, addr, term)
+}
+
+// metaStatusEventsMax and metaStatusAuditMax bound GetMetaStatus answers.
+const (
+	metaStatusEventsMax = 1000
+	metaStatusAuditMax  = 1000
+)
+
+// GetMetaStatus implements pb.ControlServer, from this replica's local
+// state (it may lag the leader by a few entries).
+func (c *Control) GetMetaStatus(ctx context.Context, req *pb.MetaStatusRequest) (*pb.MetaStatus, error) {
+	if _, err := c.bound(); err != nil {
+		return nil, err
+	}
+	if c.meta == nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "router: node %s holds no meta replica; ask one of %v", c.host.NodeID(), voterIDs(c.cfg.Topology))
+	}
+	snap, err := meta.Read(c.meta.Reader(), int(min(req.GetEventsMax(), metaStatusEventsMax)), int(min(req.GetAuditMax(), metaStatusAuditMax)))
+	if err != nil {
+		return nil, status.Errorf(codes.DataLoss, "router: %v", err)
+	}
+	leader, _, _ := c.meta.Leader()
+	out := &pb.MetaStatus{MetaLeaderId: leader, Sites: snap.Sites, Events: snap.Events, Audit: snap.Audit, Drill: snap.Drill, Pins: snap.Pins, AnsweredBy: c.host.NodeID()}
+	return out, nil
+}
+
+func voterIDs(topo *topology.Topology) []string {
+	var ids []string
+	for _, n := range meta.Voters(topo) {
+		ids = append(ids, n.ID)
+	}
+	return ids
+}
+
+// propose applies cmd to the meta group, stamped with the clock.
+func (c *Control) propose(ctx context.Context, cmd *pb.MetaCommand) (meta.Result, error) {
+	cmd.AtUnixMs = c.cfg.Now().UnixMilli()
+	b, err := proto.Marshal(cmd)
+	if err != nil {
+		return meta.Result{}, err
+	}
+	res, err := c.meta.Apply(ctx, b)
+	if err != nil {
+		return meta.Result{}, err
+	}
+	r, _ := res.(meta.Result)
+	return r, r.Err
+}

@@ -1,0 +1,37 @@
+// Package failover is the failover controller's pure core: a function from
+// (observations, the controller's state, the time) to decisions. It never
+// touches the network, a disk or a clock; the caller (router.Control, on
+// the meta group's leader) does the I/O around it.
+//
+// Each tick the caller must, in order:
+//  1. gather the newest Observation of every observer (nodes and routers in
+//     every site) and the replicas' states (CellView), with their ages;
+//  2. call Decide with the State it got from the previous tick (or, after a
+//     meta-leader change, one rebuilt from the meta group's site records);
+//  3. record every SiteChange in the meta group before acting on it (a
+//     controller that lost its quorum cannot record, so it cannot act);
+//  4. start the Moves (each bounded by a timeout), and report moves under
+//     way in the next Input.
+//
+// Rules, with the thresholds of Config:
+//   - A site is judged unreachable when observers in at least
+//     ObserverSitesMin other sites judge it so; an observer site judges by
+//     the majority of its fresh observers, on the backbone (site to site)
+//     and on ingress (as a client reaches it). One observer, or one site's
+//     observers, never fail a site over.
+//   - healthy -> suspect at once; suspect -> down after DownAfter of
+//     continuous unreachability; suspect -> healthy when no longer judged
+//     unreachable; down -> healthy after RecoverAfter of being judged
+//     reachable by ObserverSitesMin sites. drained is set and cleared only
+//     by operators.
+//   - A cell's leader belongs on: its pin (a move drill), else its home when
+//     the home is healthy and has been for HoldDown, else the preferred
+//     backup: a healthy replica site in the home's region first, then the
+//     others, by site id; only a caught-up replica (lag at most
+//     CatchUpLagMax) is a target.
+//   - A leader in a down or drained site is moved at once (failover);
+//     a leader in a healthy site that is not the preferred one is moved too
+//     (Raft's own choice corrected, or a failback); a leader in a suspect
+//     site is left alone. Failbacks run in waves of at most
+//     FailbackWaveMax moves; other moves at most MovesInFlightMax at once.
+package failover
