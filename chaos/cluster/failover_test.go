@@ -9,9 +9,13 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/router"
 	"github.com/cellpay/cellpay/router/meta"
 )
@@ -230,6 +234,210 @@ func TestFiberCutFailsOverToSameRegionThenFailsBack(t *testing.T) {
 	}
 	if failbacks < len(hzA) {
 		t.Errorf("%d failback moves recorded, want at least %d (events: %d moves)", failbacks, len(hzA), moved)
+	}
+	load.checkNothingLost(t, newClient(t, c, "shanghai"))
+}
+
+// Test 2: clients cannot reach hz-a while its Raft and backbone links work
+// (Raft sees nothing wrong): the controller moves hz-a's cells to hz-b.
+func TestIngressCutMovesCellsOff(t *testing.T) {
+	c := startFailoverCluster(t, 3*time.Second)
+	load := startLoad(t, c)
+	time.Sleep(time.Second)
+	cut := time.Now()
+	c.Fabric.CutIngress("hz-a")
+	hzA := cellsHomedIn(c, "hz-a")
+	took := waitFor(t, rtoBound, "hz-a's cells lead in hz-b", func() (bool, string) {
+		for _, id := range hzA {
+			if l := c.Leader(id); l == "" || siteOf(c, l) != "hz-b" {
+				return false, leaderMap(c)
+			}
+		}
+		return true, ""
+	})
+	t.Logf("ingress cut: hz-a's cells lead in hz-b %s after the cut", took.Round(time.Millisecond))
+	rtoReport(t, load, hzA, cut)
+	ms := metaStatus(t, c)
+	if st := siteState(ms, "hz-a"); st != pb.SiteState_SITE_DOWN {
+		t.Errorf("hz-a is %s, want down", st)
+	}
+	var reason string
+	for _, s := range ms.GetSites() {
+		if s.GetSite() == "hz-a" {
+			reason = s.GetReason()
+		}
+	}
+	if !strings.Contains(reason, "ingress") {
+		t.Errorf("hz-a's down reason %q does not name ingress", reason)
+	}
+	c.Fabric.HealAll()
+	load.stop()
+	t.Logf("client-visible errors: %d", load.failureCount())
+	load.checkNothingLost(t, newClient(t, c, "shanghai"))
+}
+
+// Test 3: one site's observers (here every observer in sh-a) losing their
+// view of hz-a is a one-vantage-point problem: no failover.
+func TestOneObserverSiteCausesNoFailover(t *testing.T) {
+	c := startFailoverCluster(t, 3*time.Second)
+	c.Fabric.Cut("sh-a", "hz-a")
+	defer c.Fabric.HealAll()
+	deadline := time.Now().Add(6 * time.Second) // several DownAfter periods
+	for time.Now().Before(deadline) {
+		for _, id := range cellsHomedIn(c, "hz-a") {
+			if l := c.Leader(id); l != "" && siteOf(c, l) != "hz-a" {
+				t.Fatalf("cell %d moved to %s though only sh-a lost its view of hz-a", id, l)
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	ms := metaStatus(t, c)
+	if st := siteState(ms, "hz-a"); st != pb.SiteState_SITE_HEALTHY {
+		t.Errorf("hz-a is %s, want healthy", st)
+	}
+	for _, ev := range ms.GetEvents() {
+		if ev.GetKind() == "site_state" && ev.GetSite() == "hz-a" && ev.GetState() != pb.SiteState_SITE_HEALTHY {
+			t.Errorf("hz-a changed state on one site's say: %v", ev)
+		}
+	}
+}
+
+// startDrill calls StartDrill on the meta leader with the test operator's
+// token, retrying while the meta group has no leader.
+func startDrill(t *testing.T, c *Cluster, req *pb.DrillRequest) (*pb.Drill, error) {
+	t.Helper()
+	var lastErr error
+	for attempt := 0; attempt < 20; attempt++ {
+		ms := metaStatus(t, c)
+		n, ok := c.Topology.Node(ms.GetMetaLeaderId())
+		if !ok {
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		conn, err := grpc.NewClient(n.ClientAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx = metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+testOperatorToken)
+		d, err := pb.NewControlClient(conn).StartDrill(ctx, req)
+		cancel()
+		_ = conn.Close()
+		if status.Code(err) == codes.Unavailable {
+			lastErr = err
+			time.Sleep(200 * time.Millisecond)
+			continue
+		}
+		return d, err
+	}
+	return nil, lastErr
+}
+
+// waitDrill waits until the meta group's drill leaves the running state.
+func waitDrill(t *testing.T, c *Cluster, id string) *pb.Drill {
+	t.Helper()
+	var d *pb.Drill
+	waitFor(t, time.Minute, "drill "+id+" ends", func() (bool, string) {
+		d = metaStatus(t, c).GetDrill()
+		return d.GetId() == id && d.GetState() != pb.DrillState_DRILL_RUNNING, d.GetState().String()
+	})
+	return d
+}
+
+// Tests 5 and 6 (server side): evacuating hz-a under a steady load moves
+// every cell off it with no client-visible error; failback brings them
+// home; both are in the audit log with the operator; unsafe drills are
+// refused with a reason.
+func TestDrillEvacuateAndFailbackUnderLoad(t *testing.T) {
+	c := startFailoverCluster(t, 3*time.Second)
+	load := startLoad(t, c)
+	time.Sleep(500 * time.Millisecond)
+
+	plan, err := startDrill(t, c, &pb.DrillRequest{Kind: "evacuate", Site: "hz-a", DryRun: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if plan.GetState() != pb.DrillState_DRILL_PLANNED || len(plan.GetMoves()) != len(cellsHomedIn(c, "hz-a")) {
+		t.Fatalf("dry run: %v", plan)
+	}
+	if !leadersWhere(c, homeSite) {
+		t.Fatalf("a dry run moved leaders: %s", leaderMap(c))
+	}
+
+	d, err := startDrill(t, c, &pb.DrillRequest{Kind: "evacuate", Site: "hz-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := startDrill(t, c, &pb.DrillRequest{Kind: "move", CellId: 2, TargetSite: "sh-a"}); cell.Reason(err) != router.ReasonDrillBusy {
+		t.Errorf("a drill while another runs: %v, want %s", err, router.ReasonDrillBusy)
+	}
+	d = waitDrill(t, c, d.GetId())
+	if d.GetState() != pb.DrillState_DRILL_SUCCEEDED {
+		t.Fatalf("evacuate: %v", d)
+	}
+	for _, m := range d.GetMoves() {
+		t.Logf("evacuate: cell %d %s -> %s in %d ms", m.GetCellId(), m.GetFromNode(), m.GetToNode(), m.GetDurationMs())
+	}
+	for _, cl := range c.Topology.Cells() {
+		if l := c.Leader(cl.ID); siteOf(c, l) == "hz-a" {
+			t.Errorf("cell %d still leads in hz-a after the evacuation", cl.ID)
+		}
+	}
+	if _, err := startDrill(t, c, &pb.DrillRequest{Kind: "evacuate", Site: "hz-a"}); cell.Reason(err) != router.ReasonDrillRefused {
+		t.Errorf("evacuating a drained site: %v, want refused", err)
+	}
+	// hz-b too: every leader goes to sh-a, which is then the last healthy
+	// site of every cell's replicas and cannot be evacuated.
+	b, err := startDrill(t, c, &pb.DrillRequest{Kind: "evacuate", Site: "hz-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b = waitDrill(t, c, b.GetId()); b.GetState() != pb.DrillState_DRILL_SUCCEEDED {
+		t.Fatalf("evacuate hz-b: %v", b)
+	}
+	if _, err := startDrill(t, c, &pb.DrillRequest{Kind: "evacuate", Site: "sh-a"}); cell.Reason(err) != router.ReasonDrillRefused {
+		t.Errorf("evacuating the last healthy site: %v, want refused", err)
+	} else {
+		t.Logf("refused as expected: %v", status.Convert(err).Message())
+	}
+	if _, err := startDrill(t, c, &pb.DrillRequest{Kind: "move", CellId: 1, TargetSite: "hz-a"}); cell.Reason(err) != router.ReasonDrillRefused {
+		t.Errorf("moving a cell to a drained site: %v, want refused", err)
+	}
+	fb, err := startDrill(t, c, &pb.DrillRequest{Kind: "failback", Site: "hz-b"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fb = waitDrill(t, c, fb.GetId()); fb.GetState() != pb.DrillState_DRILL_SUCCEEDED {
+		t.Fatalf("failback hz-b: %v", fb)
+	}
+
+	f, err := startDrill(t, c, &pb.DrillRequest{Kind: "failback", Site: "hz-a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f = waitDrill(t, c, f.GetId())
+	if f.GetState() != pb.DrillState_DRILL_SUCCEEDED {
+		t.Fatalf("failback: %v", f)
+	}
+	waitFor(t, 20*time.Second, "every cell leads at home", func() (bool, string) { return leadersWhere(c, homeSite), leaderMap(c) })
+	load.stop()
+	if n := load.failureCount(); n > 0 {
+		t.Errorf("%d client-visible errors during the drills, first: %v", n, load.failuresFrom(0)[0])
+	}
+	t.Logf("router-counted client errors: evacuate %d, failback %d", d.GetClientErrors(), f.GetClientErrors())
+	ms := metaStatus(t, c)
+	var audited []string
+	for _, a := range ms.GetAudit() {
+		if a.GetOperator() != "alice" {
+			t.Errorf("audit entry without the operator: %v", a)
+		}
+		audited = append(audited, a.GetAction()+": "+a.GetOutcome())
+	}
+	joined := strings.Join(audited, "\n")
+	for _, want := range []string{"drill evacuate: started", "drill evacuate: succeeded", "drill failback: started", "drill failback: succeeded", "drill evacuate: refused"} {
+		if !strings.Contains(joined, want) {
+			t.Errorf("audit log lacks %q:\n%s", want, joined)
+		}
 	}
 	load.checkNothingLost(t, newClient(t, c, "shanghai"))
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -16,7 +17,7 @@ import (
 func newNodeCmd() *cobra.Command {
 	var (
 		configPath, nodeID, dataDir, env, logLevel string
-		gossipAddr                                 string
+		gossipAddr, operatorsPath                  string
 		seeds                                      []string
 		drain                                      time.Duration
 	)
@@ -38,26 +39,56 @@ majority of the cell's replicas.`,
 			if err != nil {
 				return err
 			}
+			ccfg := router.DefaultControlConfig()
+			ccfg.Topology, ccfg.Logger = topo, logger
+			if operatorsPath != "" {
+				if ccfg.Operators, err = loadOperators(operatorsPath); err != nil {
+					return &exitError{code: exitInvalidConfig, err: err}
+				}
+			}
+			var agentMu sync.Mutex
+			var agent *router.NodeAgent
+			ccfg.Routers = func() []router.RouterInfo {
+				agentMu.Lock()
+				defer agentMu.Unlock()
+				if agent == nil {
+					return nil
+				}
+				return agent.Routers()
+			}
+			control, err := router.NewControl(ccfg)
+			if err != nil {
+				return err
+			}
 			node, err := cell.StartNode(cell.NodeConfig{
 				Topology: topo, NodeID: nodeID, DataDir: dataDir, Logger: logger, RaftLogOutput: cmd.ErrOrStderr(),
+				Register: control.Register,
 			})
 			if err != nil {
 				return err
 			}
-			var agent *router.NodeAgent
+			if err := control.Start(node); err != nil {
+				_ = node.Close(drain)
+				return err
+			}
 			if gossipAddr != "" {
 				self, _ := topo.Node(nodeID)
 				gcfg := gossip.DefaultConfig()
 				gcfg.BindAddr, gcfg.Seeds, gcfg.Logger = gossipAddr, seeds, logger
-				if agent, err = router.JoinNode(node, self.Site, gcfg); err != nil {
+				a, err := router.JoinNode(node, self.Site, gcfg)
+				if err != nil {
+					_ = control.Close()
 					_ = node.Close(drain)
 					return err
 				}
+				agentMu.Lock()
+				agent = a
+				agentMu.Unlock()
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "node %s serving cells on %s\n", node.ID(), node.ClientAddr())
 			<-cmd.Context().Done()
 			logger.Info("shutting down", "drain", drain)
-			var errs []error
+			errs := []error{control.Close()}
 			if agent != nil {
 				errs = append(errs, agent.Close())
 			}
@@ -73,5 +104,6 @@ majority of the cell's replicas.`,
 	f.DurationVar(&drain, "drain", 5*time.Second, "how long in-flight requests may take at shutdown")
 	f.StringVar(&gossipAddr, "gossip-addr", "", "host:port for the membership gossip (empty: do not gossip; routers then find leaders by hints only)")
 	f.StringSliceVar(&seeds, "join", nil, "gossip addresses of other members to join (comma-separated)")
+	f.StringVar(&operatorsPath, "operators", "", "file of operators allowed to run drills, one 'name sha256-hex-of-token' per line (without it, drills are refused)")
 	return cmd
 }
