@@ -27,6 +27,10 @@ type forwarder struct {
 	table *routeTable
 	cfg   Config
 
+	// unreachable, if set, reports whether the prober's latest probe of a
+	// node failed: such a node is tried only when every replica is.
+	unreachable func(nodeID string) bool
+
 	cellsMu sync.Mutex
 	cells   map[uint64]*cellState
 }
@@ -90,9 +94,18 @@ func retryable(err error) bool {
 
 // target picks the node to try: the believed leader, else the cell's
 // replicas in turn.
+// A node the prober cannot reach (a black hole would hold the attempt for
+// its whole timeout) is skipped while another replica may answer.
 func (f *forwarder) target(c topology.Cell, st *cellState) string {
-	if id, _ := f.table.leader(c.ID); id != "" {
+	down := func(id string) bool { return f.unreachable != nil && f.unreachable(id) }
+	if id, _ := f.table.leader(c.ID); id != "" && !down(id) {
 		return id
+	}
+	for range c.Replicas {
+		id := c.Replicas[int(st.nextReplicaIdx.Add(1))%len(c.Replicas)]
+		if !down(id) {
+			return id
+		}
 	}
 	return c.Replicas[int(st.nextReplicaIdx.Add(1))%len(c.Replicas)]
 }

@@ -53,6 +53,10 @@ func Start(cfg Config) (*Router, error) {
 	r.table = newRouteTable()
 	r.fwd = newForwarder(cfg.Topology, r.conns, r.table, cfg)
 	r.prober = newProber(cfg.Topology, r.conns, cfg.ProbeInterval)
+	r.fwd.unreachable = func(nodeID string) bool {
+		ok, _, at := r.prober.node(nodeID)
+		return !at.IsZero() && !ok
+	}
 
 	gcfg := gossip.DefaultConfig()
 	gcfg.Name, gcfg.BindAddr, gcfg.Seeds, gcfg.Logger = cfg.ID, cfg.GossipAddr, cfg.GossipSeeds, cfg.Logger

@@ -421,16 +421,38 @@ func (c *Cluster) TransferLeadership(ctx context.Context, cellID uint64, nodeID 
 }
 
 // LeadersHome moves every cell's leadership to its replica in its home
-// site (where the failover controller would keep it), best effort.
+// site and waits until each leads there. The failover controller moves
+// cells home too, so a transfer refused because another is under way is
+// retried until ctx ends.
 func (c *Cluster) LeadersHome(ctx context.Context) error {
 	var errs []error
 	for _, cl := range c.Topology.Cells() {
+		home := ""
 		for _, id := range cl.Replicas {
 			if n, _ := c.Topology.Node(id); n.Site == cl.Home {
-				if err := c.TransferLeadership(ctx, cl.ID, id); err != nil {
-					errs = append(errs, err)
+				home = id
+			}
+		}
+		if home == "" {
+			continue
+		}
+		var last error
+		for c.Leader(cl.ID) != home {
+			tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			last = c.TransferLeadership(tctx, cl.ID, home)
+			cancel()
+			if ctx.Err() != nil {
+				break
+			}
+			if last != nil {
+				select {
+				case <-ctx.Done():
+				case <-time.After(100 * time.Millisecond):
 				}
 			}
+		}
+		if c.Leader(cl.ID) != home {
+			errs = append(errs, fmt.Errorf("cluster: cell %d does not lead at home %s: %w", cl.ID, home, errors.Join(last, ctx.Err())))
 		}
 	}
 	return errors.Join(errs...)

@@ -41,7 +41,7 @@ func startCluster(t *testing.T) *Cluster {
 	return c
 }
 
-func newClient(t *testing.T, c *Cluster, region string) *client.Client {
+func newClient(t testing.TB, c *Cluster, region string) *client.Client {
 	t.Helper()
 	cfg := client.Config{Region: region, Routers: c.RouterAddrs(), Deadline: 20 * time.Second}
 	cl, err := client.New(cfg)
@@ -70,7 +70,7 @@ type fund struct {
 }
 
 // openAccounts creates and funds perCell accounts in every cell.
-func openAccounts(t *testing.T, c *Cluster, cl *client.Client, perCell int, prefix string, balance int64) fund {
+func openAccounts(t testing.TB, c *Cluster, cl *client.Client, perCell int, prefix string, balance int64) fund {
 	t.Helper()
 	ctx := context.Background()
 	f := fund{c: c, accts: map[uint64][]string{}}

@@ -28,7 +28,7 @@ const testOperatorToken = "drill-token-for-tests"
 
 // startFailoverCluster starts three sites with six cells (two homed in
 // each site), emulated RTTs, leaders at home, and a short hold-down.
-func startFailoverCluster(t *testing.T, holdDown time.Duration) *Cluster {
+func startFailoverCluster(t testing.TB, holdDown time.Duration) *Cluster {
 	t.Helper()
 	c, err := Start(Config{Dir: t.TempDir(), Seed: 1, Cells: 6, EmulateRTT: true, Control: func(cc *router.ControlConfig) {
 		cc.Failover.HoldDown = holdDown
@@ -55,7 +55,7 @@ func startFailoverCluster(t *testing.T, holdDown time.Duration) *Cluster {
 }
 
 // waitFor polls cond every 50 ms until it holds or the bound passes.
-func waitFor(t *testing.T, bound time.Duration, what string, cond func() (bool, string)) time.Duration {
+func waitFor(t testing.TB, bound time.Duration, what string, cond func() (bool, string)) time.Duration {
 	t.Helper()
 	start := time.Now()
 	last := ""
@@ -112,7 +112,7 @@ func cellsHomedIn(c *Cluster, site string) []uint64 {
 
 // metaStatus asks the meta voters (directly, not through the fabric) for
 // the meta group's records, preferring the leader's answer.
-func metaStatus(t *testing.T, c *Cluster) *pb.MetaStatus {
+func metaStatus(t testing.TB, c *Cluster) *pb.MetaStatus {
 	t.Helper()
 	var any *pb.MetaStatus
 	for _, n := range meta.Voters(c.Topology) {

@@ -14,7 +14,7 @@ import (
 // steadyLoad runs transfers in every cell from clients of both regions
 // and records, per cell, what was acknowledged and when writes succeeded.
 type steadyLoad struct {
-	t      *testing.T
+	t      testing.TB
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
@@ -34,7 +34,7 @@ type ackedTransfer struct {
 
 // startLoad opens two accounts per cell and per region and keeps one
 // transfer in flight per account pair until stop.
-func startLoad(t *testing.T, c *Cluster) *steadyLoad {
+func startLoad(t testing.TB, c *Cluster) *steadyLoad {
 	t.Helper()
 	l := &steadyLoad{t: t, acked: map[string]ackedTransfer{}, okTimes: map[uint64][]time.Time{}}
 	ctx, cancel := context.WithCancel(context.Background())
