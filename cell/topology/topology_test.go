@@ -42,7 +42,7 @@ func TestDemoFile(t *testing.T) {
 	if topo.Environment() != "demo" {
 		t.Errorf("environment = %q, want demo", topo.Environment())
 	}
-	wantSites := []Site{{"hz-a", "hangzhou"}, {"hz-b", "hangzhou"}, {"sh-a", "shanghai"}}
+	wantSites := []Site{{ID: "hz-a", Region: "hangzhou"}, {ID: "hz-b", Region: "hangzhou"}, {ID: "sh-a", Region: "shanghai"}}
 	if got := topo.Sites(); !slices.Equal(got, wantSites) {
 		t.Errorf("sites = %v, want %v", got, wantSites)
 	}

@@ -116,6 +116,8 @@ func TestValidateRules(t *testing.T) {
 		{"region missing", func(f *file) { f.Sites[0].Region = "" }, []string{"sites[0].region: missing"}, false},
 		{"region bad character", func(f *file) { f.Sites[0].Region = "Hangzhou" }, []string{`sites[0].region: "Hangzhou": character 'H' is not one of [a-z0-9-]`}, false},
 		{"site without nodes is fine", func(f *file) { addSite(f, "bj-a", "beijing") }, nil, false},
+		{"leaders_max negative", func(f *file) { f.Sites[1].LeadersMax = -1 }, []string{"sites[1].leaders_max: -1 is negative (0 means no limit)"}, false},
+		{"leaders_max set is fine", func(f *file) { f.Sites[1].LeadersMax = 8 }, nil, false},
 
 		// rtt
 		{"rtt pair missing", func(f *file) { f.RTT = f.RTT[:2] }, []string{"rtt: no round-trip time for sites hz-b and sh-a"}, false},

@@ -85,5 +85,22 @@ func printStatus(out io.Writer, st *pb.ClusterStatus) error {
 		}
 		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%d\t%d\n", c.GetCellId(), c.GetHomeSite(), c.GetActingSite(), c.GetLeaderNodeId(), c.GetTerm(), strings.Join(reps, " "), c.GetRequestsOk(), c.GetRequestsFailed())
 	}
+	if len(st.GetSiteStates()) > 0 {
+		fmt.Fprintln(w, "\nSITE\tSTATE\tSINCE\tREASON")
+		for _, s := range st.GetSiteStates() {
+			since := "-"
+			if s.GetSinceUnixMs() > 0 {
+				since = time.UnixMilli(s.GetSinceUnixMs()).UTC().Format(time.RFC3339)
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", s.GetSite(), strings.ToLower(strings.TrimPrefix(s.GetState().String(), "SITE_")), since, s.GetReason())
+		}
+	}
+	if len(st.GetEvents()) > 0 {
+		fmt.Fprintln(w, "\nEVENT\tAT\tKIND\tSITE\tCELL\tFROM\tTO\tMS\tREASON")
+		for _, e := range st.GetEvents() {
+			fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%s\t%d\t%s\n", e.GetSeq(), time.UnixMilli(e.GetAtUnixMs()).UTC().Format("15:04:05.000"),
+				e.GetKind(), e.GetSite(), e.GetCellId(), e.GetFromNode(), e.GetToNode(), e.GetDurationMs(), e.GetReason())
+		}
+	}
 	return w.Flush()
 }
