@@ -251,6 +251,9 @@ func (k *controller) startMove(ctx context.Context, mv failover.Move) {
 		if err != nil {
 			k.retryAt[mv.Cell] = k.c.cfg.Now().Add(time.Second)
 		} else {
+			// the observers see the new leader only after their next
+			// report: until then the cell would look unmoved
+			k.retryAt[mv.Cell] = k.c.cfg.Now().Add(k.c.cfg.ObserveInterval + k.c.cfg.ObserveTimeout)
 			rec := movedRecord{at: k.c.cfg.Now(), duration: took, toNode: mv.ToNode}
 			k.lastMoved[mv.Cell], k.doneMoves[mv.Cell] = rec, rec
 		}

@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell"
@@ -162,7 +163,7 @@ func (k *controller) handleDrill(ctx context.Context, r drillRequest) drillReply
 	}
 	k.event(pctx, &pb.MetaEvent{Kind: "drill_started", DrillId: d.GetId(), Site: d.GetSite(), CellId: d.GetCellId(), Reason: detail})
 	k.drill = d
-	return drillReply{drill: d}
+	return drillReply{drill: proto.Clone(d).(*pb.Drill)} // the controller goes on updating d
 }
 
 func drillDetail(d *pb.Drill) string {
@@ -253,6 +254,9 @@ func (k *controller) planDrill(req *pb.DrillRequest, operator string, now time.T
 		}
 		next.Pins[req.GetCellId()] = req.GetTargetSite()
 	}
+	// A drill plans every cell it concerns, including those the controller
+	// is moving or about to retry: their moves are the drill's to follow.
+	in.Moving = nil
 	moves, holds := failover.Plan(cfg, next, in, ignoreHoldDown)
 	var mine []failover.Move
 	for _, m := range moves {
@@ -370,8 +374,14 @@ func (k *controller) abortDrill(ctx context.Context, operator string, now time.T
 	if err := k.applyDrillState(ctx, d, next, now); err != nil {
 		return drillReply{err: status.Errorf(codes.Unavailable, "router: recording the abort: %v", err)}
 	}
-	k.finishDrill(ctx, d, pb.DrillState_DRILL_ABORTED, "aborted by "+operator, failover.Input{}, now)
-	return drillReply{drill: d}
+	in, _ := k.input(now)
+	for _, m := range d.GetMoves() {
+		if m.GetState() == pb.MoveState_MOVE_PENDING {
+			m.State = pb.MoveState_MOVE_SKIPPED
+		}
+	}
+	k.finishDrill(ctx, d, pb.DrillState_DRILL_ABORTED, "aborted by "+operator, in, now)
+	return drillReply{drill: proto.Clone(d).(*pb.Drill)}
 }
 
 // drillTick follows the running drill's moves and ends it.

@@ -25,6 +25,8 @@ const (
 	// invalid, or meant for another environment.
 	exitInvalidConfig = 3
 	// exitUnhealthy (4, in status.go): the cluster could not be asked.
+	// exitChecksFailed (5, in chaos.go). Drills (in drill.go): exitRefused
+	// (6), exitDenied (7), exitDeclined (8), exitDrillFailed (9).
 )
 
 func main() {
@@ -64,7 +66,9 @@ embedded demo) and the tools operators use on it.
 
 Exit codes: 0 success, 1 failure, 2 bad arguments or flags,
 3 invalid configuration (or configuration for another environment),
-4 the cluster could not be asked (status), 5 a chaos run's checks failed.`,
+4 the cluster could not be asked (status, drill), 5 a chaos run's checks
+failed, 6 a drill was refused, 7 no or bad operator token, 8 a drill was not
+confirmed at the prompt, 9 a drill failed, was aborted or did not finish.`,
 		// run prints errors, once; a usage dump would bury them.
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -77,6 +81,7 @@ Exit codes: 0 success, 1 failure, 2 bad arguments or flags,
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(
 		newChaosCmd(),
+		newDrillCmd(),
 		newNodeCmd(),
 		newRouterCmd(),
 		newStatusCmd(),
