@@ -269,7 +269,7 @@ func (k *controller) planDrill(req *pb.DrillRequest, operator string, now time.T
 	}
 	for _, h := range holds {
 		if cv, ok := cellView(in, h.Cell); ok {
-			l, led := leaderOf(cv)
+			l, led := cv.Leader()
 			switch {
 			case req.GetKind() == "evacuate" && led && l.Site == site,
 				req.GetKind() == "move" && h.Cell == req.GetCellId():
@@ -279,7 +279,7 @@ func (k *controller) planDrill(req *pb.DrillRequest, operator string, now time.T
 	}
 	if req.GetKind() == "move" && len(mine) == 0 {
 		cv, _ := cellView(in, req.GetCellId())
-		if l, ok := leaderOf(cv); !ok {
+		if l, ok := cv.Leader(); !ok {
 			return nil, next, refused("cell %d has no leader the controller can see", req.GetCellId())
 		} else if l.Site == req.GetTargetSite() {
 			return nil, next, refused("cell %d already leads in %s", req.GetCellId(), req.GetTargetSite())
@@ -300,18 +300,6 @@ func cellView(in failover.Input, id uint64) (failover.CellView, bool) {
 		}
 	}
 	return failover.CellView{}, false
-}
-
-// leaderOf is the fresh replica claiming leadership with the highest term.
-func leaderOf(c failover.CellView) (failover.Replica, bool) {
-	var best failover.Replica
-	found := false
-	for _, r := range c.Replicas {
-		if r.Fresh && r.Leader && (!found || r.Term > best.Term) {
-			best, found = r, true
-		}
-	}
-	return best, found
 }
 
 func leadersPB(ls []failover.SiteLeaders) []*pb.SiteLeaders {
@@ -404,7 +392,7 @@ func (c *Control) drillTick(ctx context.Context, k *controller, in failover.Inpu
 			continue
 		}
 		cv, _ := cellView(in, m.GetCellId())
-		l, ok := leaderOf(cv)
+		l, ok := cv.Leader()
 		arrived := ok && (l.Site == m.GetToSite() || (d.GetKind() == "evacuate" && l.Site != d.GetSite()))
 		if !arrived {
 			pending++

@@ -172,7 +172,7 @@ func place(cfg Config, st State, in Input, sites []Site, lim limits, ignoreHoldD
 		if _, busy := in.Moving[c.ID]; busy {
 			continue
 		}
-		leader, ok := c.leader()
+		leader, ok := c.Leader()
 		if !ok {
 			continue // no leader seen: Raft elects one first
 		}

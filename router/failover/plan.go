@@ -31,7 +31,7 @@ func LeadersPerSite(sites []Site, cells []CellView, moves []Move) (before, after
 		moved[m.Cell] = m
 	}
 	for _, c := range cells {
-		l, ok := c.leader()
+		l, ok := c.Leader()
 		if !ok {
 			continue
 		}

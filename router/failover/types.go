@@ -87,9 +87,9 @@ type CellView struct {
 	Replicas []Replica
 }
 
-// leader returns the fresh replica that claims leadership with the highest
+// Leader returns the fresh replica that claims leadership with the highest
 // term, if any.
-func (c CellView) leader() (Replica, bool) {
+func (c CellView) Leader() (Replica, bool) {
 	var best Replica
 	found := false
 	for _, r := range c.Replicas {
