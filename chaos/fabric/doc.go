@@ -42,6 +42,14 @@
 // Loss and bandwidth do not slow the handshake; delays do (one round trip).
 // Reset is the abrupt alternative: it aborts live conns at once, like a TCP RST.
 //
+// # Datagrams
+//
+// PacketConn wraps a process's UDP socket (memberlist's gossip probes) so the
+// link from its site to each destination's site applies to every datagram it
+// sends: delayed (jitter may reorder), lost for good, or dropped silently
+// while cut. Registered addresses serve both: a datagram's destination site
+// is the site its host:port was registered to.
+//
 // # Partitions and ingress
 //
 // Cut, Heal, Isolate, Split (two groups of sites) and Bridge (a and c cut,
