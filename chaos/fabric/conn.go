@@ -33,15 +33,17 @@ type conn struct {
 var _ net.Conn = (*conn)(nil)
 
 // newConn wraps real, the dial-th conn dialed from fromSite to toSite (it
-// seeds the faults of both directions).
+// seeds the faults of both directions, and the conn's selection draw, which
+// both directions share: see fault_probability.go).
 func newConn(f *Fabric, real net.Conn, fromSite, toSite string, dial uint64) *conn {
+	draw := f.selectionDraw(fromSite, toSite, dial)
 	return &conn{
 		fabric:        f,
 		real:          real,
 		fromSite:      fromSite,
 		toSite:        toSite,
-		out:           newDirection(f, fromSite, toSite, f.faultRand(fromSite, toSite, dial, fromSite, toSite)),
-		in:            newDirection(f, toSite, fromSite, f.faultRand(fromSite, toSite, dial, toSite, fromSite)),
+		out:           newDirection(f, fromSite, toSite, f.faultRand(fromSite, toSite, dial, fromSite, toSite), draw),
+		in:            newDirection(f, toSite, fromSite, f.faultRand(fromSite, toSite, dial, toSite, fromSite), draw),
 		readDeadline:  newDeadline(),
 		writeDeadline: newDeadline(),
 	}

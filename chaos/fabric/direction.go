@@ -22,6 +22,7 @@ type chunk struct {
 type direction struct {
 	fabric   *Fabric
 	from, to string
+	draw     float64 // the conn's selection draw in [0, 1): see fault_probability.go
 
 	mu            sync.Mutex
 	state         faultState // the faults' memory: seeded generator, bandwidth pacing
@@ -38,8 +39,19 @@ type direction struct {
 // the real conn once every byte before it is delivered, and later Writes fail.
 var errWriteClosed = errors.New("fabric: write after CloseWrite")
 
-func newDirection(f *Fabric, from, to string, rng *rand.Rand) *direction {
-	return &direction{fabric: f, from: from, to: to, state: faultState{rng: rng}}
+func newDirection(f *Fabric, from, to string, rng *rand.Rand, draw float64) *direction {
+	return &direction{fabric: f, from: from, to: to, draw: draw, state: faultState{rng: rng}}
+}
+
+// faults returns the faults of the link (from, to) that apply to this conn
+// now, none if its Probability leaves the conn out, and a channel closed at
+// the next link change.
+func (d *direction) faults() ([]fault, <-chan struct{}) {
+	link, faults, changed := d.fabric.linkState(d.from, d.to)
+	if !applies(link.Probability, d.draw) {
+		return nil, changed
+	}
+	return faults, changed
 }
 
 // push queues the bytes of p, blocking while the queue is full. It returns how
@@ -47,7 +59,7 @@ func newDirection(f *Fabric, from, to string, rng *rand.Rand) *direction {
 // deadline whose channel expired returns passed (expired may be nil: no deadline).
 func (d *direction) push(p []byte, expired func() <-chan struct{}) (int, error) {
 	// The faults are the link's when the bytes are written (see doc.go).
-	_, faults, _ := d.fabric.linkState(d.from, d.to)
+	faults, _ := d.faults()
 	chunkMax := chunkBytesMax(faults)
 	written := 0
 	for {
@@ -107,7 +119,7 @@ func (d *direction) push(p []byte, expired func() <-chan struct{}) (int, error) 
 func (d *direction) pop(p []byte, expired func() <-chan struct{}) (int, error) {
 	for {
 		expiredNow := currentDeadline(expired)
-		_, faults, linkChanged := d.fabric.linkState(d.from, d.to)
+		faults, linkChanged := d.faults()
 		d.mu.Lock()
 		if d.shutErr != nil {
 			d.mu.Unlock()
@@ -185,7 +197,7 @@ func (d *direction) takeLocked(p []byte, now time.Time) int {
 // conn's read error (io.EOF or a failure) on the in direction, errWriteClosed
 // on the out direction. It returns the error of a shut direction.
 func (d *direction) end(err error) error {
-	_, faults, _ := d.fabric.linkState(d.from, d.to)
+	faults, _ := d.faults()
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if d.shutErr != nil {

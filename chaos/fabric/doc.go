@@ -24,12 +24,29 @@
 //   - BandwidthBytesPerSecond: paces each conn in the direction; writes are cut
 //     into chunks of about 10 ms of sending so they trickle in.
 //   - Cut: a black hole (below).
+//   - Probability: not a fault but a gate in front of the others, like
+//     toxiproxy's toxicity: the share of conns the link's faults apply to.
+//     0 (the zero value) and 1 both mean every conn. Otherwise each conn
+//     draws one number in [0, 1) when it is dialed, from its own seeded
+//     stream, and the link's faults apply to it, in each direction, while the
+//     draw is below that direction's Probability. The draw is per conn, not
+//     per direction (same Probability both ways: a conn is selected both ways
+//     or neither) and link changes never re-draw: the same conns stay
+//     selected across Cut, Heal and SetLink, raising Probability only adds
+//     conns, conns dialed before the link was set count like the others.
+//     The dial itself does not draw: it hangs over a cut path and pays both
+//     delays (below) whatever the Probability, so to cut a share of conns,
+//     cut them once they are up. A PacketConn draws per datagram instead.
 //
 // Jitter and loss draw from a generator per direction of each conn, seeded by
 // New's seed, the two sites and the conn's dial number between them: the same
 // seed and the same chunks give the same pattern, whatever the other direction
-// or other conns do. (Chunks read from the real conn are as big as the kernel
-// hands them over, so only the dialing side's writes are fully reproducible.)
+// or other conns do. The selection draw of Probability has a stream of its
+// own, seeded the same way, so the same seed and the same order of dials
+// select the same conns, and setting a Probability does not change the
+// jitter and loss a conn sees. (Chunks read from the real conn are as big as
+// the kernel hands them over, so only the dialing side's writes are fully
+// reproducible.)
 // A Link's JSON form names every field and writes durations as "30ms" strings;
 // Link.Validate reports out-of-range fields, SetLink clamps them.
 //
@@ -41,14 +58,16 @@
 // answer lost in a black hole, until its context is done or the path heals.
 // Loss and bandwidth do not slow the handshake; delays do (one round trip).
 // Reset is the abrupt alternative: it aborts live conns at once, like a TCP RST.
+// Reset is not a link field, so Probability spares no conn from it.
 //
 // # Datagrams
 //
 // PacketConn wraps a process's UDP socket (memberlist's gossip probes) so the
 // link from its site to each destination's site applies to every datagram it
 // sends: delayed (jitter may reorder), lost for good, or dropped silently
-// while cut. Registered addresses serve both: a datagram's destination site
-// is the site its host:port was registered to.
+// while cut. With a Probability strictly between 0 and 1, each datagram draws
+// whether the link applies to it. Registered addresses serve both: a
+// datagram's destination site is the site its host:port was registered to.
 //
 // # Partitions and ingress
 //

@@ -23,6 +23,13 @@ type Link struct {
 	// BandwidthBytesPerSecond paces each conn in this direction to this many
 	// bytes per second; 0 is unlimited.
 	BandwidthBytesPerSecond int64 `json:"bandwidth_bytes_per_second"`
+	// Probability (0..1) is the share of conns the faults above apply to,
+	// like toxiproxy's toxicity. 0 and 1 both mean every conn (0 is the zero
+	// value, so a Link without it keeps its meaning). Otherwise each conn
+	// draws once, at dial, from its seeded generator, and the faults apply to
+	// it while its draw is below Probability; link changes never re-draw
+	// (fault_probability.go). A PacketConn draws per datagram instead.
+	Probability float64 `json:"probability"`
 }
 
 type linkKey struct {
@@ -36,8 +43,9 @@ type linkEntry struct {
 }
 
 // SetLink sets the link from site from to site to (one direction). Negative
-// durations and bandwidths count as zero; a loss outside [0, 1] is clamped
-// (NaN counts as zero). Use Link.Validate to reject such input instead.
+// durations and bandwidths count as zero; a loss or probability outside
+// [0, 1] is clamped (NaN counts as zero). Use Link.Validate to reject such
+// input instead.
 func (f *Fabric) SetLink(from, to string, l Link) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -150,6 +158,10 @@ func normalized(l Link) Link {
 		l.Loss = 0
 	}
 	l.Loss = min(max(l.Loss, 0), 1)
+	if math.IsNaN(l.Probability) {
+		l.Probability = 0
+	}
+	l.Probability = min(max(l.Probability, 0), 1)
 	return l
 }
 

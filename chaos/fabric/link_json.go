@@ -41,6 +41,9 @@ func (l Link) Validate() error {
 	if l.BandwidthBytesPerSecond < 0 {
 		errs = append(errs, &FieldError{Field: "bandwidth_bytes_per_second", Problem: fmt.Sprintf("%d is negative", l.BandwidthBytesPerSecond)})
 	}
+	if math.IsNaN(l.Probability) || l.Probability < 0 || l.Probability > 1 {
+		errs = append(errs, &FieldError{Field: "probability", Problem: fmt.Sprintf("%v is not a probability in [0, 1]", l.Probability)})
+	}
 	return errors.Join(errs...)
 }
 
@@ -52,26 +55,28 @@ type linkJSON struct {
 	Cut                     bool    `json:"cut"`
 	Loss                    float64 `json:"loss"`
 	BandwidthBytesPerSecond int64   `json:"bandwidth_bytes_per_second"`
+	Probability             float64 `json:"probability"`
 }
 
 func toJSON(l Link) linkJSON {
 	return linkJSON{
 		Delay: l.Delay.String(), Jitter: l.Jitter.String(), Cut: l.Cut,
-		Loss: l.Loss, BandwidthBytesPerSecond: l.BandwidthBytesPerSecond,
+		Loss: l.Loss, BandwidthBytesPerSecond: l.BandwidthBytesPerSecond, Probability: l.Probability,
 	}
 }
 
 // MarshalJSON writes every field, e.g.
-// {"delay":"30ms","jitter":"5ms","cut":false,"loss":0.05,"bandwidth_bytes_per_second":0}.
+// {"delay":"30ms","jitter":"5ms","cut":false,"loss":0.05,"bandwidth_bytes_per_second":0,"probability":0}.
 func (l Link) MarshalJSON() ([]byte, error) {
 	return json.Marshal(toJSON(l))
 }
 
 // UnmarshalJSON reads the form MarshalJSON writes. Like json.Unmarshal into a
 // struct, fields missing from data keep their values in l, so a partial object
-// such as {"loss":0.05} changes one fault of an existing link. Unknown fields,
-// malformed durations and values out of range fail with a *FieldError naming
-// the field; l is then unchanged.
+// such as {"loss":0.05} changes one fault of an existing link (the proxy's
+// POST /links/{from}/{to} relies on it). Unknown fields, malformed durations
+// and values out of range fail with a *FieldError naming the field; l is then
+// unchanged.
 func (l *Link) UnmarshalJSON(data []byte) error {
 	if string(bytes.TrimSpace(data)) == "null" {
 		return nil // Like every json.Unmarshaler: null means no change.
@@ -85,7 +90,7 @@ func (l *Link) UnmarshalJSON(data []byte) error {
 	if _, err := dec.Token(); err != io.EOF {
 		return &FieldError{Problem: "trailing data after the link object"}
 	}
-	next := Link{Cut: wire.Cut, Loss: wire.Loss, BandwidthBytesPerSecond: wire.BandwidthBytesPerSecond}
+	next := Link{Cut: wire.Cut, Loss: wire.Loss, BandwidthBytesPerSecond: wire.BandwidthBytesPerSecond, Probability: wire.Probability}
 	var errs []error
 	var err error
 	if next.Delay, err = parseDuration("delay", wire.Delay); err != nil {
@@ -131,7 +136,7 @@ func decodeFieldError(err error) error {
 	// encoding/json has no error type for unknown fields, only this message.
 	if name, ok := strings.CutPrefix(err.Error(), `json: unknown field "`); ok {
 		name = strings.TrimSuffix(name, `"`)
-		return &FieldError{Field: name, Problem: "unknown field; want delay, jitter, cut, loss or bandwidth_bytes_per_second"}
+		return &FieldError{Field: name, Problem: "unknown field; want delay, jitter, cut, loss, bandwidth_bytes_per_second or probability"}
 	}
 	return &FieldError{Problem: "not a JSON link object: " + err.Error()}
 }

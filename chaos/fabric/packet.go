@@ -22,6 +22,9 @@ const PacketsDelayedMax = 4096
 //   - Cut: a black hole; the datagram is gone and WriteTo still succeeds.
 //   - BandwidthBytesPerSecond and Reset do not apply: there is no connection
 //     to pace or abort (our datagrams are gossip probes, a few hundred bytes).
+//   - Probability: there is no conn to draw once for, so each datagram draws
+//     from the seeded generator of its destination site whether the link's
+//     faults apply to it at all (0 and 1: every datagram, without a draw).
 //
 // Only sending is shaped: every process wraps its own socket, so the link
 // (B, A) applies to B's answers to A in B's PacketConn. Reads, deadlines and
@@ -54,6 +57,9 @@ func (p *packetConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	defer p.mu.Unlock()
 	if p.closed {
 		return 0, &net.OpError{Op: "write", Net: addr.Network(), Addr: addr, Err: ErrClosed}
+	}
+	if selects(link.Probability) && !applies(link.Probability, p.rngLocked(toSite).Float64()) {
+		return p.PacketConn.WriteTo(b, addr) // This datagram is spared the link's faults.
 	}
 	if link.Cut {
 		return len(b), nil

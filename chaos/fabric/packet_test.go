@@ -2,6 +2,7 @@ package fabric
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -155,5 +156,35 @@ func TestPacketConnUnregisteredAndClosed(t *testing.T) {
 	}
 	if _, err := u.send.WriteTo([]byte("x"), u.to); !errors.Is(err, ErrClosed) && !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("WriteTo after Close: %v, want a closed error", err)
+	}
+}
+
+func TestPacketConnProbabilityDrawsPerDatagram(t *testing.T) {
+	const sent = 200
+	delivered := func(seed int64, probability float64) int {
+		f := New(seed)
+		t.Cleanup(func() { f.Close() })
+		u := newUDPPair(t, f)
+		f.SetLink("a", "b", Link{Cut: true, Probability: probability})
+		for i := range sent {
+			u.sendOne(t, fmt.Sprintf("datagram %d", i))
+		}
+		n := 0
+		for u.receive(t, 300*time.Millisecond) != "" {
+			n++
+		}
+		return n
+	}
+	spared := delivered(42, 0.5)
+	if spared == 0 || spared == sent {
+		t.Fatalf("a cut of probability 0.5 let %d of %d datagrams through, want some, not all", spared, sent)
+	}
+	if again := delivered(42, 0.5); again != spared {
+		t.Fatalf("the same seed let %d and then %d datagrams through", spared, again)
+	}
+	for _, probability := range []float64{0, 1} {
+		if n := delivered(42, probability); n != 0 {
+			t.Fatalf("a cut of probability %v let %d datagrams through, want none", probability, n)
+		}
 	}
 }

@@ -6,6 +6,9 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/cellpay/cellpay/chaos/fabric"
 )
 
 func TestBadRequestsAre400NamingTheField(t *testing.T) {
@@ -34,6 +37,9 @@ func TestBadRequestsAre400NamingTheField(t *testing.T) {
 		{"POST", "/links/hz-a/sh-a", `{"delay":-5}`, 400, "delay"},
 		{"POST", "/links/hz-a/sh-a", `{"loss":1.5}`, 400, "loss"},
 		{"POST", "/links/hz-a/sh-a", `{"bandwidth_bytes_per_second":-1}`, 400, "bandwidth_bytes_per_second"},
+		{"POST", "/links/hz-a/sh-a", `{"probability":1.5}`, 400, "probability"},
+		{"POST", "/links/hz-a/sh-a", `{"probability":-0.5}`, 400, "probability"},
+		{"POST", "/links/hz-a/sh-a", `{"probability":"half"}`, 400, "probability"},
 		{"POST", "/links/hz-a/sh-a", `{"latency":"1ms"}`, 400, "latency"},
 		{"POST", "/links/hz-a/sh-a", ``, 400, "body"},
 		{"POST", "/links/%20/sh-a", `{}`, 400, "from"},
@@ -51,8 +57,32 @@ func TestBadRequestsAre400NamingTheField(t *testing.T) {
 			t.Errorf("%s %s %s: %d %s; want %d naming field %q", tt.method, tt.path, tt.body, status, raw, tt.status, tt.field)
 		}
 	}
-	if got := p.Fabric().Link("hz-a", "sh-a"); got.Delay != 0 || got.Cut {
+	if got := p.Fabric().Link("hz-a", "sh-a"); got.Delay != 0 || got.Cut || got.Probability != 0 {
 		t.Errorf("bad requests changed the link: %+v", got)
+	}
+}
+
+func TestPartialLinkUpdateKeepsProbability(t *testing.T) {
+	t.Parallel()
+	server := startEcho(t)
+	p := startProxy(t, testRoute("r", "hz-a", "sh-a", server))
+	mustPost(t, p, "/links/hz-a/sh-a", `{"cut":true,"probability":0.3}`)
+	resp := mustPost(t, p, "/links/hz-a/sh-a", `{"delay":"10ms"}`)
+	want := fabric.Link{Delay: 10 * time.Millisecond, Cut: true, Probability: 0.3}
+	if got := p.Fabric().Link("hz-a", "sh-a"); got != want {
+		t.Fatalf("after a partial update without probability: link = %+v, want %+v", got, want)
+	}
+	if len(resp.Links) != 1 || resp.Links[0].Link != want {
+		t.Fatalf("answer = %+v, want the link %+v", resp.Links, want)
+	}
+	mustPost(t, p, "/links/hz-a/sh-a", `{"probability":0}`)
+	want.Probability = 0
+	if got := p.Fabric().Link("hz-a", "sh-a"); got != want {
+		t.Fatalf("after setting probability 0 alone: link = %+v, want %+v", got, want)
+	}
+	var links LinksResponse
+	if status, raw := call(t, p, "GET", "/links", ``, &links); status != 200 || !strings.Contains(raw, `"probability": 0`) {
+		t.Fatalf("GET /links: %d %s, want every link to show its probability", status, raw)
 	}
 }
 
@@ -62,6 +92,7 @@ func FuzzControlAPI(f *testing.F) {
 	for _, seed := range []struct{ method, path, body string }{
 		{"POST", "/cut", `{"a":"x","b":"y"}`},
 		{"POST", "/links/a/b", `{"delay":"1ms","loss":0.5}`},
+		{"POST", "/links/a/b", `{"cut":true,"probability":0.5}`},
 		{"POST", "/links/a/b", `{"delay":"9999999999h"}`},
 		{"POST", "/heal", ``},
 		{"POST", "/split", `{"a":["a"],"b":["a"]}`},
