@@ -52,9 +52,19 @@
 // as they are now}. Bad input answers 400 with {"error": ..., "field": the
 // field to blame}; unknown paths 404.
 //
+// Processes find their routes in the same file: Config.RedirectsFrom(site)
+// is the dial table of a site's processes (target address -> listen
+// address), and Redirects.Dialer wraps a dialer so every redirected address
+// is dialed through the proxy and every other one (same site, gossip)
+// directly; `cellpay node --via-proxy FILE` and `cellpay router --via-proxy
+// FILE` use it (a router also probes other sites' routers through the routes
+// of its region's clients). Generate writes the whole config of a topology
+// (`cellpay chaos proxy-config`): every site to every node and router of the
+// other sites, every region's clients to every router, consecutive ports.
+//
 // Callers' duties: give each process of a site the proxy's ListenAddr in place
 // of every address in another site (same-site traffic does not go through the
-// proxy); run one proxy for the whole cluster, since one Fabric holds every
+// proxy; --via-proxy does this); run one proxy for the whole cluster, since one Fabric holds every
 // link; Close it (or SIGTERM the command) to stop every listener, conn and
 // goroutine. The control API has no authentication: bind it to loopback or a
 // test network only.

@@ -26,6 +26,7 @@ import (
 // control API to parent (cellpay chaos):
 //
 //	cellpay chaos proxy --config FILE
+//	cellpay chaos proxy-config --config TOPOLOGY --base-port N [--router SITE=ADDR]...
 //	cellpay chaos cut A B | isolate SITE | heal [A B] | reset A B
 //	cellpay chaos delay A B DELAY [--jitter J] | loss A B P | bandwidth A B BYTES_PER_SECOND
 //	cellpay chaos status [-o table|json]
@@ -36,6 +37,7 @@ import (
 func addChaosProxyCommands(parent *cobra.Command) {
 	parent.AddCommand(
 		newChaosProxyCmd(),
+		newChaosProxyConfigCmd(),
 		newChaosCutCmd(),
 		newChaosIsolateCmd(),
 		newChaosDelayCmd(),

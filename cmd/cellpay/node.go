@@ -17,7 +17,7 @@ import (
 func newNodeCmd() *cobra.Command {
 	var (
 		configPath, nodeID, dataDir, env, logLevel string
-		gossipAddr, operatorsPath                  string
+		gossipAddr, operatorsPath, viaProxy        string
 		seeds                                      []string
 		drain                                      time.Duration
 	)
@@ -32,15 +32,31 @@ The node refuses a topology meant for another environment than --env. On
 SIGTERM or SIGINT it stops accepting requests, lets in-flight ones finish
 for up to --drain, and stops its replicas. A kill -9 loses nothing
 acknowledged: every acknowledged command is in the fsynced Raft log of a
-majority of the cell's replicas.`,
+majority of the cell's replicas.
+
+With --via-proxy FILE (the chaos proxy's config), every dial to a node or
+router in another site (Raft, control plane probes and observations) goes to
+the proxy route from this node's site to that address instead, so 'cellpay
+chaos' faults apply; same-site dials and gossip stay direct. Every node
+address of the other sites must have a route (exit 3 otherwise).`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, topo, err := startProcess(cmd, []flagValue{{"--config", configPath}, {"--node", nodeID}, {"--data", dataDir}, {"--env", env}}, logLevel, configPath, env)
 			if err != nil {
 				return err
 			}
+			var dial dialFunc // nil: plain TCP
+			self, known := topo.Node(nodeID)
+			if known && viaProxy != "" { // an unknown node fails in StartNode
+				d, err := loadProxyDialers(viaProxy, topo, self.Site)
+				if err != nil {
+					return err
+				}
+				dial = d.site
+				logger.Info("dialing other sites through the chaos proxy", "config", viaProxy, "site", self.Site, "redirected_addrs", d.redirected)
+			}
 			ccfg := router.DefaultControlConfig()
-			ccfg.Topology, ccfg.Logger = topo, logger
+			ccfg.Topology, ccfg.Logger, ccfg.Dialer = topo, logger, dial
 			if operatorsPath != "" {
 				if ccfg.Operators, err = loadOperators(operatorsPath); err != nil {
 					return &exitError{code: exitInvalidConfig, err: err}
@@ -62,7 +78,7 @@ majority of the cell's replicas.`,
 			}
 			node, err := cell.StartNode(cell.NodeConfig{
 				Topology: topo, NodeID: nodeID, DataDir: dataDir, Logger: logger, RaftLogOutput: cmd.ErrOrStderr(),
-				Register: control.Register,
+				Register: control.Register, Dialer: dial,
 			})
 			if err != nil {
 				return err
@@ -72,7 +88,7 @@ majority of the cell's replicas.`,
 				return err
 			}
 			if gossipAddr != "" {
-				self, _ := topo.Node(nodeID)
+				// Gossip dials directly for now: memberlist takes no dialer yet.
 				gcfg := gossip.DefaultConfig()
 				gcfg.BindAddr, gcfg.Seeds, gcfg.Logger = gossipAddr, seeds, logger
 				a, err := router.JoinNode(node, self.Site, gcfg)
@@ -104,6 +120,7 @@ majority of the cell's replicas.`,
 	f.DurationVar(&drain, "drain", 5*time.Second, "how long in-flight requests may take at shutdown")
 	f.StringVar(&gossipAddr, "gossip-addr", "", "host:port for the membership gossip (empty: do not gossip; routers then find leaders by hints only)")
 	f.StringSliceVar(&seeds, "join", nil, "gossip addresses of other members to join (comma-separated)")
+	addViaProxyFlag(cmd, &viaProxy)
 	f.StringVar(&operatorsPath, "operators", "", "file of operators allowed to run drills, one 'name sha256-hex-of-token' per line (without it, drills are refused)")
 	return cmd
 }

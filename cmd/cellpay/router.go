@@ -14,6 +14,7 @@ import (
 func newRouterCmd() *cobra.Command {
 	var (
 		configPath, site, id, listen, httpAddr, gossipAddr, env, logLevel string
+		viaProxy                                                          string
 		seeds                                                             []string
 		requestTimeout, drain                                             time.Duration
 	)
@@ -24,7 +25,14 @@ func newRouterCmd() *cobra.Command {
 --listen (and over HTTP/JSON on --http), finds each request's cell and its
 leader, and forwards the request, retrying with the same idempotency key
 until --request-timeout. It joins the gossip pool at --gossip-addr, through
-the members given with --join.`,
+the members given with --join.
+
+With --via-proxy FILE (the chaos proxy's config), dials to nodes in other
+sites go to the proxy's routes from --site, and the router probes the other
+sites' routers the way its region's clients reach them (the routes from
+clients-REGION), reporting ingress reachability to the failover controller.
+Same-site dials and gossip stay direct. Every node address of the other
+sites must have a route (exit 3 otherwise).`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, topo, err := startProcess(cmd, []flagValue{{"--config", configPath}, {"--site", site}, {"--id", id}, {"--listen", listen}, {"--gossip-addr", gossipAddr}, {"--env", env}}, logLevel, configPath, env)
@@ -33,6 +41,17 @@ the members given with --join.`,
 			}
 			cfg := router.DefaultConfig()
 			cfg.Topology, cfg.ID, cfg.Site, cfg.GossipAddr, cfg.GossipSeeds, cfg.Logger = topo, id, site, gossipAddr, seeds, logger
+			if viaProxy != "" {
+				d, err := loadProxyDialers(viaProxy, topo, site)
+				if err != nil {
+					return err
+				}
+				cfg.NodeDialer, cfg.IngressDialer = d.site, d.ingress
+				if d.ingress == nil {
+					logger.Warn("the chaos proxy config has no route from this region's clients: ingress to other sites' routers is not probed", "config", viaProxy)
+				}
+				logger.Info("dialing other sites through the chaos proxy", "config", viaProxy, "site", site, "redirected_addrs", d.redirected)
+			}
 			if requestTimeout > 0 {
 				cfg.RequestTimeout = requestTimeout
 			}
@@ -66,5 +85,6 @@ the members given with --join.`,
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&requestTimeout, "request-timeout", 5*time.Second, "deadline of one client request, retries included")
 	f.DurationVar(&drain, "drain", 5*time.Second, "how long in-flight requests may take at shutdown")
+	addViaProxyFlag(cmd, &viaProxy)
 	return cmd
 }
