@@ -27,6 +27,10 @@ type Config struct {
 	// join. GossipAddr required.
 	GossipAddr  string
 	GossipSeeds []string
+	// GossipDialer and GossipPacketConn, if set, carry gossip's streams and
+	// datagrams (gossip.Config.Dialer and WrapPacketConn); default plain.
+	GossipDialer     func(ctx context.Context, addr string) (net.Conn, error)
+	GossipPacketConn func(net.PacketConn) net.PacketConn
 	// NodeDialer connects to nodes' Cell services (default plain TCP);
 	// NodeTLS secures those connections; ServerTLS the router's listener.
 	NodeDialer func(ctx context.Context, addr string) (net.Conn, error)

@@ -60,6 +60,7 @@ func Start(cfg Config) (*Router, error) {
 
 	gcfg := gossip.DefaultConfig()
 	gcfg.Name, gcfg.BindAddr, gcfg.Seeds, gcfg.Logger = cfg.ID, cfg.GossipAddr, cfg.GossipSeeds, cfg.Logger
+	gcfg.Dialer, gcfg.WrapPacketConn = cfg.GossipDialer, cfg.GossipPacketConn
 	advertised := cfg.Listener.Addr().String()
 	gcfg.Meta = func() *pb.MemberMeta {
 		return &pb.MemberMeta{Kind: "router", Site: cfg.Site, ClientAddr: advertised}

@@ -1,7 +1,8 @@
 // Package cluster runs a whole cellpay cluster in one process: nodes and
-// routers of several sites on loopback, their Raft links and router-to-node
-// links through a chaos fabric (so a test can cut a site off like a fiber
-// cut), real Raft, Pebble, gRPC and gossip. Tests, chaos runs and the demo
+// routers of several sites on loopback, their Raft links, router-to-node
+// links, clients' ingress and gossip (streams and datagrams) through a chaos
+// fabric (so a test can cut a site off like a fiber cut), real Raft, Pebble,
+// gRPC and gossip. Tests, chaos runs and the demo
 // use it.
 //
 // Callers' duties: give a fresh Dir; Close the cluster (it stops every
@@ -223,6 +224,7 @@ func (c *Cluster) startNode(n topology.Node, raftLn, clientLn net.Listener) erro
 	}
 	gcfg := gossip.DefaultConfig()
 	gcfg.BindAddr, gcfg.Logger = "127.0.0.1:0", c.cfg.Logger
+	gcfg.Dialer, gcfg.WrapPacketConn = c.Fabric.Dialer(n.Site), c.gossipPacketConn(n.Site)
 	c.mu.Lock()
 	if c.seed != "" {
 		gcfg.Seeds = []string{c.seed}
@@ -272,6 +274,7 @@ func (c *Cluster) StartRouter(site string) error {
 	cfg.Listener, cfg.HTTPListener = ln, hln
 	cfg.GossipAddr, cfg.GossipSeeds = "127.0.0.1:0", []string{seed}
 	cfg.NodeDialer = c.Fabric.Dialer(site)
+	cfg.GossipDialer, cfg.GossipPacketConn = c.Fabric.Dialer(site), c.gossipPacketConn(site)
 	if s, ok := c.Topology.Site(site); ok {
 		cfg.IngressDialer = c.ClientDialer(s.Region) // an outside prober in the router's region
 	}
@@ -286,6 +289,16 @@ func (c *Cluster) StartRouter(site string) error {
 	c.routers[site] = r
 	c.routerAddrs[site], c.httpAddrs[site] = r.Addr(), hln.Addr().String()
 	return nil
+}
+
+// gossipPacketConn puts a gossip member of site on the fabric: its address
+// (the same host:port for its UDP and TCP) is registered the moment it is
+// bound, before anyone can learn it, and its datagrams cross the links.
+func (c *Cluster) gossipPacketConn(site string) func(net.PacketConn) net.PacketConn {
+	return func(pc net.PacketConn) net.PacketConn {
+		c.Fabric.Register(pc.LocalAddr().String(), site)
+		return c.Fabric.PacketConn(site, pc)
+	}
 }
 
 // listenRetry listens on addr, retrying briefly while an old socket lingers.

@@ -75,8 +75,19 @@ func Start(cfg Config) (*Agent, error) {
 			RetransmitMult: retransmitMult,
 		},
 	}
-	ml, err := memberlist.Create(memberlistConfig(cfg, d, logger, v))
+	mc := memberlistConfig(cfg, d, logger, v)
+	if cfg.Dialer != nil || cfg.WrapPacketConn != nil {
+		t, err := newTransport(cfg, logger)
+		if err != nil {
+			return nil, fmt.Errorf("gossip: start member %q: %w", cfg.Name, err)
+		}
+		mc.Transport = t
+	}
+	ml, err := memberlist.Create(mc)
 	if err != nil {
+		if mc.Transport != nil {
+			_ = mc.Transport.Shutdown() // Create failed after the bind; the error says why.
+		}
 		return nil, fmt.Errorf("gossip: start member %q on %s: %w", cfg.Name, cfg.BindAddr, err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -78,6 +79,15 @@ type Config struct {
 	// UpdateTimeout bounds UpdateMeta's wait for one update to go out before
 	// the next one is sent. Default 1s.
 	UpdateTimeout time.Duration
+	// Dialer, if set, makes every stream of gossip (joins, state syncs, TCP
+	// fallback probes) to another member: e.g. through a fault-injecting
+	// network in tests, or a proxy. Default: a plain TCP dial.
+	Dialer func(ctx context.Context, addr string) (net.Conn, error)
+	// WrapPacketConn, if set, wraps the UDP socket every gossip datagram
+	// (probes, acks, gossip) is sent through. With Dialer it lets a test's
+	// fabric cut gossip like any other traffic. When both are nil,
+	// memberlist's own transport is used.
+	WrapPacketConn func(net.PacketConn) net.PacketConn
 	// Logger receives this package's logs and, at debug level, memberlist's
 	// own. Default (and when nil) slog.Default().
 	Logger *slog.Logger
