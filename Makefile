@@ -59,3 +59,13 @@ proto: proto-tools
 		--go_out=api --go_opt=paths=source_relative \
 		--go-grpc_out=api --go-grpc_opt=paths=source_relative \
 		$$(find api -name '*.proto')
+
+# A local multi-process cluster (deploy/topologies/local.yaml: 6 nodes, 3
+# routers, the chaos proxy between sites, on 127.0.1-3.x), run directory
+# bin/cluster (see deploy/README.md). cluster-stop stops exactly what it started.
+.PHONY: cluster cluster-stop
+cluster:
+	deploy/local/cluster-up.sh
+
+cluster-stop:
+	deploy/local/cluster-down.sh

@@ -11,10 +11,11 @@ import (
 const (
 	demoFile    = "../../deploy/topologies/demo.yaml"
 	minimalFile = "../../deploy/topologies/minimal.yaml"
+	localFile   = "../../deploy/topologies/local.yaml"
 )
 
 func TestValidateDeployFiles(t *testing.T) {
-	for _, tt := range []struct{ path, env string }{{demoFile, "demo"}, {minimalFile, "test"}} {
+	for _, tt := range []struct{ path, env string }{{demoFile, "demo"}, {minimalFile, "test"}, {localFile, "local"}} {
 		for _, args := range [][]string{{tt.path}, {tt.path, "--env", tt.env}} {
 			code, stdout, stderr := runCLI(t, append([]string{"topology", "validate"}, args...)...)
 			if code != exitOK || stderr != "" {
