@@ -25,8 +25,9 @@ func NewHTTPHandler(sim *Sim) http.Handler {
 
 type httpHandler struct{ sim *Sim }
 
-// ServeHTTP routes by hand rather than with http.ServeMux: the mux cleans
-// paths, and a payout id such as ".." must reach the query as it is.
+// ServeHTTP routes by hand: five endpoints, and a payout id is one path
+// segment taken as it is (ValidatePayoutID rejects the ones a cleaning
+// router would change).
 func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch {

@@ -30,8 +30,9 @@ type HTTPProviderConfig struct {
 	// BaseURL is where the provider's API is, e.g. "http://127.0.0.1:7500"
 	// (required; http or https; a path prefix is kept).
 	BaseURL string
-	// HTTPClient does the requests. Default: a client of its own, so no
-	// global is shared or changed.
+	// HTTPClient does the requests (a copy of it that follows no
+	// redirects). Default: a client of its own, so no global is shared or
+	// changed.
 	HTTPClient *http.Client
 	// Token, when not empty, is sent as "Authorization: Bearer TOKEN".
 	Token string
@@ -88,6 +89,11 @@ func NewHTTPProvider(cfg HTTPProviderConfig) (*HTTPProvider, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
+	// A redirect is answered as it is (and so is not definite): following
+	// it would turn a POST into a GET of another URL.
+	client := *cfg.HTTPClient
+	client.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	cfg.HTTPClient = &client
 	return &HTTPProvider{cfg: cfg, base: strings.TrimRight(cfg.BaseURL, "/")}, nil
 }
 

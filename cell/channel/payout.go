@@ -29,9 +29,9 @@ const ReasonProcessing = "processing"
 type Payout struct {
 	// ID is the payout's id and the provider's idempotency key: the same
 	// ID is never paid twice. Letters, digits and _ - . : (as the ledger's
-	// ids), 1 to PayoutIDBytesMax bytes. The charset keeps an id the same
-	// through JSON, URLs and logs: an id that changed on the way would be a
-	// new payout to the provider.
+	// ids), 1 to PayoutIDBytesMax bytes, not "." or "..". The charset
+	// keeps an id the same through JSON, URLs and logs: an id that changed
+	// on the way would be a new payout to the provider.
 	ID string `json:"id"`
 	// Account is the payee's account at the provider; same charset, 1 to
 	// AccountBytesMax bytes.
@@ -46,7 +46,7 @@ type Payout struct {
 // of kind ErrInvalidPayout.
 func (p Payout) Validate() error {
 	var errs []error
-	if err := checkID("id", p.ID, PayoutIDBytesMax, ErrInvalidPayout); err != nil {
+	if err := ValidatePayoutID(p.ID); err != nil {
 		errs = append(errs, err)
 	}
 	if err := checkID("account", p.Account, AccountBytesMax, ErrInvalidPayout); err != nil {
@@ -63,7 +63,15 @@ func (p Payout) Validate() error {
 
 // ValidatePayoutID checks a payout id as Payout.Validate does.
 func ValidatePayoutID(id string) error {
-	return checkID("id", id, PayoutIDBytesMax, ErrInvalidPayout)
+	if err := checkID("id", id, PayoutIDBytesMax, ErrInvalidPayout); err != nil {
+		return err
+	}
+	if id == "." || id == ".." {
+		// A router that cleans paths would turn /payouts/.. into another
+		// URL.
+		return &FieldError{Kind: ErrInvalidPayout, Field: "id", Problem: fmt.Sprintf("%q is a path dot-segment", id)}
+	}
+	return nil
 }
 
 // Outcome is what a provider says happened to a payout. The zero value is

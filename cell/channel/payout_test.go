@@ -19,6 +19,8 @@ func TestPayoutValidateNamesTheField(t *testing.T) {
 		{"id with a space", func(p *Payout) { p.ID = "p 1" }, "id"},
 		{"id with a slash", func(p *Payout) { p.ID = "p/1" }, "id"},
 		{"id not ascii", func(p *Payout) { p.ID = "p\u00e91" }, "id"},
+		{"id dot", func(p *Payout) { p.ID = "." }, "id"},
+		{"id dot dot", func(p *Payout) { p.ID = ".." }, "id"},
 		{"empty account", func(p *Payout) { p.Account = "" }, "account"},
 		{"zero amount", func(p *Payout) { p.AmountMinor = 0 }, "amount_minor"},
 		{"negative amount", func(p *Payout) { p.AmountMinor = -5 }, "amount_minor"},
