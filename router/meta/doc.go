@@ -7,7 +7,8 @@
 // Commands are protobuf MetaCommand values stamped with the proposing
 // leader's clock; Apply is deterministic and rejects undecodable or invalid
 // commands with an error result, never a panic. Events are kept up to
-// EventsMax (the oldest are dropped); the audit log is never trimmed.
+// EventsMax (the oldest are dropped); the audit log is never trimmed, so Read
+// decodes only the newest records it returns, whatever the log's length.
 //
 // Callers' duties: start the group on the voters given by Voters, propose
 // only through the group's leader (Group.Apply), and read with Read after a

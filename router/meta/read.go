@@ -1,6 +1,7 @@
 package meta
 
 import (
+	"encoding/binary"
 	"fmt"
 	"sort"
 
@@ -52,10 +53,10 @@ func Read(r replication.Reader, eventsMax, auditMax int) (*Snapshot, error) {
 		return nil, err
 	}
 	var err error
-	if out.Events, err = tail(r, keyEventPrefix, eventsMax, func() *pb.MetaEvent { return &pb.MetaEvent{} }, decode); err != nil {
+	if out.Events, err = tail(r, keyEventPrefix, keyEventSeq, eventsMax, func() *pb.MetaEvent { return &pb.MetaEvent{} }, decode); err != nil {
 		return nil, err
 	}
-	if out.Audit, err = tail(r, keyAuditPrefix, auditMax, func() *pb.AuditEntry { return &pb.AuditEntry{} }, decode); err != nil {
+	if out.Audit, err = tail(r, keyAuditPrefix, keyAuditSeq, auditMax, func() *pb.AuditEntry { return &pb.AuditEntry{} }, decode); err != nil {
 		return nil, err
 	}
 	if v, found, err := r.Get(keyDrill); err != nil {
@@ -74,14 +75,28 @@ func Read(r replication.Reader, eventsMax, auditMax int) (*Snapshot, error) {
 	return out, nil
 }
 
-// tail returns the last n records under prefix, oldest first. It scans the
-// whole prefix, which EventsMax keeps small.
-func tail[T proto.Message](r replication.Reader, prefix []byte, n int, mk func() T, decode func([]byte, proto.Message) bool) ([]T, error) {
+// tail returns the last n records under prefix, oldest first. Records are
+// numbered 1, 2, ... by the counter at seqKey, without gaps but for the
+// oldest ones dropped (events), so the scan starts at the n-th newest number
+// instead of at the start of the prefix: the audit log is never trimmed, and
+// a status read must not decode all of it. The ring still caps the answer at
+// n, as records applied after the counter was read may show up in the scan.
+func tail[T proto.Message](r replication.Reader, prefix, seqKey []byte, n int, mk func() T, decode func([]byte, proto.Message) bool) ([]T, error) {
 	if n <= 0 {
 		return nil, nil
 	}
+	lower := prefix
+	v, found, err := r.Get(seqKey)
+	if err != nil {
+		return nil, err
+	}
+	if found && len(v) == 8 {
+		if last := binary.BigEndian.Uint64(v); last > uint64(n) {
+			lower = u64Key(prefix, last-uint64(n)+1)
+		}
+	}
 	var ring []T
-	err := r.Scan(prefix, prefixEnd(prefix), func(_, v []byte) bool {
+	err = r.Scan(lower, prefixEnd(prefix), func(_, v []byte) bool {
 		m := mk()
 		if !decode(v, m) {
 			return false
