@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -204,9 +205,13 @@ func jsonFieldError(err error, kind error) error {
 		return &FieldError{Kind: kind, Field: typeErr.Field, Problem: fmt.Sprintf("want a JSON %s, got %s", jsonType(typeErr.Type.Kind().String()), typeErr.Value)}
 	}
 	// encoding/json has no type for an unknown field: its message is
-	// `json: unknown field "name"`.
-	if name, ok := strings.CutPrefix(err.Error(), `json: unknown field "`); ok {
-		return &FieldError{Kind: kind, Field: strings.TrimSuffix(name, `"`), Problem: "is not a known field"}
+	// `json: unknown field "name"` (%q).
+	if quoted, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name, unquoteErr := strconv.Unquote(quoted)
+		if unquoteErr == nil && name != "" {
+			return &FieldError{Kind: kind, Field: truncate(name), Problem: "is not a known field"}
+		}
+		return &FieldError{Kind: kind, Field: "body", Problem: fmt.Sprintf("has an unknown field %s", truncate(quoted))}
 	}
 	return &FieldError{Kind: kind, Field: "body", Problem: "is not valid JSON: " + err.Error()}
 }
