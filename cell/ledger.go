@@ -43,11 +43,16 @@ func (Ledger) Apply(tx *replication.Tx, e replication.Entry) any {
 	}
 	a := applier{tx: tx, now: cmd.GetTimestampUnixMs()}
 	key, retention := idempotencyOf(&cmd)
+	if key == "" {
+		// Settling commands are idempotent by the state they change.
+		return Applied{Result: a.outboxDelivered(cmd.GetOutboxDelivered())}
+	}
 	hash := paramsHash(&cmd)
 	if rec, ok := a.idempotency(key); ok && !expired(rec, a.now) {
 		if string(rec.GetParamsSha256()) != string(hash[:]) {
 			field := "idempotency_key"
-			if _, ok := cmd.GetBody().(*pb.Command_Transfer); ok {
+			switch cmd.GetBody().(type) {
+			case *pb.Command_Transfer, *pb.Command_CreditIn:
 				field = "transfer_id"
 			}
 			return Applied{Result: errorResult(pb.ErrorReason_ERROR_REASON_IDEMPOTENCY_KEY_REUSED, field,
@@ -62,14 +67,22 @@ func (Ledger) Apply(tx *replication.Tx, e replication.Entry) any {
 	case *pb.Command_Deposit:
 		res = a.deposit(b.Deposit)
 	case *pb.Command_Transfer:
-		res = a.transfer(b.Transfer)
+		if b.Transfer.GetToCellId() != 0 {
+			res = a.transferOut(b.Transfer)
+		} else {
+			res = a.transfer(b.Transfer)
+		}
+	case *pb.Command_CreditIn:
+		res = a.creditIn(b.CreditIn)
 	}
 	a.put(idempotencyKey(key), &pb.IdempotencyRecord{ParamsSha256: hash[:], Result: res, CreatedAtUnixMs: a.now, RetentionMs: retention})
 	return Applied{Result: res}
 }
 
 // idempotencyOf returns the command's key and how long it is kept. A
-// transfer's id is its key and is kept forever: it also names the transfer.
+// transfer's id is its key and is kept forever: it also names the transfer
+// (in the payer's cell, and for a credit in the payee's). OutboxDelivered
+// has no key ("").
 func idempotencyOf(cmd *pb.Command) (string, int64) {
 	switch b := cmd.GetBody().(type) {
 	case *pb.Command_CreateAccount:
@@ -78,6 +91,8 @@ func idempotencyOf(cmd *pb.Command) (string, int64) {
 		return b.Deposit.GetIdempotencyKey(), max(cmd.GetIdempotencyRetentionMs(), 0)
 	case *pb.Command_Transfer:
 		return b.Transfer.GetTransferId(), 0
+	case *pb.Command_CreditIn:
+		return b.CreditIn.GetTransferId(), 0
 	}
 	return "", 0
 }

@@ -38,7 +38,12 @@ type NodeConfig struct {
 	Service              ServiceConfig
 	// Register, if set, registers more services on the node's gRPC server
 	// (the one serving the Cell service) before it serves.
-	Register      func(*grpc.Server)
+	Register func(*grpc.Server)
+	// Courier, if set, delivers cross-cell credits: the node then runs the
+	// outbox relay of the cells it leads (tuned by Relay). Without it,
+	// transfers to another cell's account are refused.
+	Courier       Courier
+	Relay         RelayConfig
 	Logger        *slog.Logger
 	RaftLogOutput io.Writer
 }
@@ -51,6 +56,7 @@ type Node struct {
 	client  net.Listener
 	served  chan struct{}
 	service *Service
+	relay   *relay // nil without a Courier
 	logger  *slog.Logger
 }
 
@@ -149,6 +155,15 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		service: NewService(host, topologyDirectory{topo}, cfg.Service),
 		logger:  cfg.Logger.With("component", "node", "node", self.ID),
 	}
+	if cfg.Courier != nil {
+		ids := make([]uint64, 0, len(cells))
+		for _, c := range cells {
+			ids = append(ids, c.ID)
+		}
+		n.relay = newRelay(host, n.service, cfg.Courier, ids, cfg.Relay, n.logger)
+		n.service.relay = n.relay
+		go n.relay.run()
+	}
 	pb.RegisterCellServer(n.server, n.service)
 	// Routers probe nodes with the standard health service.
 	healthpb.RegisterHealthServer(n.server, health.NewServer())
@@ -194,5 +209,8 @@ func (n *Node) Close(drain time.Duration) error {
 		<-done
 	}
 	<-n.served
+	if n.relay != nil {
+		n.relay.close()
+	}
 	return n.host.Close()
 }

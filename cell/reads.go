@@ -103,18 +103,27 @@ func ListTransfers(r replication.Reader, account string, pageSize uint32, pageTo
 	return out, next, nil
 }
 
-// Totals sums a cell's balances and its deposits per currency. In a cell
-// whose money only moves by deposits and transfers, they are equal: money
-// is conserved.
+// Totals sums a cell's balances, deposits and cross-cell flows per
+// currency. Money is conserved in a cell when, in every currency,
+//
+//	balances = deposited + received - sent - in flight
+//
+// (in flight: debited from a payer here, not yet settled; sent: settled
+// credits delivered to other cells; received: credits from other cells).
 type Totals struct {
 	Accounts  int
 	Balances  map[string]int64
 	Deposited map[string]int64
+	InFlight  map[string]int64
+	Sent      map[string]int64
+	Received  map[string]int64
+	// Outbox counts the cross-cell transfers not yet settled.
+	Outbox int
 }
 
 // ReadTotals computes Totals from a cell's state.
 func ReadTotals(r replication.Reader) (Totals, error) {
-	t := Totals{Balances: map[string]int64{}, Deposited: map[string]int64{}}
+	t := Totals{Balances: map[string]int64{}, Deposited: map[string]int64{}, InFlight: map[string]int64{}, Sent: map[string]int64{}, Received: map[string]int64{}}
 	var decodeErr error
 	err := r.Scan([]byte("a/"), []byte("a0"), func(k, v []byte) bool {
 		var acc pb.Account
@@ -131,30 +140,45 @@ func ReadTotals(r replication.Reader) (Totals, error) {
 	if err != nil {
 		return t, err
 	}
-	prefix := []byte("s/deposited/")
-	err = r.Scan(prefix, []byte("s/deposited0"), func(k, v []byte) bool {
-		if len(v) == 8 {
-			t.Deposited[string(k[len(prefix):])] = int64(binary.BigEndian.Uint64(v))
+	for _, total := range []struct {
+		name string
+		into map[string]int64
+	}{{"deposited", t.Deposited}, {"inflight", t.InFlight}, {"sent", t.Sent}, {"received", t.Received}} {
+		prefix := []byte("s/" + total.name + "/")
+		err = r.Scan(prefix, []byte("s/"+total.name+"0"), func(k, v []byte) bool {
+			if len(v) == 8 {
+				total.into[string(k[len(prefix):])] = int64(binary.BigEndian.Uint64(v))
+			}
+			return true
+		})
+		if err != nil {
+			return t, err
 		}
+	}
+	err = r.Scan([]byte("o/"), []byte("o0"), func(_, _ []byte) bool {
+		t.Outbox++
 		return true
 	})
 	return t, err
 }
 
-// Conserved reports whether balances equal deposits in every currency, and
-// the currencies where they differ.
+// Conserved reports whether the cell's identity (see Totals) holds in
+// every currency, and the currencies where it does not.
 func (t Totals) Conserved() (bool, []string) {
 	var bad []string
 	seen := map[string]bool{}
 	for c := range t.Balances {
 		seen[c] = true
 	}
-	for c := range t.Deposited {
-		seen[c] = true
+	for _, m := range []map[string]int64{t.Deposited, t.InFlight, t.Sent, t.Received} {
+		for c := range m {
+			seen[c] = true
+		}
 	}
 	for c := range seen {
-		if t.Balances[c] != t.Deposited[c] {
-			bad = append(bad, fmt.Sprintf("%s: balances %d, deposits %d", c, t.Balances[c], t.Deposited[c]))
+		if want := t.Deposited[c] + t.Received[c] - t.Sent[c] - t.InFlight[c]; t.Balances[c] != want {
+			bad = append(bad, fmt.Sprintf("%s: balances %d, want deposits %d + received %d - sent %d - in flight %d = %d",
+				c, t.Balances[c], t.Deposited[c], t.Received[c], t.Sent[c], t.InFlight[c], want))
 		}
 	}
 	sort.Strings(bad)

@@ -35,6 +35,9 @@ type ServiceConfig struct {
 	IdempotencyRetention time.Duration
 	// Now is the leader's clock, stamped into each command. Default time.Now.
 	Now func() time.Time
+	// CrossCellWait is how long a cross-cell Transfer waits for its credit
+	// to settle before it answers IN_FLIGHT. Default 1 s; negative: never.
+	CrossCellWait time.Duration
 }
 
 // ReplayedHeader is set to "true" in the response header when a mutation's
@@ -47,6 +50,8 @@ type Service struct {
 	host *replication.Host
 	dir  Directory
 	cfg  ServiceConfig
+	// relay, if set (StartNode with a Courier), settles cross-cell transfers.
+	relay *relay
 }
 
 // NewService serves the cells hosted by host.
@@ -57,6 +62,10 @@ func NewService(host *replication.Host, dir Directory, cfg ServiceConfig) *Servi
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	if cfg.CrossCellWait == 0 {
+		cfg.CrossCellWait = time.Second
+	}
+	cfg.CrossCellWait = max(cfg.CrossCellWait, 0)
 	return &Service{host: host, dir: dir, cfg: cfg}
 }
 
@@ -169,8 +178,10 @@ func (s *Service) Deposit(ctx context.Context, req *pb.DepositRequest) (*pb.Depo
 	return res.GetDeposit(), nil
 }
 
-// Transfer implements pb.CellServer. Both accounts must be in the cell;
-// cross-cell transfers are not yet supported.
+// Transfer implements pb.CellServer. The payer must be in the cell; a
+// payee in another cell makes it a cross-cell transfer (crosscell.go): the
+// answer is its record IN_FLIGHT, or COMPLETED / REVERSED if the relay
+// settled it within CrossCellWait.
 func (s *Service) Transfer(ctx context.Context, req *pb.TransferRequest) (*pb.TransferRecord, error) {
 	c := req.GetCommand()
 	if err := ValidateTransfer(c); err != nil {
@@ -179,16 +190,76 @@ func (s *Service) Transfer(ctx context.Context, req *pb.TransferRequest) (*pb.Tr
 	if err := s.owns(req.GetCellId(), "from_account_id", c.GetFromAccountId()); err != nil {
 		return nil, err
 	}
-	if owner, ok := s.dir.CellOfAccount(c.GetToAccountId()); !ok || owner != req.GetCellId() {
-		return nil, statusError(codes.FailedPrecondition, ReasonCrossCellNotEnabled,
-			fmt.Sprintf("to_account_id %q is in cell %d, not cell %d: cross-cell transfers are not supported yet", c.GetToAccountId(), owner, req.GetCellId()),
-			map[string]string{MetaField: "to_account_id", MetaCellID: strconv.FormatUint(owner, 10)})
+	owner, ok := s.dir.CellOfAccount(c.GetToAccountId())
+	if !ok {
+		return nil, statusError(codes.FailedPrecondition, ReasonWrongCell,
+			fmt.Sprintf("to_account_id %q belongs to no cell", c.GetToAccountId()), map[string]string{MetaField: "to_account_id"})
+	}
+	c = proto.Clone(c).(*pb.Transfer)
+	c.FromCellId, c.ToCellId = 0, 0 // Stamped here, never taken from the caller.
+	crossCell := owner != req.GetCellId()
+	if crossCell {
+		if s.relay == nil {
+			return nil, statusError(codes.FailedPrecondition, ReasonCrossCellNotEnabled,
+				fmt.Sprintf("to_account_id %q is in cell %d: this node has no outbox relay for cross-cell transfers", c.GetToAccountId(), owner),
+				map[string]string{MetaField: "to_account_id", MetaCellID: strconv.FormatUint(owner, 10)})
+		}
+		c.FromCellId, c.ToCellId = req.GetCellId(), owner
 	}
 	res, err := s.propose(ctx, req.GetCellId(), &pb.Command{Body: &pb.Command_Transfer{Transfer: c}})
 	if err != nil {
 		return nil, err
 	}
+	rec := res.GetTransfer()
+	if crossCell && rec.GetState() == pb.TransferState_TRANSFER_STATE_IN_FLIGHT {
+		rec = s.awaitSettled(ctx, req.GetCellId(), rec)
+	}
+	return rec, nil
+}
+
+// CreditIn implements pb.CellServer: the payee's leg of a cross-cell
+// transfer, for the payer cell's relay.
+func (s *Service) CreditIn(ctx context.Context, req *pb.CreditInRequest) (*pb.TransferRecord, error) {
+	c := req.GetCommand()
+	if err := validateCreditIn(c); err != nil {
+		return nil, inputStatus(err, req.GetCellId())
+	}
+	if err := s.owns(req.GetCellId(), "to_account_id", c.GetToAccountId()); err != nil {
+		return nil, err
+	}
+	res, err := s.propose(ctx, req.GetCellId(), &pb.Command{Body: &pb.Command_CreditIn{CreditIn: c}})
+	if err != nil {
+		return nil, err
+	}
 	return res.GetTransfer(), nil
+}
+
+// awaitSettled wakes the relay and waits, at most CrossCellWait and never
+// past ctx, for the transfer to settle; it returns the latest record.
+func (s *Service) awaitSettled(ctx context.Context, cellID uint64, rec *pb.TransferRecord) *pb.TransferRecord {
+	s.relay.notify()
+	g, err := s.group(cellID)
+	if err != nil {
+		return rec
+	}
+	wait := time.NewTimer(s.cfg.CrossCellWait)
+	defer wait.Stop()
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return rec
+		case <-wait.C:
+			return rec
+		case <-poll.C:
+		}
+		// The local replica is the leader's (it just applied the debit);
+		// a settled record read here is committed.
+		if now, err := GetTransfer(g.Reader(), rec.GetTransferId()); err == nil && now.GetState() != pb.TransferState_TRANSFER_STATE_IN_FLIGHT {
+			return now
+		}
+	}
 }
 
 // currentReader returns the cell's state after a linearizable read check.

@@ -30,6 +30,13 @@ const (
 // group 1 and returns the group once it leads. The host closes with the test.
 func newSingleNode(t testing.TB) *replication.Group {
 	t.Helper()
+	_, g := newSingleHost(t)
+	return g
+}
+
+// newSingleHost is newSingleNode that also returns the host.
+func newSingleHost(t testing.TB) (*replication.Host, *replication.Group) {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -61,7 +68,7 @@ func newSingleNode(t testing.TB) *replication.Group {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	return g
+	return host, g
 }
 
 // newRand is the tests' seeded source: a failure replays with its seed.

@@ -119,6 +119,22 @@ func ValidateTransfer(c *pb.Transfer) error {
 	return validCurrency("currency", c.GetCurrency())
 }
 
+func validateCreditIn(c *pb.CreditIn) error {
+	if c == nil {
+		return &InputError{Field: "command", Reason: "is required"}
+	}
+	if err := validID("transfer_id", c.GetTransferId(), idempotencyKeyBytesMax); err != nil {
+		return err
+	}
+	if err := validID("from_account_id", c.GetFromAccountId(), accountIDBytesMax); err != nil {
+		return err
+	}
+	if err := validID("to_account_id", c.GetToAccountId(), accountIDBytesMax); err != nil {
+		return err
+	}
+	return validCurrency("currency", c.GetCurrency())
+}
+
 // validateCommand checks a whole command as apply receives it.
 func validateCommand(cmd *pb.Command) error {
 	switch b := cmd.GetBody().(type) {
@@ -128,6 +144,13 @@ func validateCommand(cmd *pb.Command) error {
 		return ValidateDeposit(b.Deposit)
 	case *pb.Command_Transfer:
 		return ValidateTransfer(b.Transfer)
+	case *pb.Command_CreditIn:
+		return validateCreditIn(b.CreditIn)
+	case *pb.Command_OutboxDelivered:
+		if b.OutboxDelivered == nil {
+			return &InputError{Field: "command", Reason: "is required"}
+		}
+		return validID("transfer_id", b.OutboxDelivered.GetTransferId(), idempotencyKeyBytesMax)
 	default:
 		return &InputError{Field: "command.body", Reason: "is missing or of an unknown kind"}
 	}

@@ -113,10 +113,16 @@ func (p *payments) GetAccount(ctx context.Context, q *pb.AccountLookup) (*pb.Acc
 }
 
 func (p *payments) GetTransfer(ctx context.Context, q *pb.TransferLookup) (*pb.TransferRecord, error) {
-	if err := cell.ValidateAccountID("from_account_id", q.GetFromAccountId()); err != nil {
+	// A transfer is stored in its payer's cell, and a cross-cell one in its
+	// payee's too: the lookup names one of them.
+	field, account := "from_account_id", q.GetFromAccountId()
+	if account == "" && q.GetToAccountId() != "" {
+		field, account = "to_account_id", q.GetToAccountId()
+	}
+	if err := cell.ValidateAccountID(field, account); err != nil {
 		return nil, invalid(err)
 	}
-	id, err := p.cellOf(q.GetFromAccountId())
+	id, err := p.cellOf(account)
 	if err != nil {
 		return nil, err
 	}

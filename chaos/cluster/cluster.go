@@ -98,6 +98,7 @@ type node struct {
 	n       *cell.Node
 	agent   *router.NodeAgent
 	control *router.Control
+	courier *router.Courier
 	dir     string
 }
 
@@ -210,16 +211,19 @@ func (c *Cluster) startNode(n topology.Node, raftLn, clientLn net.Listener) erro
 		_ = clientLn.Close()
 		return err
 	}
+	courier := router.NewCourier(c.Topology, c.Fabric.Dialer(n.Site), 0)
 	cn, err := cell.StartNode(cell.NodeConfig{
 		Topology: c.Topology, NodeID: n.ID, DataDir: dir, RaftListener: raftLn, ClientListener: clientLn,
 		Dialer: c.Fabric.Dialer(n.Site), HeartbeatIntervalMin: c.cfg.HeartbeatIntervalMin,
-		Logger: c.cfg.Logger, RaftLogOutput: io.Discard, Register: control.Register,
+		Logger: c.cfg.Logger, RaftLogOutput: io.Discard, Register: control.Register, Courier: courier,
 	})
 	if err != nil {
+		_ = courier.Close()
 		return err
 	}
 	if err := control.Start(cn); err != nil {
 		_ = cn.Close(time.Second)
+		_ = courier.Close()
 		return err
 	}
 	gcfg := gossip.DefaultConfig()
@@ -234,6 +238,7 @@ func (c *Cluster) startNode(n topology.Node, raftLn, clientLn net.Listener) erro
 	if err != nil {
 		_ = control.Close()
 		_ = cn.Close(time.Second)
+		_ = courier.Close()
 		return err
 	}
 	routers.Lock()
@@ -244,7 +249,7 @@ func (c *Cluster) startNode(n topology.Node, raftLn, clientLn net.Listener) erro
 	if c.seed == "" {
 		c.seed = agent.Addr()
 	}
-	c.nodes[n.ID] = &node{n: cn, agent: agent, control: control, dir: dir}
+	c.nodes[n.ID] = &node{n: cn, agent: agent, control: control, courier: courier, dir: dir}
 	return nil
 }
 
@@ -333,7 +338,7 @@ func (c *Cluster) StopNode(id string) error {
 	if n == nil {
 		return fmt.Errorf("cluster: node %q is not running", id)
 	}
-	return errors.Join(n.control.Close(), n.agent.Close(), n.n.Close(0))
+	return errors.Join(n.control.Close(), n.agent.Close(), n.n.Close(0), n.courier.Close())
 }
 
 // RestartNode starts node id again from its data directory.
@@ -496,7 +501,7 @@ func (c *Cluster) Close() error {
 		errs = append(errs, r.Close(time.Second))
 	}
 	for _, n := range nodes {
-		errs = append(errs, n.control.Close(), n.agent.Close(), n.n.Close(time.Second))
+		errs = append(errs, n.control.Close(), n.agent.Close(), n.n.Close(time.Second), n.courier.Close())
 	}
 	errs = append(errs, c.Fabric.Close())
 	return errors.Join(errs...)

@@ -76,9 +76,12 @@ address of the other sites must have a route (exit 3 otherwise).`,
 			if err != nil {
 				return err
 			}
+			// The outbox relay delivers cross-cell credits with the router's forwarding.
+			courier := router.NewCourier(topo, dial, 0)
+			defer courier.Close()
 			node, err := cell.StartNode(cell.NodeConfig{
 				Topology: topo, NodeID: nodeID, DataDir: dataDir, Logger: logger, RaftLogOutput: cmd.ErrOrStderr(),
-				Register: control.Register, Dialer: dial,
+				Register: control.Register, Dialer: dial, Courier: courier,
 			})
 			if err != nil {
 				return err

@@ -30,6 +30,11 @@ type TransferState int32
 const (
 	TransferState_TRANSFER_STATE_UNSPECIFIED TransferState = 0
 	TransferState_TRANSFER_STATE_COMPLETED   TransferState = 1
+	// Cross-cell, payer's side: debited, the credit is on its way.
+	TransferState_TRANSFER_STATE_IN_FLIGHT TransferState = 2
+	// Cross-cell, payer's side: the payee's cell refused the credit; the
+	// payer was refunded (reversal_reason says why).
+	TransferState_TRANSFER_STATE_REVERSED TransferState = 3
 )
 
 // Enum value maps for TransferState.
@@ -37,10 +42,14 @@ var (
 	TransferState_name = map[int32]string{
 		0: "TRANSFER_STATE_UNSPECIFIED",
 		1: "TRANSFER_STATE_COMPLETED",
+		2: "TRANSFER_STATE_IN_FLIGHT",
+		3: "TRANSFER_STATE_REVERSED",
 	}
 	TransferState_value = map[string]int32{
 		"TRANSFER_STATE_UNSPECIFIED": 0,
 		"TRANSFER_STATE_COMPLETED":   1,
+		"TRANSFER_STATE_IN_FLIGHT":   2,
+		"TRANSFER_STATE_REVERSED":    3,
 	}
 )
 
@@ -246,6 +255,8 @@ type Command struct {
 	//	*Command_CreateAccount
 	//	*Command_Deposit
 	//	*Command_Transfer
+	//	*Command_CreditIn
+	//	*Command_OutboxDelivered
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -329,6 +340,24 @@ func (x *Command) GetTransfer() *Transfer {
 	return nil
 }
 
+func (x *Command) GetCreditIn() *CreditIn {
+	if x != nil {
+		if x, ok := x.Body.(*Command_CreditIn); ok {
+			return x.CreditIn
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetOutboxDelivered() *OutboxDelivered {
+	if x != nil {
+		if x, ok := x.Body.(*Command_OutboxDelivered); ok {
+			return x.OutboxDelivered
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -345,11 +374,25 @@ type Command_Transfer struct {
 	Transfer *Transfer `protobuf:"bytes,12,opt,name=transfer,proto3,oneof"`
 }
 
+type Command_CreditIn struct {
+	// Cross-cell transfers: the payee's side, and the payer's record of the
+	// outcome. Proposed by the outbox relay, never by clients.
+	CreditIn *CreditIn `protobuf:"bytes,13,opt,name=credit_in,json=creditIn,proto3,oneof"`
+}
+
+type Command_OutboxDelivered struct {
+	OutboxDelivered *OutboxDelivered `protobuf:"bytes,14,opt,name=outbox_delivered,json=outboxDelivered,proto3,oneof"`
+}
+
 func (*Command_CreateAccount) isCommand_Body() {}
 
 func (*Command_Deposit) isCommand_Body() {}
 
 func (*Command_Transfer) isCommand_Body() {}
+
+func (*Command_CreditIn) isCommand_Body() {}
+
+func (*Command_OutboxDelivered) isCommand_Body() {}
 
 type CreateAccount struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
@@ -496,8 +539,11 @@ func (x *Deposit) GetExternalRef() string {
 	return ""
 }
 
-// A transfer between two accounts of the same cell; its id is its
-// idempotency key.
+// A transfer between two accounts; its id is its idempotency key. When the
+// payee lives in another cell it is a saga: the payer's cell debits the
+// payer and writes an outbox record in one command (state IN_FLIGHT), the
+// relay credits the payee's cell (CreditIn) and records the outcome
+// (OutboxDelivered): COMPLETED, or REVERSED with the payer refunded.
 type Transfer struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	TransferId    string                 `protobuf:"bytes,1,opt,name=transfer_id,json=transferId,proto3" json:"transfer_id,omitempty"`
@@ -505,6 +551,11 @@ type Transfer struct {
 	ToAccountId   string                 `protobuf:"bytes,3,opt,name=to_account_id,json=toAccountId,proto3" json:"to_account_id,omitempty"`
 	AmountMinor   int64                  `protobuf:"varint,4,opt,name=amount_minor,json=amountMinor,proto3" json:"amount_minor,omitempty"`
 	Currency      string                 `protobuf:"bytes,5,opt,name=currency,proto3" json:"currency,omitempty"`
+	// The payee's cell when it is not the payer's; stamped by the payer
+	// cell's service from the topology, never taken from clients.
+	ToCellId uint64 `protobuf:"varint,6,opt,name=to_cell_id,json=toCellId,proto3" json:"to_cell_id,omitempty"`
+	// The payer's cell, stamped with to_cell_id for cross-cell transfers.
+	FromCellId    uint64 `protobuf:"varint,7,opt,name=from_cell_id,json=fromCellId,proto3" json:"from_cell_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -574,6 +625,223 @@ func (x *Transfer) GetCurrency() string {
 	return ""
 }
 
+func (x *Transfer) GetToCellId() uint64 {
+	if x != nil {
+		return x.ToCellId
+	}
+	return 0
+}
+
+func (x *Transfer) GetFromCellId() uint64 {
+	if x != nil {
+		return x.FromCellId
+	}
+	return 0
+}
+
+// The payee's leg of a cross-cell transfer, applied in the payee's cell
+// under the transfer id as idempotency key.
+type CreditIn struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	TransferId    string                 `protobuf:"bytes,1,opt,name=transfer_id,json=transferId,proto3" json:"transfer_id,omitempty"`
+	FromAccountId string                 `protobuf:"bytes,2,opt,name=from_account_id,json=fromAccountId,proto3" json:"from_account_id,omitempty"`
+	FromCellId    uint64                 `protobuf:"varint,3,opt,name=from_cell_id,json=fromCellId,proto3" json:"from_cell_id,omitempty"`
+	ToAccountId   string                 `protobuf:"bytes,4,opt,name=to_account_id,json=toAccountId,proto3" json:"to_account_id,omitempty"`
+	AmountMinor   int64                  `protobuf:"varint,5,opt,name=amount_minor,json=amountMinor,proto3" json:"amount_minor,omitempty"`
+	Currency      string                 `protobuf:"bytes,6,opt,name=currency,proto3" json:"currency,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreditIn) Reset() {
+	*x = CreditIn{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[5]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreditIn) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreditIn) ProtoMessage() {}
+
+func (x *CreditIn) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[5]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreditIn.ProtoReflect.Descriptor instead.
+func (*CreditIn) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{5}
+}
+
+func (x *CreditIn) GetTransferId() string {
+	if x != nil {
+		return x.TransferId
+	}
+	return ""
+}
+
+func (x *CreditIn) GetFromAccountId() string {
+	if x != nil {
+		return x.FromAccountId
+	}
+	return ""
+}
+
+func (x *CreditIn) GetFromCellId() uint64 {
+	if x != nil {
+		return x.FromCellId
+	}
+	return 0
+}
+
+func (x *CreditIn) GetToAccountId() string {
+	if x != nil {
+		return x.ToAccountId
+	}
+	return ""
+}
+
+func (x *CreditIn) GetAmountMinor() int64 {
+	if x != nil {
+		return x.AmountMinor
+	}
+	return 0
+}
+
+func (x *CreditIn) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+// The payer cell's record of a delivered (or rejected) credit.
+type OutboxDelivered struct {
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	TransferId string                 `protobuf:"bytes,1,opt,name=transfer_id,json=transferId,proto3" json:"transfer_id,omitempty"`
+	// COMPLETED: the payee's cell credited the payee. REVERSED: it refused
+	// the credit for good (reason), and the payer is refunded.
+	Outcome       TransferState `protobuf:"varint,2,opt,name=outcome,proto3,enum=cellpay.v1.TransferState" json:"outcome,omitempty"`
+	Reason        string        `protobuf:"bytes,3,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OutboxDelivered) Reset() {
+	*x = OutboxDelivered{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[6]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutboxDelivered) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutboxDelivered) ProtoMessage() {}
+
+func (x *OutboxDelivered) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[6]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutboxDelivered.ProtoReflect.Descriptor instead.
+func (*OutboxDelivered) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{6}
+}
+
+func (x *OutboxDelivered) GetTransferId() string {
+	if x != nil {
+		return x.TransferId
+	}
+	return ""
+}
+
+func (x *OutboxDelivered) GetOutcome() TransferState {
+	if x != nil {
+		return x.Outcome
+	}
+	return TransferState_TRANSFER_STATE_UNSPECIFIED
+}
+
+func (x *OutboxDelivered) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// An outbox record: a debited cross-cell transfer whose credit is not yet
+// delivered. Stored under o/<transfer id> in the payer's cell.
+type OutboxRecord struct {
+	state           protoimpl.MessageState `protogen:"open.v1"`
+	Transfer        *Transfer              `protobuf:"bytes,1,opt,name=transfer,proto3" json:"transfer,omitempty"`
+	CreatedAtUnixMs int64                  `protobuf:"varint,2,opt,name=created_at_unix_ms,json=createdAtUnixMs,proto3" json:"created_at_unix_ms,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
+}
+
+func (x *OutboxRecord) Reset() {
+	*x = OutboxRecord{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OutboxRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OutboxRecord) ProtoMessage() {}
+
+func (x *OutboxRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OutboxRecord.ProtoReflect.Descriptor instead.
+func (*OutboxRecord) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *OutboxRecord) GetTransfer() *Transfer {
+	if x != nil {
+		return x.Transfer
+	}
+	return nil
+}
+
+func (x *OutboxRecord) GetCreatedAtUnixMs() int64 {
+	if x != nil {
+		return x.CreatedAtUnixMs
+	}
+	return 0
+}
+
 type DepositRecord struct {
 	state             protoimpl.MessageState `protogen:"open.v1"`
 	IdempotencyKey    string                 `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
@@ -589,7 +857,7 @@ type DepositRecord struct {
 
 func (x *DepositRecord) Reset() {
 	*x = DepositRecord{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[5]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -601,7 +869,7 @@ func (x *DepositRecord) String() string {
 func (*DepositRecord) ProtoMessage() {}
 
 func (x *DepositRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[5]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -614,7 +882,7 @@ func (x *DepositRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DepositRecord.ProtoReflect.Descriptor instead.
 func (*DepositRecord) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{5}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *DepositRecord) GetIdempotencyKey() string {
@@ -677,13 +945,21 @@ type TransferRecord struct {
 	CreatedAtUnixMs       int64                  `protobuf:"varint,7,opt,name=created_at_unix_ms,json=createdAtUnixMs,proto3" json:"created_at_unix_ms,omitempty"`
 	FromBalanceAfterMinor int64                  `protobuf:"varint,8,opt,name=from_balance_after_minor,json=fromBalanceAfterMinor,proto3" json:"from_balance_after_minor,omitempty"`
 	ToBalanceAfterMinor   int64                  `protobuf:"varint,9,opt,name=to_balance_after_minor,json=toBalanceAfterMinor,proto3" json:"to_balance_after_minor,omitempty"`
-	unknownFields         protoimpl.UnknownFields
-	sizeCache             protoimpl.SizeCache
+	// Cross-cell transfers: both cells (0 for a transfer inside one cell).
+	// The payer's record has no to_balance_after_minor, the payee's no
+	// from_balance_after_minor.
+	FromCellId uint64 `protobuf:"varint,10,opt,name=from_cell_id,json=fromCellId,proto3" json:"from_cell_id,omitempty"`
+	ToCellId   uint64 `protobuf:"varint,11,opt,name=to_cell_id,json=toCellId,proto3" json:"to_cell_id,omitempty"`
+	// When a cross-cell transfer reached COMPLETED or REVERSED.
+	SettledAtUnixMs int64  `protobuf:"varint,12,opt,name=settled_at_unix_ms,json=settledAtUnixMs,proto3" json:"settled_at_unix_ms,omitempty"`
+	ReversalReason  string `protobuf:"bytes,13,opt,name=reversal_reason,json=reversalReason,proto3" json:"reversal_reason,omitempty"`
+	unknownFields   protoimpl.UnknownFields
+	sizeCache       protoimpl.SizeCache
 }
 
 func (x *TransferRecord) Reset() {
 	*x = TransferRecord{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[6]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -695,7 +971,7 @@ func (x *TransferRecord) String() string {
 func (*TransferRecord) ProtoMessage() {}
 
 func (x *TransferRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[6]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -708,7 +984,7 @@ func (x *TransferRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferRecord.ProtoReflect.Descriptor instead.
 func (*TransferRecord) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{6}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *TransferRecord) GetTransferId() string {
@@ -774,6 +1050,34 @@ func (x *TransferRecord) GetToBalanceAfterMinor() int64 {
 	return 0
 }
 
+func (x *TransferRecord) GetFromCellId() uint64 {
+	if x != nil {
+		return x.FromCellId
+	}
+	return 0
+}
+
+func (x *TransferRecord) GetToCellId() uint64 {
+	if x != nil {
+		return x.ToCellId
+	}
+	return 0
+}
+
+func (x *TransferRecord) GetSettledAtUnixMs() int64 {
+	if x != nil {
+		return x.SettledAtUnixMs
+	}
+	return 0
+}
+
+func (x *TransferRecord) GetReversalReason() string {
+	if x != nil {
+		return x.ReversalReason
+	}
+	return ""
+}
+
 type LedgerError struct {
 	state   protoimpl.MessageState `protogen:"open.v1"`
 	Reason  ErrorReason            `protobuf:"varint,1,opt,name=reason,proto3,enum=cellpay.v1.ErrorReason" json:"reason,omitempty"`
@@ -786,7 +1090,7 @@ type LedgerError struct {
 
 func (x *LedgerError) Reset() {
 	*x = LedgerError{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[7]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -798,7 +1102,7 @@ func (x *LedgerError) String() string {
 func (*LedgerError) ProtoMessage() {}
 
 func (x *LedgerError) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[7]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -811,7 +1115,7 @@ func (x *LedgerError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerError.ProtoReflect.Descriptor instead.
 func (*LedgerError) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{7}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *LedgerError) GetReason() ErrorReason {
@@ -851,7 +1155,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[8]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -863,7 +1167,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[8]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -876,7 +1180,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{8}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *CommandResult) GetOutcome() isCommandResult_Outcome {
@@ -964,7 +1268,7 @@ type IdempotencyRecord struct {
 
 func (x *IdempotencyRecord) Reset() {
 	*x = IdempotencyRecord{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[9]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -976,7 +1280,7 @@ func (x *IdempotencyRecord) String() string {
 func (*IdempotencyRecord) ProtoMessage() {}
 
 func (x *IdempotencyRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[9]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -989,7 +1293,7 @@ func (x *IdempotencyRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdempotencyRecord.ProtoReflect.Descriptor instead.
 func (*IdempotencyRecord) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{9}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *IdempotencyRecord) GetParamsSha256() []byte {
@@ -1030,7 +1334,7 @@ type CreateAccountRequest struct {
 
 func (x *CreateAccountRequest) Reset() {
 	*x = CreateAccountRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[10]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1042,7 +1346,7 @@ func (x *CreateAccountRequest) String() string {
 func (*CreateAccountRequest) ProtoMessage() {}
 
 func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[10]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1055,7 +1359,7 @@ func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccountRequest.ProtoReflect.Descriptor instead.
 func (*CreateAccountRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{10}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *CreateAccountRequest) GetCellId() uint64 {
@@ -1082,7 +1386,7 @@ type DepositRequest struct {
 
 func (x *DepositRequest) Reset() {
 	*x = DepositRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[11]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1094,7 +1398,7 @@ func (x *DepositRequest) String() string {
 func (*DepositRequest) ProtoMessage() {}
 
 func (x *DepositRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[11]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1107,7 +1411,7 @@ func (x *DepositRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DepositRequest.ProtoReflect.Descriptor instead.
 func (*DepositRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{11}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *DepositRequest) GetCellId() uint64 {
@@ -1134,7 +1438,7 @@ type TransferRequest struct {
 
 func (x *TransferRequest) Reset() {
 	*x = TransferRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[12]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1146,7 +1450,7 @@ func (x *TransferRequest) String() string {
 func (*TransferRequest) ProtoMessage() {}
 
 func (x *TransferRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[12]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1159,7 +1463,7 @@ func (x *TransferRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferRequest.ProtoReflect.Descriptor instead.
 func (*TransferRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{12}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *TransferRequest) GetCellId() uint64 {
@@ -1176,6 +1480,58 @@ func (x *TransferRequest) GetCommand() *Transfer {
 	return nil
 }
 
+type CreditInRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CellId        uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
+	Command       *CreditIn              `protobuf:"bytes,2,opt,name=command,proto3" json:"command,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreditInRequest) Reset() {
+	*x = CreditInRequest{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[16]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreditInRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreditInRequest) ProtoMessage() {}
+
+func (x *CreditInRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[16]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreditInRequest.ProtoReflect.Descriptor instead.
+func (*CreditInRequest) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{16}
+}
+
+func (x *CreditInRequest) GetCellId() uint64 {
+	if x != nil {
+		return x.CellId
+	}
+	return 0
+}
+
+func (x *CreditInRequest) GetCommand() *CreditIn {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
 type GetAccountRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CellId        uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
@@ -1186,7 +1542,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[13]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1198,7 +1554,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[13]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1211,7 +1567,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{13}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *GetAccountRequest) GetCellId() uint64 {
@@ -1238,7 +1594,7 @@ type GetTransferRequest struct {
 
 func (x *GetTransferRequest) Reset() {
 	*x = GetTransferRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[14]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1250,7 +1606,7 @@ func (x *GetTransferRequest) String() string {
 func (*GetTransferRequest) ProtoMessage() {}
 
 func (x *GetTransferRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[14]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1263,7 +1619,7 @@ func (x *GetTransferRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTransferRequest.ProtoReflect.Descriptor instead.
 func (*GetTransferRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{14}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *GetTransferRequest) GetCellId() uint64 {
@@ -1294,7 +1650,7 @@ type ListTransfersRequest struct {
 
 func (x *ListTransfersRequest) Reset() {
 	*x = ListTransfersRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[15]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1306,7 +1662,7 @@ func (x *ListTransfersRequest) String() string {
 func (*ListTransfersRequest) ProtoMessage() {}
 
 func (x *ListTransfersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[15]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1319,7 +1675,7 @@ func (x *ListTransfersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTransfersRequest.ProtoReflect.Descriptor instead.
 func (*ListTransfersRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{15}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *ListTransfersRequest) GetCellId() uint64 {
@@ -1361,7 +1717,7 @@ type ListTransfersResponse struct {
 
 func (x *ListTransfersResponse) Reset() {
 	*x = ListTransfersResponse{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[16]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1373,7 +1729,7 @@ func (x *ListTransfersResponse) String() string {
 func (*ListTransfersResponse) ProtoMessage() {}
 
 func (x *ListTransfersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[16]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1386,7 +1742,7 @@ func (x *ListTransfersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTransfersResponse.ProtoReflect.Descriptor instead.
 func (*ListTransfersResponse) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{16}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *ListTransfersResponse) GetTransfers() []*TransferRecord {
@@ -1412,7 +1768,7 @@ type ReplicaStatusRequest struct {
 
 func (x *ReplicaStatusRequest) Reset() {
 	*x = ReplicaStatusRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[17]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1424,7 +1780,7 @@ func (x *ReplicaStatusRequest) String() string {
 func (*ReplicaStatusRequest) ProtoMessage() {}
 
 func (x *ReplicaStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[17]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1437,7 +1793,7 @@ func (x *ReplicaStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaStatusRequest.ProtoReflect.Descriptor instead.
 func (*ReplicaStatusRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{17}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ReplicaStatusRequest) GetCellId() uint64 {
@@ -1463,7 +1819,7 @@ type ReplicaStatusResponse struct {
 
 func (x *ReplicaStatusResponse) Reset() {
 	*x = ReplicaStatusResponse{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[18]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1475,7 +1831,7 @@ func (x *ReplicaStatusResponse) String() string {
 func (*ReplicaStatusResponse) ProtoMessage() {}
 
 func (x *ReplicaStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[18]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1488,7 +1844,7 @@ func (x *ReplicaStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaStatusResponse.ProtoReflect.Descriptor instead.
 func (*ReplicaStatusResponse) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{18}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *ReplicaStatusResponse) GetCellId() uint64 {
@@ -1552,14 +1908,16 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\rbalance_minor\x18\x03 \x01(\x03R\fbalanceMinor\x124\n" +
 	"\x16allow_negative_balance\x18\x04 \x01(\bR\x14allowNegativeBalance\x12+\n" +
 	"\x12created_at_unix_ms\x18\x05 \x01(\x03R\x0fcreatedAtUnixMs\x12\x18\n" +
-	"\aversion\x18\x06 \x01(\x04R\aversion\"\xa0\x02\n" +
+	"\aversion\x18\x06 \x01(\x04R\aversion\"\x9f\x03\n" +
 	"\aCommand\x12*\n" +
 	"\x11timestamp_unix_ms\x18\x01 \x01(\x03R\x0ftimestampUnixMs\x128\n" +
 	"\x18idempotency_retention_ms\x18\x02 \x01(\x03R\x16idempotencyRetentionMs\x12B\n" +
 	"\x0ecreate_account\x18\n" +
 	" \x01(\v2\x19.cellpay.v1.CreateAccountH\x00R\rcreateAccount\x12/\n" +
 	"\adeposit\x18\v \x01(\v2\x13.cellpay.v1.DepositH\x00R\adeposit\x122\n" +
-	"\btransfer\x18\f \x01(\v2\x14.cellpay.v1.TransferH\x00R\btransferB\x06\n" +
+	"\btransfer\x18\f \x01(\v2\x14.cellpay.v1.TransferH\x00R\btransfer\x123\n" +
+	"\tcredit_in\x18\r \x01(\v2\x14.cellpay.v1.CreditInH\x00R\bcreditIn\x12H\n" +
+	"\x10outbox_delivered\x18\x0e \x01(\v2\x1b.cellpay.v1.OutboxDeliveredH\x00R\x0foutboxDeliveredB\x06\n" +
 	"\x04body\"\xa9\x01\n" +
 	"\rCreateAccount\x12'\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\x1d\n" +
@@ -1573,14 +1931,35 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"account_id\x18\x02 \x01(\tR\taccountId\x12!\n" +
 	"\famount_minor\x18\x03 \x01(\x03R\vamountMinor\x12\x1a\n" +
 	"\bcurrency\x18\x04 \x01(\tR\bcurrency\x12!\n" +
-	"\fexternal_ref\x18\x05 \x01(\tR\vexternalRef\"\xb6\x01\n" +
+	"\fexternal_ref\x18\x05 \x01(\tR\vexternalRef\"\xf6\x01\n" +
 	"\bTransfer\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
 	"transferId\x12&\n" +
 	"\x0ffrom_account_id\x18\x02 \x01(\tR\rfromAccountId\x12\"\n" +
 	"\rto_account_id\x18\x03 \x01(\tR\vtoAccountId\x12!\n" +
 	"\famount_minor\x18\x04 \x01(\x03R\vamountMinor\x12\x1a\n" +
-	"\bcurrency\x18\x05 \x01(\tR\bcurrency\"\x96\x02\n" +
+	"\bcurrency\x18\x05 \x01(\tR\bcurrency\x12\x1c\n" +
+	"\n" +
+	"to_cell_id\x18\x06 \x01(\x04R\btoCellId\x12 \n" +
+	"\ffrom_cell_id\x18\a \x01(\x04R\n" +
+	"fromCellId\"\xd8\x01\n" +
+	"\bCreditIn\x12\x1f\n" +
+	"\vtransfer_id\x18\x01 \x01(\tR\n" +
+	"transferId\x12&\n" +
+	"\x0ffrom_account_id\x18\x02 \x01(\tR\rfromAccountId\x12 \n" +
+	"\ffrom_cell_id\x18\x03 \x01(\x04R\n" +
+	"fromCellId\x12\"\n" +
+	"\rto_account_id\x18\x04 \x01(\tR\vtoAccountId\x12!\n" +
+	"\famount_minor\x18\x05 \x01(\x03R\vamountMinor\x12\x1a\n" +
+	"\bcurrency\x18\x06 \x01(\tR\bcurrency\"\x7f\n" +
+	"\x0fOutboxDelivered\x12\x1f\n" +
+	"\vtransfer_id\x18\x01 \x01(\tR\n" +
+	"transferId\x123\n" +
+	"\aoutcome\x18\x02 \x01(\x0e2\x19.cellpay.v1.TransferStateR\aoutcome\x12\x16\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"m\n" +
+	"\fOutboxRecord\x120\n" +
+	"\btransfer\x18\x01 \x01(\v2\x14.cellpay.v1.TransferR\btransfer\x12+\n" +
+	"\x12created_at_unix_ms\x18\x02 \x01(\x03R\x0fcreatedAtUnixMs\"\x96\x02\n" +
 	"\rDepositRecord\x12'\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\x1d\n" +
 	"\n" +
@@ -1589,7 +1968,7 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\bcurrency\x18\x04 \x01(\tR\bcurrency\x12!\n" +
 	"\fexternal_ref\x18\x05 \x01(\tR\vexternalRef\x12.\n" +
 	"\x13balance_after_minor\x18\x06 \x01(\x03R\x11balanceAfterMinor\x12+\n" +
-	"\x12created_at_unix_ms\x18\a \x01(\x03R\x0fcreatedAtUnixMs\"\x88\x03\n" +
+	"\x12created_at_unix_ms\x18\a \x01(\x03R\x0fcreatedAtUnixMs\"\x9e\x04\n" +
 	"\x0eTransferRecord\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
 	"transferId\x12&\n" +
@@ -1600,7 +1979,14 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\x05state\x18\x06 \x01(\x0e2\x19.cellpay.v1.TransferStateR\x05state\x12+\n" +
 	"\x12created_at_unix_ms\x18\a \x01(\x03R\x0fcreatedAtUnixMs\x127\n" +
 	"\x18from_balance_after_minor\x18\b \x01(\x03R\x15fromBalanceAfterMinor\x123\n" +
-	"\x16to_balance_after_minor\x18\t \x01(\x03R\x13toBalanceAfterMinor\"n\n" +
+	"\x16to_balance_after_minor\x18\t \x01(\x03R\x13toBalanceAfterMinor\x12 \n" +
+	"\ffrom_cell_id\x18\n" +
+	" \x01(\x04R\n" +
+	"fromCellId\x12\x1c\n" +
+	"\n" +
+	"to_cell_id\x18\v \x01(\x04R\btoCellId\x12+\n" +
+	"\x12settled_at_unix_ms\x18\f \x01(\x03R\x0fsettledAtUnixMs\x12'\n" +
+	"\x0freversal_reason\x18\r \x01(\tR\x0ereversalReason\"n\n" +
 	"\vLedgerError\x12/\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x17.cellpay.v1.ErrorReasonR\x06reason\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
@@ -1624,7 +2010,10 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\acommand\x18\x02 \x01(\v2\x13.cellpay.v1.DepositR\acommand\"Z\n" +
 	"\x0fTransferRequest\x12\x17\n" +
 	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12.\n" +
-	"\acommand\x18\x02 \x01(\v2\x14.cellpay.v1.TransferR\acommand\"K\n" +
+	"\acommand\x18\x02 \x01(\v2\x14.cellpay.v1.TransferR\acommand\"Z\n" +
+	"\x0fCreditInRequest\x12\x17\n" +
+	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12.\n" +
+	"\acommand\x18\x02 \x01(\v2\x14.cellpay.v1.CreditInR\acommand\"K\n" +
 	"\x11GetAccountRequest\x12\x17\n" +
 	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12\x1d\n" +
 	"\n" +
@@ -1652,10 +2041,12 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\fstate_sha256\x18\x04 \x01(\fR\vstateSha256\x12\x16\n" +
 	"\x06leader\x18\x05 \x01(\bR\x06leader\x12$\n" +
 	"\x0eleader_node_id\x18\x06 \x01(\tR\fleaderNodeId\x12\x12\n" +
-	"\x04term\x18\a \x01(\x04R\x04term*M\n" +
+	"\x04term\x18\a \x01(\x04R\x04term*\x88\x01\n" +
 	"\rTransferState\x12\x1e\n" +
 	"\x1aTRANSFER_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
-	"\x18TRANSFER_STATE_COMPLETED\x10\x01*\x8a\x03\n" +
+	"\x18TRANSFER_STATE_COMPLETED\x10\x01\x12\x1c\n" +
+	"\x18TRANSFER_STATE_IN_FLIGHT\x10\x02\x12\x1b\n" +
+	"\x17TRANSFER_STATE_REVERSED\x10\x03*\x8a\x03\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dERROR_REASON_INVALID_ARGUMENT\x10\x01\x12#\n" +
@@ -1668,7 +2059,7 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"#ERROR_REASON_IDEMPOTENCY_KEY_REUSED\x10\b\x12\x1d\n" +
 	"\x19ERROR_REASON_SAME_ACCOUNT\x10\t\x12#\n" +
 	"\x1fERROR_REASON_TRANSFER_NOT_FOUND\x10\n" +
-	"2\x8e\x04\n" +
+	"2\xd3\x04\n" +
 	"\x04Cell\x12F\n" +
 	"\rCreateAccount\x12 .cellpay.v1.CreateAccountRequest\x1a\x13.cellpay.v1.Account\x12@\n" +
 	"\aDeposit\x12\x1a.cellpay.v1.DepositRequest\x1a\x19.cellpay.v1.DepositRecord\x12C\n" +
@@ -1676,7 +2067,8 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\n" +
 	"GetAccount\x12\x1d.cellpay.v1.GetAccountRequest\x1a\x13.cellpay.v1.Account\x12I\n" +
 	"\vGetTransfer\x12\x1e.cellpay.v1.GetTransferRequest\x1a\x1a.cellpay.v1.TransferRecord\x12T\n" +
-	"\rListTransfers\x12 .cellpay.v1.ListTransfersRequest\x1a!.cellpay.v1.ListTransfersResponse\x12T\n" +
+	"\rListTransfers\x12 .cellpay.v1.ListTransfersRequest\x1a!.cellpay.v1.ListTransfersResponse\x12C\n" +
+	"\bCreditIn\x12\x1b.cellpay.v1.CreditInRequest\x1a\x1a.cellpay.v1.TransferRecord\x12T\n" +
 	"\rReplicaStatus\x12 .cellpay.v1.ReplicaStatusRequest\x1a!.cellpay.v1.ReplicaStatusResponseB5Z3github.com/cellpay/cellpay/api/cellpay/v1;cellpayv1b\x06proto3"
 
 var (
@@ -1692,7 +2084,7 @@ func file_cellpay_v1_ledger_proto_rawDescGZIP() []byte {
 }
 
 var file_cellpay_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_cellpay_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_cellpay_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_cellpay_v1_ledger_proto_goTypes = []any{
 	(TransferState)(0),            // 0: cellpay.v1.TransferState
 	(ErrorReason)(0),              // 1: cellpay.v1.ErrorReason
@@ -1701,55 +2093,66 @@ var file_cellpay_v1_ledger_proto_goTypes = []any{
 	(*CreateAccount)(nil),         // 4: cellpay.v1.CreateAccount
 	(*Deposit)(nil),               // 5: cellpay.v1.Deposit
 	(*Transfer)(nil),              // 6: cellpay.v1.Transfer
-	(*DepositRecord)(nil),         // 7: cellpay.v1.DepositRecord
-	(*TransferRecord)(nil),        // 8: cellpay.v1.TransferRecord
-	(*LedgerError)(nil),           // 9: cellpay.v1.LedgerError
-	(*CommandResult)(nil),         // 10: cellpay.v1.CommandResult
-	(*IdempotencyRecord)(nil),     // 11: cellpay.v1.IdempotencyRecord
-	(*CreateAccountRequest)(nil),  // 12: cellpay.v1.CreateAccountRequest
-	(*DepositRequest)(nil),        // 13: cellpay.v1.DepositRequest
-	(*TransferRequest)(nil),       // 14: cellpay.v1.TransferRequest
-	(*GetAccountRequest)(nil),     // 15: cellpay.v1.GetAccountRequest
-	(*GetTransferRequest)(nil),    // 16: cellpay.v1.GetTransferRequest
-	(*ListTransfersRequest)(nil),  // 17: cellpay.v1.ListTransfersRequest
-	(*ListTransfersResponse)(nil), // 18: cellpay.v1.ListTransfersResponse
-	(*ReplicaStatusRequest)(nil),  // 19: cellpay.v1.ReplicaStatusRequest
-	(*ReplicaStatusResponse)(nil), // 20: cellpay.v1.ReplicaStatusResponse
+	(*CreditIn)(nil),              // 7: cellpay.v1.CreditIn
+	(*OutboxDelivered)(nil),       // 8: cellpay.v1.OutboxDelivered
+	(*OutboxRecord)(nil),          // 9: cellpay.v1.OutboxRecord
+	(*DepositRecord)(nil),         // 10: cellpay.v1.DepositRecord
+	(*TransferRecord)(nil),        // 11: cellpay.v1.TransferRecord
+	(*LedgerError)(nil),           // 12: cellpay.v1.LedgerError
+	(*CommandResult)(nil),         // 13: cellpay.v1.CommandResult
+	(*IdempotencyRecord)(nil),     // 14: cellpay.v1.IdempotencyRecord
+	(*CreateAccountRequest)(nil),  // 15: cellpay.v1.CreateAccountRequest
+	(*DepositRequest)(nil),        // 16: cellpay.v1.DepositRequest
+	(*TransferRequest)(nil),       // 17: cellpay.v1.TransferRequest
+	(*CreditInRequest)(nil),       // 18: cellpay.v1.CreditInRequest
+	(*GetAccountRequest)(nil),     // 19: cellpay.v1.GetAccountRequest
+	(*GetTransferRequest)(nil),    // 20: cellpay.v1.GetTransferRequest
+	(*ListTransfersRequest)(nil),  // 21: cellpay.v1.ListTransfersRequest
+	(*ListTransfersResponse)(nil), // 22: cellpay.v1.ListTransfersResponse
+	(*ReplicaStatusRequest)(nil),  // 23: cellpay.v1.ReplicaStatusRequest
+	(*ReplicaStatusResponse)(nil), // 24: cellpay.v1.ReplicaStatusResponse
 }
 var file_cellpay_v1_ledger_proto_depIdxs = []int32{
 	4,  // 0: cellpay.v1.Command.create_account:type_name -> cellpay.v1.CreateAccount
 	5,  // 1: cellpay.v1.Command.deposit:type_name -> cellpay.v1.Deposit
 	6,  // 2: cellpay.v1.Command.transfer:type_name -> cellpay.v1.Transfer
-	0,  // 3: cellpay.v1.TransferRecord.state:type_name -> cellpay.v1.TransferState
-	1,  // 4: cellpay.v1.LedgerError.reason:type_name -> cellpay.v1.ErrorReason
-	2,  // 5: cellpay.v1.CommandResult.account:type_name -> cellpay.v1.Account
-	7,  // 6: cellpay.v1.CommandResult.deposit:type_name -> cellpay.v1.DepositRecord
-	8,  // 7: cellpay.v1.CommandResult.transfer:type_name -> cellpay.v1.TransferRecord
-	9,  // 8: cellpay.v1.CommandResult.error:type_name -> cellpay.v1.LedgerError
-	10, // 9: cellpay.v1.IdempotencyRecord.result:type_name -> cellpay.v1.CommandResult
-	4,  // 10: cellpay.v1.CreateAccountRequest.command:type_name -> cellpay.v1.CreateAccount
-	5,  // 11: cellpay.v1.DepositRequest.command:type_name -> cellpay.v1.Deposit
-	6,  // 12: cellpay.v1.TransferRequest.command:type_name -> cellpay.v1.Transfer
-	8,  // 13: cellpay.v1.ListTransfersResponse.transfers:type_name -> cellpay.v1.TransferRecord
-	12, // 14: cellpay.v1.Cell.CreateAccount:input_type -> cellpay.v1.CreateAccountRequest
-	13, // 15: cellpay.v1.Cell.Deposit:input_type -> cellpay.v1.DepositRequest
-	14, // 16: cellpay.v1.Cell.Transfer:input_type -> cellpay.v1.TransferRequest
-	15, // 17: cellpay.v1.Cell.GetAccount:input_type -> cellpay.v1.GetAccountRequest
-	16, // 18: cellpay.v1.Cell.GetTransfer:input_type -> cellpay.v1.GetTransferRequest
-	17, // 19: cellpay.v1.Cell.ListTransfers:input_type -> cellpay.v1.ListTransfersRequest
-	19, // 20: cellpay.v1.Cell.ReplicaStatus:input_type -> cellpay.v1.ReplicaStatusRequest
-	2,  // 21: cellpay.v1.Cell.CreateAccount:output_type -> cellpay.v1.Account
-	7,  // 22: cellpay.v1.Cell.Deposit:output_type -> cellpay.v1.DepositRecord
-	8,  // 23: cellpay.v1.Cell.Transfer:output_type -> cellpay.v1.TransferRecord
-	2,  // 24: cellpay.v1.Cell.GetAccount:output_type -> cellpay.v1.Account
-	8,  // 25: cellpay.v1.Cell.GetTransfer:output_type -> cellpay.v1.TransferRecord
-	18, // 26: cellpay.v1.Cell.ListTransfers:output_type -> cellpay.v1.ListTransfersResponse
-	20, // 27: cellpay.v1.Cell.ReplicaStatus:output_type -> cellpay.v1.ReplicaStatusResponse
-	21, // [21:28] is the sub-list for method output_type
-	14, // [14:21] is the sub-list for method input_type
-	14, // [14:14] is the sub-list for extension type_name
-	14, // [14:14] is the sub-list for extension extendee
-	0,  // [0:14] is the sub-list for field type_name
+	7,  // 3: cellpay.v1.Command.credit_in:type_name -> cellpay.v1.CreditIn
+	8,  // 4: cellpay.v1.Command.outbox_delivered:type_name -> cellpay.v1.OutboxDelivered
+	0,  // 5: cellpay.v1.OutboxDelivered.outcome:type_name -> cellpay.v1.TransferState
+	6,  // 6: cellpay.v1.OutboxRecord.transfer:type_name -> cellpay.v1.Transfer
+	0,  // 7: cellpay.v1.TransferRecord.state:type_name -> cellpay.v1.TransferState
+	1,  // 8: cellpay.v1.LedgerError.reason:type_name -> cellpay.v1.ErrorReason
+	2,  // 9: cellpay.v1.CommandResult.account:type_name -> cellpay.v1.Account
+	10, // 10: cellpay.v1.CommandResult.deposit:type_name -> cellpay.v1.DepositRecord
+	11, // 11: cellpay.v1.CommandResult.transfer:type_name -> cellpay.v1.TransferRecord
+	12, // 12: cellpay.v1.CommandResult.error:type_name -> cellpay.v1.LedgerError
+	13, // 13: cellpay.v1.IdempotencyRecord.result:type_name -> cellpay.v1.CommandResult
+	4,  // 14: cellpay.v1.CreateAccountRequest.command:type_name -> cellpay.v1.CreateAccount
+	5,  // 15: cellpay.v1.DepositRequest.command:type_name -> cellpay.v1.Deposit
+	6,  // 16: cellpay.v1.TransferRequest.command:type_name -> cellpay.v1.Transfer
+	7,  // 17: cellpay.v1.CreditInRequest.command:type_name -> cellpay.v1.CreditIn
+	11, // 18: cellpay.v1.ListTransfersResponse.transfers:type_name -> cellpay.v1.TransferRecord
+	15, // 19: cellpay.v1.Cell.CreateAccount:input_type -> cellpay.v1.CreateAccountRequest
+	16, // 20: cellpay.v1.Cell.Deposit:input_type -> cellpay.v1.DepositRequest
+	17, // 21: cellpay.v1.Cell.Transfer:input_type -> cellpay.v1.TransferRequest
+	19, // 22: cellpay.v1.Cell.GetAccount:input_type -> cellpay.v1.GetAccountRequest
+	20, // 23: cellpay.v1.Cell.GetTransfer:input_type -> cellpay.v1.GetTransferRequest
+	21, // 24: cellpay.v1.Cell.ListTransfers:input_type -> cellpay.v1.ListTransfersRequest
+	18, // 25: cellpay.v1.Cell.CreditIn:input_type -> cellpay.v1.CreditInRequest
+	23, // 26: cellpay.v1.Cell.ReplicaStatus:input_type -> cellpay.v1.ReplicaStatusRequest
+	2,  // 27: cellpay.v1.Cell.CreateAccount:output_type -> cellpay.v1.Account
+	10, // 28: cellpay.v1.Cell.Deposit:output_type -> cellpay.v1.DepositRecord
+	11, // 29: cellpay.v1.Cell.Transfer:output_type -> cellpay.v1.TransferRecord
+	2,  // 30: cellpay.v1.Cell.GetAccount:output_type -> cellpay.v1.Account
+	11, // 31: cellpay.v1.Cell.GetTransfer:output_type -> cellpay.v1.TransferRecord
+	22, // 32: cellpay.v1.Cell.ListTransfers:output_type -> cellpay.v1.ListTransfersResponse
+	11, // 33: cellpay.v1.Cell.CreditIn:output_type -> cellpay.v1.TransferRecord
+	24, // 34: cellpay.v1.Cell.ReplicaStatus:output_type -> cellpay.v1.ReplicaStatusResponse
+	27, // [27:35] is the sub-list for method output_type
+	19, // [19:27] is the sub-list for method input_type
+	19, // [19:19] is the sub-list for extension type_name
+	19, // [19:19] is the sub-list for extension extendee
+	0,  // [0:19] is the sub-list for field type_name
 }
 
 func init() { file_cellpay_v1_ledger_proto_init() }
@@ -1761,8 +2164,10 @@ func file_cellpay_v1_ledger_proto_init() {
 		(*Command_CreateAccount)(nil),
 		(*Command_Deposit)(nil),
 		(*Command_Transfer)(nil),
+		(*Command_CreditIn)(nil),
+		(*Command_OutboxDelivered)(nil),
 	}
-	file_cellpay_v1_ledger_proto_msgTypes[8].OneofWrappers = []any{
+	file_cellpay_v1_ledger_proto_msgTypes[11].OneofWrappers = []any{
 		(*CommandResult_Account)(nil),
 		(*CommandResult_Deposit)(nil),
 		(*CommandResult_Transfer)(nil),
@@ -1774,7 +2179,7 @@ func file_cellpay_v1_ledger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cellpay_v1_ledger_proto_rawDesc), len(file_cellpay_v1_ledger_proto_rawDesc)),
 			NumEnums:      2,
-			NumMessages:   19,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -29,6 +29,7 @@ const (
 	Cell_GetAccount_FullMethodName    = "/cellpay.v1.Cell/GetAccount"
 	Cell_GetTransfer_FullMethodName   = "/cellpay.v1.Cell/GetTransfer"
 	Cell_ListTransfers_FullMethodName = "/cellpay.v1.Cell/ListTransfers"
+	Cell_CreditIn_FullMethodName      = "/cellpay.v1.Cell/CreditIn"
 	Cell_ReplicaStatus_FullMethodName = "/cellpay.v1.Cell/ReplicaStatus"
 )
 
@@ -47,6 +48,9 @@ type CellClient interface {
 	GetAccount(ctx context.Context, in *GetAccountRequest, opts ...grpc.CallOption) (*Account, error)
 	GetTransfer(ctx context.Context, in *GetTransferRequest, opts ...grpc.CallOption) (*TransferRecord, error)
 	ListTransfers(ctx context.Context, in *ListTransfersRequest, opts ...grpc.CallOption) (*ListTransfersResponse, error)
+	// CreditIn applies the payee's leg of a cross-cell transfer; called by
+	// the payer cell's outbox relay, idempotent on the transfer id.
+	CreditIn(ctx context.Context, in *CreditInRequest, opts ...grpc.CallOption) (*TransferRecord, error)
 	// ReplicaStatus reports this node's replica of a cell (any replica answers).
 	ReplicaStatus(ctx context.Context, in *ReplicaStatusRequest, opts ...grpc.CallOption) (*ReplicaStatusResponse, error)
 }
@@ -119,6 +123,16 @@ func (c *cellClient) ListTransfers(ctx context.Context, in *ListTransfersRequest
 	return out, nil
 }
 
+func (c *cellClient) CreditIn(ctx context.Context, in *CreditInRequest, opts ...grpc.CallOption) (*TransferRecord, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(TransferRecord)
+	err := c.cc.Invoke(ctx, Cell_CreditIn_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *cellClient) ReplicaStatus(ctx context.Context, in *ReplicaStatusRequest, opts ...grpc.CallOption) (*ReplicaStatusResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ReplicaStatusResponse)
@@ -144,6 +158,9 @@ type CellServer interface {
 	GetAccount(context.Context, *GetAccountRequest) (*Account, error)
 	GetTransfer(context.Context, *GetTransferRequest) (*TransferRecord, error)
 	ListTransfers(context.Context, *ListTransfersRequest) (*ListTransfersResponse, error)
+	// CreditIn applies the payee's leg of a cross-cell transfer; called by
+	// the payer cell's outbox relay, idempotent on the transfer id.
+	CreditIn(context.Context, *CreditInRequest) (*TransferRecord, error)
 	// ReplicaStatus reports this node's replica of a cell (any replica answers).
 	ReplicaStatus(context.Context, *ReplicaStatusRequest) (*ReplicaStatusResponse, error)
 	mustEmbedUnimplementedCellServer()
@@ -173,6 +190,9 @@ func (UnimplementedCellServer) GetTransfer(context.Context, *GetTransferRequest)
 }
 func (UnimplementedCellServer) ListTransfers(context.Context, *ListTransfersRequest) (*ListTransfersResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListTransfers not implemented")
+}
+func (UnimplementedCellServer) CreditIn(context.Context, *CreditInRequest) (*TransferRecord, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreditIn not implemented")
 }
 func (UnimplementedCellServer) ReplicaStatus(context.Context, *ReplicaStatusRequest) (*ReplicaStatusResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ReplicaStatus not implemented")
@@ -306,6 +326,24 @@ func _Cell_ListTransfers_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Cell_CreditIn_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreditInRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CellServer).CreditIn(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cell_CreditIn_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CellServer).CreditIn(ctx, req.(*CreditInRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Cell_ReplicaStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ReplicaStatusRequest)
 	if err := dec(in); err != nil {
@@ -354,6 +392,10 @@ var Cell_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListTransfers",
 			Handler:    _Cell_ListTransfers_Handler,
+		},
+		{
+			MethodName: "CreditIn",
+			Handler:    _Cell_CreditIn_Handler,
 		},
 		{
 			MethodName: "ReplicaStatus",

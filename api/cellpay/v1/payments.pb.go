@@ -76,6 +76,9 @@ type TransferLookup struct {
 	TransferId string                 `protobuf:"bytes,1,opt,name=transfer_id,json=transferId,proto3" json:"transfer_id,omitempty"`
 	// The payer: a transfer is stored in its payer's cell.
 	FromAccountId string `protobuf:"bytes,2,opt,name=from_account_id,json=fromAccountId,proto3" json:"from_account_id,omitempty"`
+	// Instead of from_account_id: the payee, to read the payee cell's record
+	// of a cross-cell transfer.
+	ToAccountId   string `protobuf:"bytes,3,opt,name=to_account_id,json=toAccountId,proto3" json:"to_account_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -120,6 +123,13 @@ func (x *TransferLookup) GetTransferId() string {
 func (x *TransferLookup) GetFromAccountId() string {
 	if x != nil {
 		return x.FromAccountId
+	}
+	return ""
+}
+
+func (x *TransferLookup) GetToAccountId() string {
+	if x != nil {
+		return x.ToAccountId
 	}
 	return ""
 }
@@ -801,11 +811,12 @@ const file_cellpay_v1_payments_proto_rawDesc = "" +
 	"cellpay.v1\x1a\x18cellpay/v1/control.proto\x1a\x17cellpay/v1/ledger.proto\".\n" +
 	"\rAccountLookup\x12\x1d\n" +
 	"\n" +
-	"account_id\x18\x01 \x01(\tR\taccountId\"Y\n" +
+	"account_id\x18\x01 \x01(\tR\taccountId\"}\n" +
 	"\x0eTransferLookup\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
 	"transferId\x12&\n" +
-	"\x0ffrom_account_id\x18\x02 \x01(\tR\rfromAccountId\"n\n" +
+	"\x0ffrom_account_id\x18\x02 \x01(\tR\rfromAccountId\x12\"\n" +
+	"\rto_account_id\x18\x03 \x01(\tR\vtoAccountId\"n\n" +
 	"\x11TransferListQuery\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x1b\n" +

@@ -1,0 +1,270 @@
+package cell
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"google.golang.org/protobuf/proto"
+
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/replication"
+)
+
+// Courier delivers the payee's leg of a cross-cell transfer to the leader
+// of the payee's cell (package router implements it with its forwarder:
+// leader hints, retries of the unchanged request). Credit returns the
+// payee cell's record, or its error: a gRPC status whose ErrorInfo reason
+// tells a refusal (Refused) from an outcome that is not known.
+type Courier interface {
+	Credit(ctx context.Context, cellID uint64, c *pb.CreditIn) (*pb.TransferRecord, error)
+}
+
+// RelayConfig tunes the outbox relay. Zero fields take the defaults.
+type RelayConfig struct {
+	// Interval is how often the outbox of every cell this node leads is
+	// read. Default 200 ms. A new cross-cell transfer is relayed at once.
+	Interval time.Duration
+	// BatchMax bounds the outbox records read per cell per pass. Default 256.
+	BatchMax int
+	// InFlightMax bounds the deliveries in flight on this node. Default 16.
+	InFlightMax int
+	// AttemptTimeout bounds one delivery, settling included. Default 5 s.
+	AttemptTimeout time.Duration
+	// BackoffMin and BackoffMax bound the wait before a delivery whose
+	// outcome was not known is tried again (doubling). Defaults 100 ms, 5 s.
+	BackoffMin, BackoffMax time.Duration
+}
+
+func (c *RelayConfig) defaults() {
+	if c.Interval <= 0 {
+		c.Interval = 200 * time.Millisecond
+	}
+	if c.BatchMax <= 0 {
+		c.BatchMax = 256
+	}
+	if c.InFlightMax <= 0 {
+		c.InFlightMax = 16
+	}
+	if c.AttemptTimeout <= 0 {
+		c.AttemptTimeout = 5 * time.Second
+	}
+	if c.BackoffMin <= 0 {
+		c.BackoffMin = 100 * time.Millisecond
+	}
+	if c.BackoffMax < c.BackoffMin {
+		c.BackoffMax = max(5*time.Second, c.BackoffMin)
+	}
+}
+
+// refusedReasons are the payee cell's answers that are final: nothing was
+// applied there and nothing ever will be, so the payer is refunded.
+var refusedReasons = map[string]bool{
+	ReasonString(pb.ErrorReason_ERROR_REASON_ACCOUNT_NOT_FOUND):      true,
+	ReasonString(pb.ErrorReason_ERROR_REASON_CURRENCY_MISMATCH):      true,
+	ReasonString(pb.ErrorReason_ERROR_REASON_OVERFLOW):               true,
+	ReasonString(pb.ErrorReason_ERROR_REASON_IDEMPOTENCY_KEY_REUSED): true,
+	ReasonString(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT):       true,
+	ReasonString(pb.ErrorReason_ERROR_REASON_AMOUNT_NOT_POSITIVE):    true,
+	ReasonWrongCell: true,
+}
+
+// Refused reports whether a Courier's error is a final refusal of the
+// credit (the transfer is reversed) rather than an unknown outcome (the
+// credit is tried again, with the same transfer id, until it is known).
+func Refused(err error) bool { return refusedReasons[Reason(err)] }
+
+// relay delivers the outbox of every cell its node leads. A new leader
+// after a failover finds the records in the replicated state and resumes.
+type relay struct {
+	host    *replication.Host
+	service *Service
+	courier Courier
+	cells   []uint64
+	cfg     RelayConfig
+	logger  *slog.Logger
+
+	kick  chan struct{} // a cross-cell transfer was just debited
+	stop  chan struct{}
+	done  chan struct{}
+	slots chan struct{}
+
+	mu      sync.Mutex
+	pending map[string]*delivery // by transfer id: in flight or backing off
+}
+
+type delivery struct {
+	cellID   uint64
+	inFlight bool
+	retryAt  time.Time
+	backoff  time.Duration
+}
+
+func newRelay(host *replication.Host, service *Service, courier Courier, cells []uint64, cfg RelayConfig, logger *slog.Logger) *relay {
+	cfg.defaults()
+	return &relay{
+		host: host, service: service, courier: courier, cells: cells, cfg: cfg,
+		logger: logger.With("component", "relay"),
+		kick:   make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		slots: make(chan struct{}, cfg.InFlightMax), pending: make(map[string]*delivery),
+	}
+}
+
+// notify asks for a pass now (never blocks).
+func (r *relay) notify() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (r *relay) run() {
+	defer close(r.done)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ticker := time.NewTicker(r.cfg.Interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-r.stop:
+			return
+		case <-ticker.C:
+		case <-r.kick:
+		}
+		for _, cellID := range r.cells {
+			r.pass(cellID, &wg)
+		}
+	}
+}
+
+// close stops the relay and waits for its deliveries (each bounded by
+// AttemptTimeout).
+func (r *relay) close() {
+	close(r.stop)
+	<-r.done
+}
+
+// pass starts a delivery for every due outbox record of a cell led here.
+func (r *relay) pass(cellID uint64, wg *sync.WaitGroup) {
+	g, err := r.host.Group(cellID)
+	if err != nil || !g.IsLeader() {
+		return
+	}
+	records, err := readOutbox(g.Reader(), r.cfg.BatchMax)
+	if err != nil {
+		r.logger.Error("relay: reading the outbox", "cell", cellID, "error", err)
+		return
+	}
+	r.forgetSettled(cellID, records)
+	now := time.Now()
+	for _, rec := range records {
+		id := rec.GetTransfer().GetTransferId()
+		r.mu.Lock()
+		d := r.pending[id]
+		if d == nil {
+			d = &delivery{cellID: cellID}
+			r.pending[id] = d
+		}
+		due := !d.inFlight && !now.Before(d.retryAt)
+		if due {
+			d.inFlight = true
+		}
+		r.mu.Unlock()
+		if !due {
+			continue
+		}
+		select {
+		case r.slots <- struct{}{}:
+		case <-r.stop:
+			r.finish(id, false)
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-r.slots }()
+			r.finish(id, r.deliver(cellID, rec))
+		}()
+	}
+}
+
+// forgetSettled drops the backoff state of a cell's records that left its
+// outbox (settled by an earlier leader), so pending stays bounded by the
+// outboxes.
+func (r *relay) forgetSettled(cellID uint64, records []*pb.OutboxRecord) {
+	if len(records) == r.cfg.BatchMax {
+		return // A partial view: what is not in it may still be waiting.
+	}
+	current := make(map[string]bool, len(records))
+	for _, rec := range records {
+		current[rec.GetTransfer().GetTransferId()] = true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, d := range r.pending {
+		if d.cellID == cellID && !d.inFlight && !current[id] {
+			delete(r.pending, id)
+		}
+	}
+}
+
+// finish records a delivery's end: settled, or backing off.
+func (r *relay) finish(id string, settled bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	d := r.pending[id]
+	if settled || d == nil {
+		delete(r.pending, id)
+		return
+	}
+	d.inFlight = false
+	d.backoff = min(max(2*d.backoff, r.cfg.BackoffMin), r.cfg.BackoffMax)
+	d.retryAt = time.Now().Add(d.backoff)
+}
+
+// deliver credits the payee and records the outcome in the payer's cell;
+// true once settled. An unknown outcome is never reversed: it is tried
+// again with the same transfer id, which the payee's cell deduplicates.
+func (r *relay) deliver(cellID uint64, rec *pb.OutboxRecord) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.AttemptTimeout)
+	defer cancel()
+	t := rec.GetTransfer()
+	_, err := r.courier.Credit(ctx, t.GetToCellId(), &pb.CreditIn{
+		TransferId: t.GetTransferId(), FromAccountId: t.GetFromAccountId(), FromCellId: cellID,
+		ToAccountId: t.GetToAccountId(), AmountMinor: t.GetAmountMinor(), Currency: t.GetCurrency(),
+	})
+	settle := &pb.OutboxDelivered{TransferId: t.GetTransferId(), Outcome: pb.TransferState_TRANSFER_STATE_COMPLETED}
+	switch {
+	case err == nil:
+	case Refused(err):
+		settle.Outcome, settle.Reason = pb.TransferState_TRANSFER_STATE_REVERSED, fmt.Sprintf("the payee's cell %d refused the credit: %s", t.GetToCellId(), Reason(err))
+	default:
+		r.logger.Debug("relay: credit outcome not known, will retry", "transfer", t.GetTransferId(), "cell", t.GetToCellId(), "error", err)
+		return false
+	}
+	if _, err := r.service.propose(ctx, cellID, &pb.Command{Body: &pb.Command_OutboxDelivered{OutboxDelivered: settle}}); err != nil {
+		// Not recorded (or not known to be): the next pass delivers again,
+		// the payee's cell replays its answer, and we record it then.
+		r.logger.Debug("relay: recording delivery failed, will retry", "transfer", t.GetTransferId(), "error", err)
+		return false
+	}
+	return true
+}
+
+// readOutbox returns up to limit outbox records, oldest ids first.
+func readOutbox(rd replication.Reader, limit int) ([]*pb.OutboxRecord, error) {
+	var out []*pb.OutboxRecord
+	var decodeErr error
+	err := rd.Scan([]byte("o/"), []byte("o0"), func(_, v []byte) bool {
+		var rec pb.OutboxRecord
+		if decodeErr = proto.Unmarshal(v, &rec); decodeErr != nil {
+			return false
+		}
+		out = append(out, &rec)
+		return len(out) < limit
+	})
+	return out, errors.Join(err, decodeErr)
+}

@@ -1,0 +1,48 @@
+package router
+
+import (
+	"context"
+	"net"
+	"time"
+
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/cell/topology"
+)
+
+// Courier is the router's forwarding (leader hints, replica rotation,
+// retries of the unchanged request, bounded per cell) packaged for a node's
+// outbox relay: it delivers cross-cell credits to the payee cell's leader.
+// It learns leaders from the hints in errors only (no gossip), which is
+// enough for a few calls per transfer. It implements cell.Courier.
+type Courier struct {
+	fwd   *forwarder
+	conns *connPool
+}
+
+var _ cell.Courier = (*Courier)(nil)
+
+// NewCourier reaches the topology's nodes through dialer (nil: plain TCP).
+// One credit, retries included, takes at most requestTimeout (0: the
+// router's default).
+func NewCourier(topo *topology.Topology, dialer func(ctx context.Context, addr string) (net.Conn, error), requestTimeout time.Duration) *Courier {
+	cfg := DefaultConfig()
+	if requestTimeout > 0 {
+		cfg.RequestTimeout = requestTimeout
+	}
+	conns := newConnPool(dialer, nil)
+	return &Courier{fwd: newForwarder(topo, conns, newRouteTable(), cfg), conns: conns}
+}
+
+// Credit implements cell.Courier.
+func (c *Courier) Credit(ctx context.Context, cellID uint64, credit *pb.CreditIn) (*pb.TransferRecord, error) {
+	var out *pb.TransferRecord
+	err := c.fwd.do(ctx, cellID, func(ctx context.Context, cl pb.CellClient) (err error) {
+		out, err = cl.CreditIn(ctx, &pb.CreditInRequest{CellId: cellID, Command: credit})
+		return err
+	})
+	return out, err
+}
+
+// Close closes the connections to the nodes.
+func (c *Courier) Close() error { return c.conns.close() }
