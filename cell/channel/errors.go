@@ -5,9 +5,10 @@ import (
 	"fmt"
 )
 
-// Error kinds, checked with errors.Is. Every error this package returns is
-// one of them (wrapped, with the provider and the payout id in the message)
-// or a context error wrapped in ErrOutcomeUnknown.
+// Error kinds, checked with errors.Is. Every error of a Submit or Query in
+// this package is one of the first four, wrapped with the provider and the
+// payout id in the message (a context's error is wrapped in
+// ErrOutcomeUnknown). Messages start with "channel: ".
 var (
 	// ErrInvalidPayout: the payout (or payout id) is malformed and was
 	// rejected before anything was recorded or paid. Definite: nothing was
