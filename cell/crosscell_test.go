@@ -212,5 +212,3 @@ func TestRelaySettlesOnlyOnDefiniteAnswers(t *testing.T) {
 		t.Fatalf("outbox %d, in flight %d, alice %d; want 0, 0, 80 (one refund)", tot.Outbox, tot.InFlight["EUR"], account(t, g, "alice").GetBalanceMinor())
 	}
 }
-
-

@@ -42,11 +42,15 @@ func (Ledger) Apply(tx *replication.Tx, e replication.Entry) any {
 		return Applied{Result: errorResult(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT, ie.Field, ie.Error())}
 	}
 	a := applier{tx: tx, now: cmd.GetTimestampUnixMs()}
-	key, retention := idempotencyOf(&cmd)
-	if key == "" {
-		// Settling commands are idempotent by the state they change.
-		return Applied{Result: a.outboxDelivered(cmd.GetOutboxDelivered())}
+	// Settling commands have no key: they are idempotent by the state they
+	// change (a settled transfer or payout never changes again).
+	switch b := cmd.GetBody().(type) {
+	case *pb.Command_OutboxDelivered:
+		return Applied{Result: a.outboxDelivered(b.OutboxDelivered)}
+	case *pb.Command_PayoutOutcome:
+		return Applied{Result: a.payoutOutcome(b.PayoutOutcome)}
 	}
+	key, retention := idempotencyOf(&cmd)
 	hash := paramsHash(&cmd)
 	if rec, ok := a.idempotency(key); ok && !expired(rec, a.now) {
 		if string(rec.GetParamsSha256()) != string(hash[:]) {
@@ -54,6 +58,8 @@ func (Ledger) Apply(tx *replication.Tx, e replication.Entry) any {
 			switch cmd.GetBody().(type) {
 			case *pb.Command_Transfer, *pb.Command_CreditIn:
 				field = "transfer_id"
+			case *pb.Command_Payout:
+				field = "payout_id"
 			}
 			return Applied{Result: errorResult(pb.ErrorReason_ERROR_REASON_IDEMPOTENCY_KEY_REUSED, field,
 				fmt.Sprintf("idempotency key %q was already used with different parameters", key))}
@@ -74,6 +80,8 @@ func (Ledger) Apply(tx *replication.Tx, e replication.Entry) any {
 		}
 	case *pb.Command_CreditIn:
 		res = a.creditIn(b.CreditIn)
+	case *pb.Command_Payout:
+		res = a.payout(b.Payout)
 	}
 	a.put(idempotencyKey(key), &pb.IdempotencyRecord{ParamsSha256: hash[:], Result: res, CreatedAtUnixMs: a.now, RetentionMs: retention})
 	return Applied{Result: res}
@@ -82,7 +90,8 @@ func (Ledger) Apply(tx *replication.Tx, e replication.Entry) any {
 // idempotencyOf returns the command's key and how long it is kept. A
 // transfer's id is its key and is kept forever: it also names the transfer
 // (in the payer's cell, and for a credit in the payee's). OutboxDelivered
-// has no key ("").
+// and PayoutOutcome have none (see Apply); a payout's key is its id,
+// kept forever.
 func idempotencyOf(cmd *pb.Command) (string, int64) {
 	switch b := cmd.GetBody().(type) {
 	case *pb.Command_CreateAccount:
@@ -93,6 +102,8 @@ func idempotencyOf(cmd *pb.Command) (string, int64) {
 		return b.Transfer.GetTransferId(), 0
 	case *pb.Command_CreditIn:
 		return b.CreditIn.GetTransferId(), 0
+	case *pb.Command_Payout:
+		return payoutIdempotencyKey(b.Payout.GetPayoutId()), 0
 	}
 	return "", 0
 }

@@ -42,8 +42,11 @@ type NodeConfig struct {
 	// Courier, if set, delivers cross-cell credits: the node then runs the
 	// outbox relay of the cells it leads (tuned by Relay). Without it,
 	// transfers to another cell's account are refused.
-	Courier       Courier
-	Relay         RelayConfig
+	Courier Courier
+	Relay   RelayConfig
+	// Payouts configures the payout providers and executor; without
+	// providers, payouts are refused.
+	Payouts       PayoutConfig
 	Logger        *slog.Logger
 	RaftLogOutput io.Writer
 }
@@ -56,7 +59,8 @@ type Node struct {
 	client  net.Listener
 	served  chan struct{}
 	service *Service
-	relay   *relay // nil without a Courier
+	relay   *relay          // nil without a Courier
+	payouts *payoutExecutor // nil without providers
 	logger  *slog.Logger
 }
 
@@ -93,6 +97,9 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		if self, ok = cfg.Topology.Node(cfg.NodeID); !ok {
 			errs = append(errs, fmt.Errorf("cell: node %q is not in the topology", cfg.NodeID))
 		}
+	}
+	if err := cfg.Payouts.validate(); err != nil {
+		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
 		closeAll(cfg.RaftListener, cfg.ClientListener)
@@ -155,11 +162,16 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		service: NewService(host, topologyDirectory{topo}, cfg.Service),
 		logger:  cfg.Logger.With("component", "node", "node", self.ID),
 	}
+	ids := make([]uint64, 0, len(cells))
+	for _, c := range cells {
+		ids = append(ids, c.ID)
+	}
+	if len(cfg.Payouts.Providers) > 0 {
+		n.payouts = newPayoutExecutor(host, n.service, ids, cfg.Payouts, n.logger)
+		n.service.payouts = n.payouts
+		go n.payouts.run()
+	}
 	if cfg.Courier != nil {
-		ids := make([]uint64, 0, len(cells))
-		for _, c := range cells {
-			ids = append(ids, c.ID)
-		}
 		n.relay = newRelay(host, n.service, cfg.Courier, ids, cfg.Relay, n.logger)
 		n.service.relay = n.relay
 		go n.relay.run()
@@ -197,6 +209,15 @@ func (n *Node) Host() *replication.Host { return n.host }
 // ClientAddr is where the Cell service listens.
 func (n *Node) ClientAddr() string { return n.client.Addr().String() }
 
+// UnresolvedPayouts lists the payouts of the cells this node leads that
+// are still PENDING or UNKNOWN past PayoutConfig.UnresolvedAge: alerts.
+func (n *Node) UnresolvedPayouts() []*pb.PayoutRecord {
+	if n.payouts == nil {
+		return nil
+	}
+	return n.payouts.unresolved(time.Now())
+}
+
 // Close stops the Cell service (letting in-flight calls finish for up to
 // drain) and then every replica.
 func (n *Node) Close(drain time.Duration) error {
@@ -211,6 +232,9 @@ func (n *Node) Close(drain time.Duration) error {
 	<-n.served
 	if n.relay != nil {
 		n.relay.close()
+	}
+	if n.payouts != nil {
+		n.payouts.close()
 	}
 	return n.host.Close()
 }

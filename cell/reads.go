@@ -106,7 +106,7 @@ func ListTransfers(r replication.Reader, account string, pageSize uint32, pageTo
 // Totals sums a cell's balances, deposits and cross-cell flows per
 // currency. Money is conserved in a cell when, in every currency,
 //
-//	balances = deposited + received - sent - in flight
+//	balances = deposited + received - sent - in flight - held - paid out
 //
 // (in flight: debited from a payer here, not yet settled; sent: settled
 // credits delivered to other cells; received: credits from other cells).
@@ -117,13 +117,17 @@ type Totals struct {
 	InFlight  map[string]int64
 	Sent      map[string]int64
 	Received  map[string]int64
-	// Outbox counts the cross-cell transfers not yet settled.
-	Outbox int
+	// Held: payouts PENDING or UNKNOWN; PaidOut: payouts SUCCEEDED.
+	Held    map[string]int64
+	PaidOut map[string]int64
+	// Outbox counts the cross-cell transfers not yet settled; Payouts the
+	// payouts not yet settled (PENDING or UNKNOWN).
+	Outbox, Payouts int
 }
 
 // ReadTotals computes Totals from a cell's state.
 func ReadTotals(r replication.Reader) (Totals, error) {
-	t := Totals{Balances: map[string]int64{}, Deposited: map[string]int64{}, InFlight: map[string]int64{}, Sent: map[string]int64{}, Received: map[string]int64{}}
+	t := Totals{Balances: map[string]int64{}, Deposited: map[string]int64{}, InFlight: map[string]int64{}, Sent: map[string]int64{}, Received: map[string]int64{}, Held: map[string]int64{}, PaidOut: map[string]int64{}}
 	var decodeErr error
 	err := r.Scan([]byte("a/"), []byte("a0"), func(k, v []byte) bool {
 		var acc pb.Account
@@ -143,7 +147,7 @@ func ReadTotals(r replication.Reader) (Totals, error) {
 	for _, total := range []struct {
 		name string
 		into map[string]int64
-	}{{"deposited", t.Deposited}, {"inflight", t.InFlight}, {"sent", t.Sent}, {"received", t.Received}} {
+	}{{"deposited", t.Deposited}, {"inflight", t.InFlight}, {"sent", t.Sent}, {"received", t.Received}, {"held", t.Held}, {"paidout", t.PaidOut}} {
 		prefix := []byte("s/" + total.name + "/")
 		err = r.Scan(prefix, []byte("s/"+total.name+"0"), func(k, v []byte) bool {
 			if len(v) == 8 {
@@ -159,6 +163,13 @@ func ReadTotals(r replication.Reader) (Totals, error) {
 		t.Outbox++
 		return true
 	})
+	if err != nil {
+		return t, err
+	}
+	err = r.Scan([]byte("w/"), []byte("w0"), func(_, _ []byte) bool {
+		t.Payouts++
+		return true
+	})
 	return t, err
 }
 
@@ -170,17 +181,80 @@ func (t Totals) Conserved() (bool, []string) {
 	for c := range t.Balances {
 		seen[c] = true
 	}
-	for _, m := range []map[string]int64{t.Deposited, t.InFlight, t.Sent, t.Received} {
+	for _, m := range []map[string]int64{t.Deposited, t.InFlight, t.Sent, t.Received, t.Held, t.PaidOut} {
 		for c := range m {
 			seen[c] = true
 		}
 	}
 	for c := range seen {
-		if want := t.Deposited[c] + t.Received[c] - t.Sent[c] - t.InFlight[c]; t.Balances[c] != want {
-			bad = append(bad, fmt.Sprintf("%s: balances %d, want deposits %d + received %d - sent %d - in flight %d = %d",
-				c, t.Balances[c], t.Deposited[c], t.Received[c], t.Sent[c], t.InFlight[c], want))
+		if want := t.Deposited[c] + t.Received[c] - t.Sent[c] - t.InFlight[c] - t.Held[c] - t.PaidOut[c]; t.Balances[c] != want {
+			bad = append(bad, fmt.Sprintf("%s: balances %d, want deposits %d + received %d - sent %d - in flight %d - held %d - paid out %d = %d",
+				c, t.Balances[c], t.Deposited[c], t.Received[c], t.Sent[c], t.InFlight[c], t.Held[c], t.PaidOut[c], want))
 		}
 	}
 	sort.Strings(bad)
 	return len(bad) == 0, bad
+}
+
+// GetPayout reads one payout.
+func GetPayout(r replication.Reader, id string) (*pb.PayoutRecord, error) {
+	var rec pb.PayoutRecord
+	if err := readProto(r, payoutKey(id), &rec); err != nil {
+		return nil, fmt.Errorf("payout %q: %w", id, err)
+	}
+	return &rec, nil
+}
+
+// ListPayouts lists a cell's payouts in a state (every state for
+// PAYOUT_STATE_UNSPECIFIED) by payout id, pageSize at a time; pageToken is
+// the previous response's next token (hex of the next payout id). Payouts
+// PENDING or UNKNOWN are found through their work items, the others by a
+// scan of every payout.
+func ListPayouts(r replication.Reader, state pb.PayoutState, pageSize uint32, pageToken string) ([]*pb.PayoutRecord, string, error) {
+	n := int(pageSize)
+	if n == 0 {
+		n = listPageSizeDefault
+	}
+	n = min(n, listPageSizeMax)
+	from := ""
+	if pageToken != "" {
+		b, err := hex.DecodeString(pageToken)
+		if err != nil || len(b) == 0 {
+			return nil, "", &InputError{Field: "page_token", Reason: fmt.Sprintf("%q is not a token from a previous page", truncate(pageToken))}
+		}
+		from = string(b)
+	}
+	open := state == pb.PayoutState_PAYOUT_STATE_PENDING || state == pb.PayoutState_PAYOUT_STATE_UNKNOWN
+	prefix := "p/"
+	if open {
+		prefix = "w/"
+	}
+	var out []*pb.PayoutRecord
+	var next string
+	var readErr error
+	err := r.Scan([]byte(prefix+from), []byte(prefix[:1]+"0"), func(k, v []byte) bool {
+		id := string(k[len(prefix):])
+		rec := &pb.PayoutRecord{}
+		if open {
+			rec, readErr = GetPayout(r, id)
+		} else {
+			readErr = proto.Unmarshal(v, rec)
+		}
+		if readErr != nil {
+			return false
+		}
+		if state != pb.PayoutState_PAYOUT_STATE_UNSPECIFIED && rec.GetState() != state {
+			return true
+		}
+		if len(out) == n {
+			next = hex.EncodeToString([]byte(id))
+			return false
+		}
+		out = append(out, rec)
+		return true
+	})
+	if err == nil {
+		err = readErr
+	}
+	return out, next, err
 }

@@ -52,6 +52,8 @@ type Service struct {
 	cfg  ServiceConfig
 	// relay, if set (StartNode with a Courier), settles cross-cell transfers.
 	relay *relay
+	// payouts, if set (StartNode with providers), executes payouts.
+	payouts *payoutExecutor
 }
 
 // NewService serves the cells hosted by host.
@@ -107,9 +109,16 @@ func (s *Service) notLeader(cellID uint64, err error) error {
 
 // propose stamps, replicates and applies one command on the cell's leader.
 func (s *Service) propose(ctx context.Context, cellID uint64, cmd *pb.Command) (*pb.CommandResult, error) {
+	res, _, err := s.proposeReplayed(ctx, cellID, cmd)
+	return res, err
+}
+
+// proposeReplayed is propose that also reports whether the result was
+// replayed from the command's idempotency key (nothing executed now).
+func (s *Service) proposeReplayed(ctx context.Context, cellID uint64, cmd *pb.Command) (*pb.CommandResult, bool, error) {
 	g, err := s.group(cellID)
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	cmd.TimestampUnixMs = s.cfg.Now().UnixMilli()
 	if _, isTransfer := cmd.GetBody().(*pb.Command_Transfer); !isTransfer {
@@ -117,33 +126,33 @@ func (s *Service) propose(ctx context.Context, cellID uint64, cmd *pb.Command) (
 	}
 	data, err := proto.Marshal(cmd)
 	if err != nil {
-		return nil, status.Errorf(codes.Internal, "cell: encoding command: %v", err)
+		return nil, false, status.Errorf(codes.Internal, "cell: encoding command: %v", err)
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ProposalTimeout)
 	defer cancel()
 	out, err := g.Apply(ctx, data)
 	if err != nil {
 		if st := s.notLeader(cellID, err); st != nil {
-			return nil, st
+			return nil, false, st
 		}
 		if errors.Is(err, replication.ErrOutcomeUnknown) {
-			return nil, statusError(codes.Unavailable, ReasonOutcomeUnknown,
+			return nil, false, statusError(codes.Unavailable, ReasonOutcomeUnknown,
 				fmt.Sprintf("cell %d: the outcome is unknown (%v); retry with the same idempotency key", cellID, err),
 				map[string]string{MetaCellID: strconv.FormatUint(cellID, 10)})
 		}
-		return nil, status.FromContextError(err).Err()
+		return nil, false, status.FromContextError(err).Err()
 	}
 	applied, ok := out.(Applied)
 	if !ok {
-		return nil, status.Errorf(codes.Internal, "cell %d: apply returned %T", cellID, out)
+		return nil, false, status.Errorf(codes.Internal, "cell %d: apply returned %T", cellID, out)
 	}
 	if applied.Replayed {
 		_ = grpc.SetHeader(ctx, metadata.Pairs(ReplayedHeader, "true"))
 	}
 	if e := applied.Result.GetError(); e != nil {
-		return nil, ledgerStatus(e, cellID)
+		return nil, applied.Replayed, ledgerStatus(e, cellID)
 	}
-	return applied.Result, nil
+	return applied.Result, applied.Replayed, nil
 }
 
 // CreateAccount implements pb.CellServer.
@@ -232,6 +241,101 @@ func (s *Service) CreditIn(ctx context.Context, req *pb.CreditInRequest) (*pb.Tr
 		return nil, err
 	}
 	return res.GetTransfer(), nil
+}
+
+// Payout implements pb.CellServer: the payout is recorded PENDING (funds
+// held) before any provider is called; the answer is its record, settled if
+// the executor got a definite answer within PayoutConfig.Wait.
+func (s *Service) Payout(ctx context.Context, req *pb.PayoutRequest) (*pb.PayoutRecord, error) {
+	c := req.GetCommand()
+	if err := ValidatePayout(c); err != nil {
+		return nil, inputStatus(err, req.GetCellId())
+	}
+	if err := s.owns(req.GetCellId(), "account_id", c.GetAccountId()); err != nil {
+		return nil, err
+	}
+	if s.payouts == nil {
+		return nil, statusError(codes.FailedPrecondition, ReasonPayoutsNotEnabled,
+			"payouts are not enabled on this node: it has no providers", map[string]string{MetaCellID: strconv.FormatUint(req.GetCellId(), 10)})
+	}
+	c = proto.Clone(c).(*pb.Payout)
+	if c.Provider == "" {
+		c.Provider = s.payouts.defaultProvider()
+	}
+	if _, ok := s.payouts.providers[c.GetProvider()]; !ok {
+		return nil, ledgerStatus(&pb.LedgerError{Reason: pb.ErrorReason_ERROR_REASON_UNKNOWN_PROVIDER, Field: "provider",
+			Message: fmt.Sprintf("provider %q is not configured", c.GetProvider())}, req.GetCellId())
+	}
+	res, replayed, err := s.proposeReplayed(ctx, req.GetCellId(), &pb.Command{Body: &pb.Command_Payout{Payout: c}})
+	if err != nil {
+		return nil, err
+	}
+	rec := res.GetPayout()
+	if !replayed {
+		s.payouts.recorded(req.GetCellId(), rec.GetPayoutId()) // Recorded just now: never submitted.
+	}
+	return s.awaitPayout(ctx, req.GetCellId(), rec), nil
+}
+
+// awaitPayout waits, at most PayoutConfig.Wait and never past ctx, for a
+// payout to settle; it returns the latest record.
+func (s *Service) awaitPayout(ctx context.Context, cellID uint64, rec *pb.PayoutRecord) *pb.PayoutRecord {
+	g, err := s.group(cellID)
+	if err != nil {
+		return rec
+	}
+	wait := time.NewTimer(s.payouts.cfg.Wait)
+	defer wait.Stop()
+	poll := time.NewTicker(10 * time.Millisecond)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return rec
+		case <-wait.C:
+			return rec
+		case <-poll.C:
+		}
+		if now, err := GetPayout(g.Reader(), rec.GetPayoutId()); err == nil {
+			rec = now
+			if settledPayout(now.GetState()) {
+				return now
+			}
+		}
+	}
+}
+
+// GetPayout implements pb.CellServer (a current read).
+func (s *Service) GetPayout(ctx context.Context, req *pb.GetPayoutRequest) (*pb.PayoutRecord, error) {
+	if err := validID("payout_id", req.GetPayoutId(), idempotencyKeyBytesMax); err != nil {
+		return nil, inputStatus(err, req.GetCellId())
+	}
+	r, err := s.currentReader(ctx, req.GetCellId())
+	if err != nil {
+		return nil, err
+	}
+	rec, err := GetPayout(r, req.GetPayoutId())
+	if err != nil {
+		return nil, readStatus(err, req.GetCellId(), pb.ErrorReason_ERROR_REASON_PAYOUT_NOT_FOUND, "payout_id")
+	}
+	return rec, nil
+}
+
+// ListPayouts implements pb.CellServer (a current read).
+func (s *Service) ListPayouts(ctx context.Context, req *pb.ListPayoutsRequest) (*pb.ListPayoutsResponse, error) {
+	r, err := s.currentReader(ctx, req.GetCellId())
+	if err != nil {
+		return nil, err
+	}
+	recs, next, err := ListPayouts(r, req.GetState(), req.GetPageSize(), req.GetPageToken())
+	if err != nil {
+		var ie *InputError
+		if errors.As(err, &ie) {
+			return nil, inputStatus(err, req.GetCellId())
+		}
+		return nil, status.Errorf(codes.Internal, "cell %d: listing payouts: %v", req.GetCellId(), err)
+	}
+	return &pb.ListPayoutsResponse{Payouts: recs, NextPageToken: next}, nil
 }
 
 // awaitSettled wakes the relay and waits, at most CrossCellWait and never

@@ -23,6 +23,7 @@ const (
 	ReasonWrongCell           = "WRONG_CELL"
 	ReasonCellNotHosted       = "CELL_NOT_HOSTED"
 	ReasonCrossCellNotEnabled = "CROSS_CELL_NOT_SUPPORTED"
+	ReasonPayoutsNotEnabled   = "PAYOUTS_NOT_ENABLED"
 )
 
 // Metadata keys of ErrorInfo.

@@ -135,6 +135,29 @@ func validateCreditIn(c *pb.CreditIn) error {
 	return validCurrency("currency", c.GetCurrency())
 }
 
+// providerNameBytesMax bounds a provider's name.
+const providerNameBytesMax = 64
+
+// ValidatePayout checks a Payout request's fields; the provider may be
+// empty (the service picks the first configured one).
+func ValidatePayout(c *pb.Payout) error {
+	if c == nil {
+		return &InputError{Field: "command", Reason: "is required"}
+	}
+	if err := validID("payout_id", c.GetPayoutId(), idempotencyKeyBytesMax); err != nil {
+		return err
+	}
+	if err := validID("account_id", c.GetAccountId(), accountIDBytesMax); err != nil {
+		return err
+	}
+	if c.GetProvider() != "" {
+		if err := validID("provider", c.GetProvider(), providerNameBytesMax); err != nil {
+			return err
+		}
+	}
+	return validCurrency("currency", c.GetCurrency())
+}
+
 // validateCommand checks a whole command as apply receives it.
 func validateCommand(cmd *pb.Command) error {
 	switch b := cmd.GetBody().(type) {
@@ -146,6 +169,19 @@ func validateCommand(cmd *pb.Command) error {
 		return ValidateTransfer(b.Transfer)
 	case *pb.Command_CreditIn:
 		return validateCreditIn(b.CreditIn)
+	case *pb.Command_Payout:
+		if err := ValidatePayout(b.Payout); err != nil {
+			return err
+		}
+		return validID("provider", b.Payout.GetProvider(), providerNameBytesMax)
+	case *pb.Command_PayoutOutcome:
+		if b.PayoutOutcome == nil {
+			return &InputError{Field: "command", Reason: "is required"}
+		}
+		if err := validID("payout_id", b.PayoutOutcome.GetPayoutId(), idempotencyKeyBytesMax); err != nil {
+			return err
+		}
+		return validID("provider", b.PayoutOutcome.GetProvider(), providerNameBytesMax)
 	case *pb.Command_OutboxDelivered:
 		if b.OutboxDelivered == nil {
 			return &InputError{Field: "command", Reason: "is required"}

@@ -25,6 +25,66 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type PayoutState int32
+
+const (
+	PayoutState_PAYOUT_STATE_UNSPECIFIED PayoutState = 0
+	// Recorded, funds held; the provider may or may not have been called.
+	PayoutState_PAYOUT_STATE_PENDING PayoutState = 1
+	// The provider paid: the funds left the ledger.
+	PayoutState_PAYOUT_STATE_SUCCEEDED PayoutState = 2
+	// The provider definitely did not pay: the funds were released.
+	PayoutState_PAYOUT_STATE_FAILED PayoutState = 3
+	// The provider's answer was not definite: funds held, resolved only by
+	// querying the same provider with the same payout id.
+	PayoutState_PAYOUT_STATE_UNKNOWN PayoutState = 4
+)
+
+// Enum value maps for PayoutState.
+var (
+	PayoutState_name = map[int32]string{
+		0: "PAYOUT_STATE_UNSPECIFIED",
+		1: "PAYOUT_STATE_PENDING",
+		2: "PAYOUT_STATE_SUCCEEDED",
+		3: "PAYOUT_STATE_FAILED",
+		4: "PAYOUT_STATE_UNKNOWN",
+	}
+	PayoutState_value = map[string]int32{
+		"PAYOUT_STATE_UNSPECIFIED": 0,
+		"PAYOUT_STATE_PENDING":     1,
+		"PAYOUT_STATE_SUCCEEDED":   2,
+		"PAYOUT_STATE_FAILED":      3,
+		"PAYOUT_STATE_UNKNOWN":     4,
+	}
+)
+
+func (x PayoutState) Enum() *PayoutState {
+	p := new(PayoutState)
+	*p = x
+	return p
+}
+
+func (x PayoutState) String() string {
+	return protoimpl.X.EnumStringOf(x.Descriptor(), protoreflect.EnumNumber(x))
+}
+
+func (PayoutState) Descriptor() protoreflect.EnumDescriptor {
+	return file_cellpay_v1_ledger_proto_enumTypes[0].Descriptor()
+}
+
+func (PayoutState) Type() protoreflect.EnumType {
+	return &file_cellpay_v1_ledger_proto_enumTypes[0]
+}
+
+func (x PayoutState) Number() protoreflect.EnumNumber {
+	return protoreflect.EnumNumber(x)
+}
+
+// Deprecated: Use PayoutState.Descriptor instead.
+func (PayoutState) EnumDescriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{0}
+}
+
 type TransferState int32
 
 const (
@@ -64,11 +124,11 @@ func (x TransferState) String() string {
 }
 
 func (TransferState) Descriptor() protoreflect.EnumDescriptor {
-	return file_cellpay_v1_ledger_proto_enumTypes[0].Descriptor()
+	return file_cellpay_v1_ledger_proto_enumTypes[1].Descriptor()
 }
 
 func (TransferState) Type() protoreflect.EnumType {
-	return &file_cellpay_v1_ledger_proto_enumTypes[0]
+	return &file_cellpay_v1_ledger_proto_enumTypes[1]
 }
 
 func (x TransferState) Number() protoreflect.EnumNumber {
@@ -77,7 +137,7 @@ func (x TransferState) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use TransferState.Descriptor instead.
 func (TransferState) EnumDescriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{0}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{1}
 }
 
 // Machine-readable business and input errors. The string form used in
@@ -96,6 +156,9 @@ const (
 	ErrorReason_ERROR_REASON_IDEMPOTENCY_KEY_REUSED ErrorReason = 8
 	ErrorReason_ERROR_REASON_SAME_ACCOUNT           ErrorReason = 9
 	ErrorReason_ERROR_REASON_TRANSFER_NOT_FOUND     ErrorReason = 10
+	ErrorReason_ERROR_REASON_PAYOUT_NOT_FOUND       ErrorReason = 11
+	// The provider named is not configured on this cell's leader.
+	ErrorReason_ERROR_REASON_UNKNOWN_PROVIDER ErrorReason = 12
 )
 
 // Enum value maps for ErrorReason.
@@ -112,6 +175,8 @@ var (
 		8:  "ERROR_REASON_IDEMPOTENCY_KEY_REUSED",
 		9:  "ERROR_REASON_SAME_ACCOUNT",
 		10: "ERROR_REASON_TRANSFER_NOT_FOUND",
+		11: "ERROR_REASON_PAYOUT_NOT_FOUND",
+		12: "ERROR_REASON_UNKNOWN_PROVIDER",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":            0,
@@ -125,6 +190,8 @@ var (
 		"ERROR_REASON_IDEMPOTENCY_KEY_REUSED": 8,
 		"ERROR_REASON_SAME_ACCOUNT":           9,
 		"ERROR_REASON_TRANSFER_NOT_FOUND":     10,
+		"ERROR_REASON_PAYOUT_NOT_FOUND":       11,
+		"ERROR_REASON_UNKNOWN_PROVIDER":       12,
 	}
 )
 
@@ -139,11 +206,11 @@ func (x ErrorReason) String() string {
 }
 
 func (ErrorReason) Descriptor() protoreflect.EnumDescriptor {
-	return file_cellpay_v1_ledger_proto_enumTypes[1].Descriptor()
+	return file_cellpay_v1_ledger_proto_enumTypes[2].Descriptor()
 }
 
 func (ErrorReason) Type() protoreflect.EnumType {
-	return &file_cellpay_v1_ledger_proto_enumTypes[1]
+	return &file_cellpay_v1_ledger_proto_enumTypes[2]
 }
 
 func (x ErrorReason) Number() protoreflect.EnumNumber {
@@ -152,7 +219,7 @@ func (x ErrorReason) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ErrorReason.Descriptor instead.
 func (ErrorReason) EnumDescriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{1}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{2}
 }
 
 type Account struct {
@@ -257,6 +324,8 @@ type Command struct {
 	//	*Command_Transfer
 	//	*Command_CreditIn
 	//	*Command_OutboxDelivered
+	//	*Command_Payout
+	//	*Command_PayoutOutcome
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -358,6 +427,24 @@ func (x *Command) GetOutboxDelivered() *OutboxDelivered {
 	return nil
 }
 
+func (x *Command) GetPayout() *Payout {
+	if x != nil {
+		if x, ok := x.Body.(*Command_Payout); ok {
+			return x.Payout
+		}
+	}
+	return nil
+}
+
+func (x *Command) GetPayoutOutcome() *PayoutOutcome {
+	if x != nil {
+		if x, ok := x.Body.(*Command_PayoutOutcome); ok {
+			return x.PayoutOutcome
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -384,6 +471,16 @@ type Command_OutboxDelivered struct {
 	OutboxDelivered *OutboxDelivered `protobuf:"bytes,14,opt,name=outbox_delivered,json=outboxDelivered,proto3,oneof"`
 }
 
+type Command_Payout struct {
+	// Payouts: the client's request (recorded PENDING, funds held before
+	// any provider is called) and the executor's record of each outcome.
+	Payout *Payout `protobuf:"bytes,15,opt,name=payout,proto3,oneof"`
+}
+
+type Command_PayoutOutcome struct {
+	PayoutOutcome *PayoutOutcome `protobuf:"bytes,16,opt,name=payout_outcome,json=payoutOutcome,proto3,oneof"`
+}
+
 func (*Command_CreateAccount) isCommand_Body() {}
 
 func (*Command_Deposit) isCommand_Body() {}
@@ -393,6 +490,10 @@ func (*Command_Transfer) isCommand_Body() {}
 func (*Command_CreditIn) isCommand_Body() {}
 
 func (*Command_OutboxDelivered) isCommand_Body() {}
+
+func (*Command_Payout) isCommand_Body() {}
+
+func (*Command_PayoutOutcome) isCommand_Body() {}
 
 type CreateAccount struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
@@ -788,6 +889,545 @@ func (x *OutboxDelivered) GetReason() string {
 	return ""
 }
 
+// A payout of amount_minor from an account to the outside world; its id is
+// its idempotency key here and at the provider.
+type Payout struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	PayoutId    string                 `protobuf:"bytes,1,opt,name=payout_id,json=payoutId,proto3" json:"payout_id,omitempty"`
+	AccountId   string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AmountMinor int64                  `protobuf:"varint,3,opt,name=amount_minor,json=amountMinor,proto3" json:"amount_minor,omitempty"`
+	Currency    string                 `protobuf:"bytes,4,opt,name=currency,proto3" json:"currency,omitempty"`
+	// The provider to pay through; stamped by the service (the first
+	// configured provider) when empty.
+	Provider      string `protobuf:"bytes,5,opt,name=provider,proto3" json:"provider,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Payout) Reset() {
+	*x = Payout{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[7]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Payout) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Payout) ProtoMessage() {}
+
+func (x *Payout) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[7]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Payout.ProtoReflect.Descriptor instead.
+func (*Payout) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{7}
+}
+
+func (x *Payout) GetPayoutId() string {
+	if x != nil {
+		return x.PayoutId
+	}
+	return ""
+}
+
+func (x *Payout) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *Payout) GetAmountMinor() int64 {
+	if x != nil {
+		return x.AmountMinor
+	}
+	return 0
+}
+
+func (x *Payout) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *Payout) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+// The executor's record of what a provider answered.
+type PayoutOutcome struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	PayoutId string                 `protobuf:"bytes,1,opt,name=payout_id,json=payoutId,proto3" json:"payout_id,omitempty"`
+	// SUCCEEDED, FAILED or UNKNOWN.
+	State PayoutState `protobuf:"varint,2,opt,name=state,proto3,enum=cellpay.v1.PayoutState" json:"state,omitempty"`
+	// The provider that answered; must be the payout's current provider.
+	Provider    string `protobuf:"bytes,3,opt,name=provider,proto3" json:"provider,omitempty"`
+	Reason      string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	ProviderRef string `protobuf:"bytes,5,opt,name=provider_ref,json=providerRef,proto3" json:"provider_ref,omitempty"`
+	// With state FAILED (definite): pay through this provider instead; the
+	// payout stays PENDING. Only after a definite failure, never while
+	// unknown.
+	RerouteTo     string `protobuf:"bytes,6,opt,name=reroute_to,json=rerouteTo,proto3" json:"reroute_to,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PayoutOutcome) Reset() {
+	*x = PayoutOutcome{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[8]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayoutOutcome) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayoutOutcome) ProtoMessage() {}
+
+func (x *PayoutOutcome) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[8]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayoutOutcome.ProtoReflect.Descriptor instead.
+func (*PayoutOutcome) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{8}
+}
+
+func (x *PayoutOutcome) GetPayoutId() string {
+	if x != nil {
+		return x.PayoutId
+	}
+	return ""
+}
+
+func (x *PayoutOutcome) GetState() PayoutState {
+	if x != nil {
+		return x.State
+	}
+	return PayoutState_PAYOUT_STATE_UNSPECIFIED
+}
+
+func (x *PayoutOutcome) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *PayoutOutcome) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PayoutOutcome) GetProviderRef() string {
+	if x != nil {
+		return x.ProviderRef
+	}
+	return ""
+}
+
+func (x *PayoutOutcome) GetRerouteTo() string {
+	if x != nil {
+		return x.RerouteTo
+	}
+	return ""
+}
+
+type PayoutRecord struct {
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	PayoutId    string                 `protobuf:"bytes,1,opt,name=payout_id,json=payoutId,proto3" json:"payout_id,omitempty"`
+	AccountId   string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	AmountMinor int64                  `protobuf:"varint,3,opt,name=amount_minor,json=amountMinor,proto3" json:"amount_minor,omitempty"`
+	Currency    string                 `protobuf:"bytes,4,opt,name=currency,proto3" json:"currency,omitempty"`
+	State       PayoutState            `protobuf:"varint,5,opt,name=state,proto3,enum=cellpay.v1.PayoutState" json:"state,omitempty"`
+	// The provider it is (or was last) submitted to, and every provider that
+	// definitely failed it before.
+	Provider        string   `protobuf:"bytes,6,opt,name=provider,proto3" json:"provider,omitempty"`
+	FailedProviders []string `protobuf:"bytes,7,rep,name=failed_providers,json=failedProviders,proto3" json:"failed_providers,omitempty"`
+	Reason          string   `protobuf:"bytes,8,opt,name=reason,proto3" json:"reason,omitempty"`
+	ProviderRef     string   `protobuf:"bytes,9,opt,name=provider_ref,json=providerRef,proto3" json:"provider_ref,omitempty"`
+	CreatedAtUnixMs int64    `protobuf:"varint,10,opt,name=created_at_unix_ms,json=createdAtUnixMs,proto3" json:"created_at_unix_ms,omitempty"`
+	UpdatedAtUnixMs int64    `protobuf:"varint,11,opt,name=updated_at_unix_ms,json=updatedAtUnixMs,proto3" json:"updated_at_unix_ms,omitempty"`
+	// Set while UNKNOWN: since when.
+	UnknownSinceUnixMs int64 `protobuf:"varint,12,opt,name=unknown_since_unix_ms,json=unknownSinceUnixMs,proto3" json:"unknown_since_unix_ms,omitempty"`
+	BalanceAfterMinor  int64 `protobuf:"varint,13,opt,name=balance_after_minor,json=balanceAfterMinor,proto3" json:"balance_after_minor,omitempty"`
+	unknownFields      protoimpl.UnknownFields
+	sizeCache          protoimpl.SizeCache
+}
+
+func (x *PayoutRecord) Reset() {
+	*x = PayoutRecord{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayoutRecord) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayoutRecord) ProtoMessage() {}
+
+func (x *PayoutRecord) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayoutRecord.ProtoReflect.Descriptor instead.
+func (*PayoutRecord) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{9}
+}
+
+func (x *PayoutRecord) GetPayoutId() string {
+	if x != nil {
+		return x.PayoutId
+	}
+	return ""
+}
+
+func (x *PayoutRecord) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *PayoutRecord) GetAmountMinor() int64 {
+	if x != nil {
+		return x.AmountMinor
+	}
+	return 0
+}
+
+func (x *PayoutRecord) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *PayoutRecord) GetState() PayoutState {
+	if x != nil {
+		return x.State
+	}
+	return PayoutState_PAYOUT_STATE_UNSPECIFIED
+}
+
+func (x *PayoutRecord) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
+func (x *PayoutRecord) GetFailedProviders() []string {
+	if x != nil {
+		return x.FailedProviders
+	}
+	return nil
+}
+
+func (x *PayoutRecord) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *PayoutRecord) GetProviderRef() string {
+	if x != nil {
+		return x.ProviderRef
+	}
+	return ""
+}
+
+func (x *PayoutRecord) GetCreatedAtUnixMs() int64 {
+	if x != nil {
+		return x.CreatedAtUnixMs
+	}
+	return 0
+}
+
+func (x *PayoutRecord) GetUpdatedAtUnixMs() int64 {
+	if x != nil {
+		return x.UpdatedAtUnixMs
+	}
+	return 0
+}
+
+func (x *PayoutRecord) GetUnknownSinceUnixMs() int64 {
+	if x != nil {
+		return x.UnknownSinceUnixMs
+	}
+	return 0
+}
+
+func (x *PayoutRecord) GetBalanceAfterMinor() int64 {
+	if x != nil {
+		return x.BalanceAfterMinor
+	}
+	return 0
+}
+
+type PayoutRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CellId        uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
+	Command       *Payout                `protobuf:"bytes,2,opt,name=command,proto3" json:"command,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PayoutRequest) Reset() {
+	*x = PayoutRequest{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayoutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayoutRequest) ProtoMessage() {}
+
+func (x *PayoutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayoutRequest.ProtoReflect.Descriptor instead.
+func (*PayoutRequest) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PayoutRequest) GetCellId() uint64 {
+	if x != nil {
+		return x.CellId
+	}
+	return 0
+}
+
+func (x *PayoutRequest) GetCommand() *Payout {
+	if x != nil {
+		return x.Command
+	}
+	return nil
+}
+
+type GetPayoutRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CellId        uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
+	PayoutId      string                 `protobuf:"bytes,2,opt,name=payout_id,json=payoutId,proto3" json:"payout_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetPayoutRequest) Reset() {
+	*x = GetPayoutRequest{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetPayoutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetPayoutRequest) ProtoMessage() {}
+
+func (x *GetPayoutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetPayoutRequest.ProtoReflect.Descriptor instead.
+func (*GetPayoutRequest) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *GetPayoutRequest) GetCellId() uint64 {
+	if x != nil {
+		return x.CellId
+	}
+	return 0
+}
+
+func (x *GetPayoutRequest) GetPayoutId() string {
+	if x != nil {
+		return x.PayoutId
+	}
+	return ""
+}
+
+type ListPayoutsRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	CellId uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
+	// PAYOUT_STATE_UNSPECIFIED lists every state.
+	State PayoutState `protobuf:"varint,2,opt,name=state,proto3,enum=cellpay.v1.PayoutState" json:"state,omitempty"`
+	// At most this many (default 50, at most 500).
+	PageSize      uint32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPayoutsRequest) Reset() {
+	*x = ListPayoutsRequest{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[12]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPayoutsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPayoutsRequest) ProtoMessage() {}
+
+func (x *ListPayoutsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[12]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPayoutsRequest.ProtoReflect.Descriptor instead.
+func (*ListPayoutsRequest) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{12}
+}
+
+func (x *ListPayoutsRequest) GetCellId() uint64 {
+	if x != nil {
+		return x.CellId
+	}
+	return 0
+}
+
+func (x *ListPayoutsRequest) GetState() PayoutState {
+	if x != nil {
+		return x.State
+	}
+	return PayoutState_PAYOUT_STATE_UNSPECIFIED
+}
+
+func (x *ListPayoutsRequest) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *ListPayoutsRequest) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
+type ListPayoutsResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Payouts       []*PayoutRecord        `protobuf:"bytes,1,rep,name=payouts,proto3" json:"payouts,omitempty"`
+	NextPageToken string                 `protobuf:"bytes,2,opt,name=next_page_token,json=nextPageToken,proto3" json:"next_page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListPayoutsResponse) Reset() {
+	*x = ListPayoutsResponse{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[13]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListPayoutsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListPayoutsResponse) ProtoMessage() {}
+
+func (x *ListPayoutsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[13]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListPayoutsResponse.ProtoReflect.Descriptor instead.
+func (*ListPayoutsResponse) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{13}
+}
+
+func (x *ListPayoutsResponse) GetPayouts() []*PayoutRecord {
+	if x != nil {
+		return x.Payouts
+	}
+	return nil
+}
+
+func (x *ListPayoutsResponse) GetNextPageToken() string {
+	if x != nil {
+		return x.NextPageToken
+	}
+	return ""
+}
+
 // An outbox record: a debited cross-cell transfer whose credit is not yet
 // delivered. Stored under o/<transfer id> in the payer's cell.
 type OutboxRecord struct {
@@ -800,7 +1440,7 @@ type OutboxRecord struct {
 
 func (x *OutboxRecord) Reset() {
 	*x = OutboxRecord{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[7]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -812,7 +1452,7 @@ func (x *OutboxRecord) String() string {
 func (*OutboxRecord) ProtoMessage() {}
 
 func (x *OutboxRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[7]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -825,7 +1465,7 @@ func (x *OutboxRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboxRecord.ProtoReflect.Descriptor instead.
 func (*OutboxRecord) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{7}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *OutboxRecord) GetTransfer() *Transfer {
@@ -857,7 +1497,7 @@ type DepositRecord struct {
 
 func (x *DepositRecord) Reset() {
 	*x = DepositRecord{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[8]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -869,7 +1509,7 @@ func (x *DepositRecord) String() string {
 func (*DepositRecord) ProtoMessage() {}
 
 func (x *DepositRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[8]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -882,7 +1522,7 @@ func (x *DepositRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DepositRecord.ProtoReflect.Descriptor instead.
 func (*DepositRecord) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{8}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *DepositRecord) GetIdempotencyKey() string {
@@ -959,7 +1599,7 @@ type TransferRecord struct {
 
 func (x *TransferRecord) Reset() {
 	*x = TransferRecord{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[9]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -971,7 +1611,7 @@ func (x *TransferRecord) String() string {
 func (*TransferRecord) ProtoMessage() {}
 
 func (x *TransferRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[9]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -984,7 +1624,7 @@ func (x *TransferRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferRecord.ProtoReflect.Descriptor instead.
 func (*TransferRecord) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{9}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *TransferRecord) GetTransferId() string {
@@ -1090,7 +1730,7 @@ type LedgerError struct {
 
 func (x *LedgerError) Reset() {
 	*x = LedgerError{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[10]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1102,7 +1742,7 @@ func (x *LedgerError) String() string {
 func (*LedgerError) ProtoMessage() {}
 
 func (x *LedgerError) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[10]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1115,7 +1755,7 @@ func (x *LedgerError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerError.ProtoReflect.Descriptor instead.
 func (*LedgerError) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{10}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *LedgerError) GetReason() ErrorReason {
@@ -1148,6 +1788,7 @@ type CommandResult struct {
 	//	*CommandResult_Deposit
 	//	*CommandResult_Transfer
 	//	*CommandResult_Error
+	//	*CommandResult_Payout
 	Outcome       isCommandResult_Outcome `protobuf_oneof:"outcome"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1155,7 +1796,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[11]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1167,7 +1808,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[11]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1180,7 +1821,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{11}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *CommandResult) GetOutcome() isCommandResult_Outcome {
@@ -1226,6 +1867,15 @@ func (x *CommandResult) GetError() *LedgerError {
 	return nil
 }
 
+func (x *CommandResult) GetPayout() *PayoutRecord {
+	if x != nil {
+		if x, ok := x.Outcome.(*CommandResult_Payout); ok {
+			return x.Payout
+		}
+	}
+	return nil
+}
+
 type isCommandResult_Outcome interface {
 	isCommandResult_Outcome()
 }
@@ -1246,6 +1896,10 @@ type CommandResult_Error struct {
 	Error *LedgerError `protobuf:"bytes,4,opt,name=error,proto3,oneof"`
 }
 
+type CommandResult_Payout struct {
+	Payout *PayoutRecord `protobuf:"bytes,5,opt,name=payout,proto3,oneof"`
+}
+
 func (*CommandResult_Account) isCommandResult_Outcome() {}
 
 func (*CommandResult_Deposit) isCommandResult_Outcome() {}
@@ -1253,6 +1907,8 @@ func (*CommandResult_Deposit) isCommandResult_Outcome() {}
 func (*CommandResult_Transfer) isCommandResult_Outcome() {}
 
 func (*CommandResult_Error) isCommandResult_Outcome() {}
+
+func (*CommandResult_Payout) isCommandResult_Outcome() {}
 
 // What an idempotency key remembers: a hash of the command's parameters and
 // the result of its first execution.
@@ -1268,7 +1924,7 @@ type IdempotencyRecord struct {
 
 func (x *IdempotencyRecord) Reset() {
 	*x = IdempotencyRecord{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[12]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1280,7 +1936,7 @@ func (x *IdempotencyRecord) String() string {
 func (*IdempotencyRecord) ProtoMessage() {}
 
 func (x *IdempotencyRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[12]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1293,7 +1949,7 @@ func (x *IdempotencyRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdempotencyRecord.ProtoReflect.Descriptor instead.
 func (*IdempotencyRecord) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{12}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *IdempotencyRecord) GetParamsSha256() []byte {
@@ -1334,7 +1990,7 @@ type CreateAccountRequest struct {
 
 func (x *CreateAccountRequest) Reset() {
 	*x = CreateAccountRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[13]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1346,7 +2002,7 @@ func (x *CreateAccountRequest) String() string {
 func (*CreateAccountRequest) ProtoMessage() {}
 
 func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[13]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1359,7 +2015,7 @@ func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccountRequest.ProtoReflect.Descriptor instead.
 func (*CreateAccountRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{13}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *CreateAccountRequest) GetCellId() uint64 {
@@ -1386,7 +2042,7 @@ type DepositRequest struct {
 
 func (x *DepositRequest) Reset() {
 	*x = DepositRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[14]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1398,7 +2054,7 @@ func (x *DepositRequest) String() string {
 func (*DepositRequest) ProtoMessage() {}
 
 func (x *DepositRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[14]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1411,7 +2067,7 @@ func (x *DepositRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DepositRequest.ProtoReflect.Descriptor instead.
 func (*DepositRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{14}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *DepositRequest) GetCellId() uint64 {
@@ -1438,7 +2094,7 @@ type TransferRequest struct {
 
 func (x *TransferRequest) Reset() {
 	*x = TransferRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[15]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1450,7 +2106,7 @@ func (x *TransferRequest) String() string {
 func (*TransferRequest) ProtoMessage() {}
 
 func (x *TransferRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[15]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1463,7 +2119,7 @@ func (x *TransferRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferRequest.ProtoReflect.Descriptor instead.
 func (*TransferRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{15}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *TransferRequest) GetCellId() uint64 {
@@ -1490,7 +2146,7 @@ type CreditInRequest struct {
 
 func (x *CreditInRequest) Reset() {
 	*x = CreditInRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[16]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1502,7 +2158,7 @@ func (x *CreditInRequest) String() string {
 func (*CreditInRequest) ProtoMessage() {}
 
 func (x *CreditInRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[16]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1515,7 +2171,7 @@ func (x *CreditInRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreditInRequest.ProtoReflect.Descriptor instead.
 func (*CreditInRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{16}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreditInRequest) GetCellId() uint64 {
@@ -1542,7 +2198,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[17]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1554,7 +2210,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[17]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1567,7 +2223,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{17}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *GetAccountRequest) GetCellId() uint64 {
@@ -1594,7 +2250,7 @@ type GetTransferRequest struct {
 
 func (x *GetTransferRequest) Reset() {
 	*x = GetTransferRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[18]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1606,7 +2262,7 @@ func (x *GetTransferRequest) String() string {
 func (*GetTransferRequest) ProtoMessage() {}
 
 func (x *GetTransferRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[18]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1619,7 +2275,7 @@ func (x *GetTransferRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTransferRequest.ProtoReflect.Descriptor instead.
 func (*GetTransferRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{18}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetTransferRequest) GetCellId() uint64 {
@@ -1650,7 +2306,7 @@ type ListTransfersRequest struct {
 
 func (x *ListTransfersRequest) Reset() {
 	*x = ListTransfersRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[19]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1662,7 +2318,7 @@ func (x *ListTransfersRequest) String() string {
 func (*ListTransfersRequest) ProtoMessage() {}
 
 func (x *ListTransfersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[19]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1675,7 +2331,7 @@ func (x *ListTransfersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTransfersRequest.ProtoReflect.Descriptor instead.
 func (*ListTransfersRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{19}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *ListTransfersRequest) GetCellId() uint64 {
@@ -1717,7 +2373,7 @@ type ListTransfersResponse struct {
 
 func (x *ListTransfersResponse) Reset() {
 	*x = ListTransfersResponse{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[20]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1729,7 +2385,7 @@ func (x *ListTransfersResponse) String() string {
 func (*ListTransfersResponse) ProtoMessage() {}
 
 func (x *ListTransfersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[20]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1742,7 +2398,7 @@ func (x *ListTransfersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTransfersResponse.ProtoReflect.Descriptor instead.
 func (*ListTransfersResponse) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{20}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListTransfersResponse) GetTransfers() []*TransferRecord {
@@ -1768,7 +2424,7 @@ type ReplicaStatusRequest struct {
 
 func (x *ReplicaStatusRequest) Reset() {
 	*x = ReplicaStatusRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[21]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1780,7 +2436,7 @@ func (x *ReplicaStatusRequest) String() string {
 func (*ReplicaStatusRequest) ProtoMessage() {}
 
 func (x *ReplicaStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[21]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1793,7 +2449,7 @@ func (x *ReplicaStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaStatusRequest.ProtoReflect.Descriptor instead.
 func (*ReplicaStatusRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{21}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ReplicaStatusRequest) GetCellId() uint64 {
@@ -1819,7 +2475,7 @@ type ReplicaStatusResponse struct {
 
 func (x *ReplicaStatusResponse) Reset() {
 	*x = ReplicaStatusResponse{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[22]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1831,7 +2487,7 @@ func (x *ReplicaStatusResponse) String() string {
 func (*ReplicaStatusResponse) ProtoMessage() {}
 
 func (x *ReplicaStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[22]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1844,7 +2500,7 @@ func (x *ReplicaStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaStatusResponse.ProtoReflect.Descriptor instead.
 func (*ReplicaStatusResponse) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{22}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ReplicaStatusResponse) GetCellId() uint64 {
@@ -1908,7 +2564,7 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\rbalance_minor\x18\x03 \x01(\x03R\fbalanceMinor\x124\n" +
 	"\x16allow_negative_balance\x18\x04 \x01(\bR\x14allowNegativeBalance\x12+\n" +
 	"\x12created_at_unix_ms\x18\x05 \x01(\x03R\x0fcreatedAtUnixMs\x12\x18\n" +
-	"\aversion\x18\x06 \x01(\x04R\aversion\"\x9f\x03\n" +
+	"\aversion\x18\x06 \x01(\x04R\aversion\"\x91\x04\n" +
 	"\aCommand\x12*\n" +
 	"\x11timestamp_unix_ms\x18\x01 \x01(\x03R\x0ftimestampUnixMs\x128\n" +
 	"\x18idempotency_retention_ms\x18\x02 \x01(\x03R\x16idempotencyRetentionMs\x12B\n" +
@@ -1917,7 +2573,9 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\adeposit\x18\v \x01(\v2\x13.cellpay.v1.DepositH\x00R\adeposit\x122\n" +
 	"\btransfer\x18\f \x01(\v2\x14.cellpay.v1.TransferH\x00R\btransfer\x123\n" +
 	"\tcredit_in\x18\r \x01(\v2\x14.cellpay.v1.CreditInH\x00R\bcreditIn\x12H\n" +
-	"\x10outbox_delivered\x18\x0e \x01(\v2\x1b.cellpay.v1.OutboxDeliveredH\x00R\x0foutboxDeliveredB\x06\n" +
+	"\x10outbox_delivered\x18\x0e \x01(\v2\x1b.cellpay.v1.OutboxDeliveredH\x00R\x0foutboxDelivered\x12,\n" +
+	"\x06payout\x18\x0f \x01(\v2\x12.cellpay.v1.PayoutH\x00R\x06payout\x12B\n" +
+	"\x0epayout_outcome\x18\x10 \x01(\v2\x19.cellpay.v1.PayoutOutcomeH\x00R\rpayoutOutcomeB\x06\n" +
 	"\x04body\"\xa9\x01\n" +
 	"\rCreateAccount\x12'\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\x1d\n" +
@@ -1956,7 +2614,53 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
 	"transferId\x123\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x19.cellpay.v1.TransferStateR\aoutcome\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"m\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x9f\x01\n" +
+	"\x06Payout\x12\x1b\n" +
+	"\tpayout_id\x18\x01 \x01(\tR\bpayoutId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x12!\n" +
+	"\famount_minor\x18\x03 \x01(\x03R\vamountMinor\x12\x1a\n" +
+	"\bcurrency\x18\x04 \x01(\tR\bcurrency\x12\x1a\n" +
+	"\bprovider\x18\x05 \x01(\tR\bprovider\"\xd1\x01\n" +
+	"\rPayoutOutcome\x12\x1b\n" +
+	"\tpayout_id\x18\x01 \x01(\tR\bpayoutId\x12-\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x17.cellpay.v1.PayoutStateR\x05state\x12\x1a\n" +
+	"\bprovider\x18\x03 \x01(\tR\bprovider\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12!\n" +
+	"\fprovider_ref\x18\x05 \x01(\tR\vproviderRef\x12\x1d\n" +
+	"\n" +
+	"reroute_to\x18\x06 \x01(\tR\trerouteTo\"\xf7\x03\n" +
+	"\fPayoutRecord\x12\x1b\n" +
+	"\tpayout_id\x18\x01 \x01(\tR\bpayoutId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x12!\n" +
+	"\famount_minor\x18\x03 \x01(\x03R\vamountMinor\x12\x1a\n" +
+	"\bcurrency\x18\x04 \x01(\tR\bcurrency\x12-\n" +
+	"\x05state\x18\x05 \x01(\x0e2\x17.cellpay.v1.PayoutStateR\x05state\x12\x1a\n" +
+	"\bprovider\x18\x06 \x01(\tR\bprovider\x12)\n" +
+	"\x10failed_providers\x18\a \x03(\tR\x0ffailedProviders\x12\x16\n" +
+	"\x06reason\x18\b \x01(\tR\x06reason\x12!\n" +
+	"\fprovider_ref\x18\t \x01(\tR\vproviderRef\x12+\n" +
+	"\x12created_at_unix_ms\x18\n" +
+	" \x01(\x03R\x0fcreatedAtUnixMs\x12+\n" +
+	"\x12updated_at_unix_ms\x18\v \x01(\x03R\x0fupdatedAtUnixMs\x121\n" +
+	"\x15unknown_since_unix_ms\x18\f \x01(\x03R\x12unknownSinceUnixMs\x12.\n" +
+	"\x13balance_after_minor\x18\r \x01(\x03R\x11balanceAfterMinor\"V\n" +
+	"\rPayoutRequest\x12\x17\n" +
+	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12,\n" +
+	"\acommand\x18\x02 \x01(\v2\x12.cellpay.v1.PayoutR\acommand\"H\n" +
+	"\x10GetPayoutRequest\x12\x17\n" +
+	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12\x1b\n" +
+	"\tpayout_id\x18\x02 \x01(\tR\bpayoutId\"\x98\x01\n" +
+	"\x12ListPayoutsRequest\x12\x17\n" +
+	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12-\n" +
+	"\x05state\x18\x02 \x01(\x0e2\x17.cellpay.v1.PayoutStateR\x05state\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"q\n" +
+	"\x13ListPayoutsResponse\x122\n" +
+	"\apayouts\x18\x01 \x03(\v2\x18.cellpay.v1.PayoutRecordR\apayouts\x12&\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"m\n" +
 	"\fOutboxRecord\x120\n" +
 	"\btransfer\x18\x01 \x01(\v2\x14.cellpay.v1.TransferR\btransfer\x12+\n" +
 	"\x12created_at_unix_ms\x18\x02 \x01(\x03R\x0fcreatedAtUnixMs\"\x96\x02\n" +
@@ -1990,12 +2694,13 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\vLedgerError\x12/\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x17.cellpay.v1.ErrorReasonR\x06reason\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
-	"\x05field\x18\x03 \x01(\tR\x05field\"\xed\x01\n" +
+	"\x05field\x18\x03 \x01(\tR\x05field\"\xa1\x02\n" +
 	"\rCommandResult\x12/\n" +
 	"\aaccount\x18\x01 \x01(\v2\x13.cellpay.v1.AccountH\x00R\aaccount\x125\n" +
 	"\adeposit\x18\x02 \x01(\v2\x19.cellpay.v1.DepositRecordH\x00R\adeposit\x128\n" +
 	"\btransfer\x18\x03 \x01(\v2\x1a.cellpay.v1.TransferRecordH\x00R\btransfer\x12/\n" +
-	"\x05error\x18\x04 \x01(\v2\x17.cellpay.v1.LedgerErrorH\x00R\x05errorB\t\n" +
+	"\x05error\x18\x04 \x01(\v2\x17.cellpay.v1.LedgerErrorH\x00R\x05error\x122\n" +
+	"\x06payout\x18\x05 \x01(\v2\x18.cellpay.v1.PayoutRecordH\x00R\x06payoutB\t\n" +
 	"\aoutcome\"\xbb\x01\n" +
 	"\x11IdempotencyRecord\x12#\n" +
 	"\rparams_sha256\x18\x01 \x01(\fR\fparamsSha256\x121\n" +
@@ -2041,12 +2746,18 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\fstate_sha256\x18\x04 \x01(\fR\vstateSha256\x12\x16\n" +
 	"\x06leader\x18\x05 \x01(\bR\x06leader\x12$\n" +
 	"\x0eleader_node_id\x18\x06 \x01(\tR\fleaderNodeId\x12\x12\n" +
-	"\x04term\x18\a \x01(\x04R\x04term*\x88\x01\n" +
+	"\x04term\x18\a \x01(\x04R\x04term*\x94\x01\n" +
+	"\vPayoutState\x12\x1c\n" +
+	"\x18PAYOUT_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
+	"\x14PAYOUT_STATE_PENDING\x10\x01\x12\x1a\n" +
+	"\x16PAYOUT_STATE_SUCCEEDED\x10\x02\x12\x17\n" +
+	"\x13PAYOUT_STATE_FAILED\x10\x03\x12\x18\n" +
+	"\x14PAYOUT_STATE_UNKNOWN\x10\x04*\x88\x01\n" +
 	"\rTransferState\x12\x1e\n" +
 	"\x1aTRANSFER_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18TRANSFER_STATE_COMPLETED\x10\x01\x12\x1c\n" +
 	"\x18TRANSFER_STATE_IN_FLIGHT\x10\x02\x12\x1b\n" +
-	"\x17TRANSFER_STATE_REVERSED\x10\x03*\x8a\x03\n" +
+	"\x17TRANSFER_STATE_REVERSED\x10\x03*\xd0\x03\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dERROR_REASON_INVALID_ARGUMENT\x10\x01\x12#\n" +
@@ -2059,7 +2770,9 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"#ERROR_REASON_IDEMPOTENCY_KEY_REUSED\x10\b\x12\x1d\n" +
 	"\x19ERROR_REASON_SAME_ACCOUNT\x10\t\x12#\n" +
 	"\x1fERROR_REASON_TRANSFER_NOT_FOUND\x10\n" +
-	"2\xd3\x04\n" +
+	"\x12!\n" +
+	"\x1dERROR_REASON_PAYOUT_NOT_FOUND\x10\v\x12!\n" +
+	"\x1dERROR_REASON_UNKNOWN_PROVIDER\x10\f2\xa7\x06\n" +
 	"\x04Cell\x12F\n" +
 	"\rCreateAccount\x12 .cellpay.v1.CreateAccountRequest\x1a\x13.cellpay.v1.Account\x12@\n" +
 	"\aDeposit\x12\x1a.cellpay.v1.DepositRequest\x1a\x19.cellpay.v1.DepositRecord\x12C\n" +
@@ -2068,7 +2781,10 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"GetAccount\x12\x1d.cellpay.v1.GetAccountRequest\x1a\x13.cellpay.v1.Account\x12I\n" +
 	"\vGetTransfer\x12\x1e.cellpay.v1.GetTransferRequest\x1a\x1a.cellpay.v1.TransferRecord\x12T\n" +
 	"\rListTransfers\x12 .cellpay.v1.ListTransfersRequest\x1a!.cellpay.v1.ListTransfersResponse\x12C\n" +
-	"\bCreditIn\x12\x1b.cellpay.v1.CreditInRequest\x1a\x1a.cellpay.v1.TransferRecord\x12T\n" +
+	"\bCreditIn\x12\x1b.cellpay.v1.CreditInRequest\x1a\x1a.cellpay.v1.TransferRecord\x12=\n" +
+	"\x06Payout\x12\x19.cellpay.v1.PayoutRequest\x1a\x18.cellpay.v1.PayoutRecord\x12C\n" +
+	"\tGetPayout\x12\x1c.cellpay.v1.GetPayoutRequest\x1a\x18.cellpay.v1.PayoutRecord\x12N\n" +
+	"\vListPayouts\x12\x1e.cellpay.v1.ListPayoutsRequest\x1a\x1f.cellpay.v1.ListPayoutsResponse\x12T\n" +
 	"\rReplicaStatus\x12 .cellpay.v1.ReplicaStatusRequest\x1a!.cellpay.v1.ReplicaStatusResponseB5Z3github.com/cellpay/cellpay/api/cellpay/v1;cellpayv1b\x06proto3"
 
 var (
@@ -2083,76 +2799,98 @@ func file_cellpay_v1_ledger_proto_rawDescGZIP() []byte {
 	return file_cellpay_v1_ledger_proto_rawDescData
 }
 
-var file_cellpay_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 2)
-var file_cellpay_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
+var file_cellpay_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
+var file_cellpay_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
 var file_cellpay_v1_ledger_proto_goTypes = []any{
-	(TransferState)(0),            // 0: cellpay.v1.TransferState
-	(ErrorReason)(0),              // 1: cellpay.v1.ErrorReason
-	(*Account)(nil),               // 2: cellpay.v1.Account
-	(*Command)(nil),               // 3: cellpay.v1.Command
-	(*CreateAccount)(nil),         // 4: cellpay.v1.CreateAccount
-	(*Deposit)(nil),               // 5: cellpay.v1.Deposit
-	(*Transfer)(nil),              // 6: cellpay.v1.Transfer
-	(*CreditIn)(nil),              // 7: cellpay.v1.CreditIn
-	(*OutboxDelivered)(nil),       // 8: cellpay.v1.OutboxDelivered
-	(*OutboxRecord)(nil),          // 9: cellpay.v1.OutboxRecord
-	(*DepositRecord)(nil),         // 10: cellpay.v1.DepositRecord
-	(*TransferRecord)(nil),        // 11: cellpay.v1.TransferRecord
-	(*LedgerError)(nil),           // 12: cellpay.v1.LedgerError
-	(*CommandResult)(nil),         // 13: cellpay.v1.CommandResult
-	(*IdempotencyRecord)(nil),     // 14: cellpay.v1.IdempotencyRecord
-	(*CreateAccountRequest)(nil),  // 15: cellpay.v1.CreateAccountRequest
-	(*DepositRequest)(nil),        // 16: cellpay.v1.DepositRequest
-	(*TransferRequest)(nil),       // 17: cellpay.v1.TransferRequest
-	(*CreditInRequest)(nil),       // 18: cellpay.v1.CreditInRequest
-	(*GetAccountRequest)(nil),     // 19: cellpay.v1.GetAccountRequest
-	(*GetTransferRequest)(nil),    // 20: cellpay.v1.GetTransferRequest
-	(*ListTransfersRequest)(nil),  // 21: cellpay.v1.ListTransfersRequest
-	(*ListTransfersResponse)(nil), // 22: cellpay.v1.ListTransfersResponse
-	(*ReplicaStatusRequest)(nil),  // 23: cellpay.v1.ReplicaStatusRequest
-	(*ReplicaStatusResponse)(nil), // 24: cellpay.v1.ReplicaStatusResponse
+	(PayoutState)(0),              // 0: cellpay.v1.PayoutState
+	(TransferState)(0),            // 1: cellpay.v1.TransferState
+	(ErrorReason)(0),              // 2: cellpay.v1.ErrorReason
+	(*Account)(nil),               // 3: cellpay.v1.Account
+	(*Command)(nil),               // 4: cellpay.v1.Command
+	(*CreateAccount)(nil),         // 5: cellpay.v1.CreateAccount
+	(*Deposit)(nil),               // 6: cellpay.v1.Deposit
+	(*Transfer)(nil),              // 7: cellpay.v1.Transfer
+	(*CreditIn)(nil),              // 8: cellpay.v1.CreditIn
+	(*OutboxDelivered)(nil),       // 9: cellpay.v1.OutboxDelivered
+	(*Payout)(nil),                // 10: cellpay.v1.Payout
+	(*PayoutOutcome)(nil),         // 11: cellpay.v1.PayoutOutcome
+	(*PayoutRecord)(nil),          // 12: cellpay.v1.PayoutRecord
+	(*PayoutRequest)(nil),         // 13: cellpay.v1.PayoutRequest
+	(*GetPayoutRequest)(nil),      // 14: cellpay.v1.GetPayoutRequest
+	(*ListPayoutsRequest)(nil),    // 15: cellpay.v1.ListPayoutsRequest
+	(*ListPayoutsResponse)(nil),   // 16: cellpay.v1.ListPayoutsResponse
+	(*OutboxRecord)(nil),          // 17: cellpay.v1.OutboxRecord
+	(*DepositRecord)(nil),         // 18: cellpay.v1.DepositRecord
+	(*TransferRecord)(nil),        // 19: cellpay.v1.TransferRecord
+	(*LedgerError)(nil),           // 20: cellpay.v1.LedgerError
+	(*CommandResult)(nil),         // 21: cellpay.v1.CommandResult
+	(*IdempotencyRecord)(nil),     // 22: cellpay.v1.IdempotencyRecord
+	(*CreateAccountRequest)(nil),  // 23: cellpay.v1.CreateAccountRequest
+	(*DepositRequest)(nil),        // 24: cellpay.v1.DepositRequest
+	(*TransferRequest)(nil),       // 25: cellpay.v1.TransferRequest
+	(*CreditInRequest)(nil),       // 26: cellpay.v1.CreditInRequest
+	(*GetAccountRequest)(nil),     // 27: cellpay.v1.GetAccountRequest
+	(*GetTransferRequest)(nil),    // 28: cellpay.v1.GetTransferRequest
+	(*ListTransfersRequest)(nil),  // 29: cellpay.v1.ListTransfersRequest
+	(*ListTransfersResponse)(nil), // 30: cellpay.v1.ListTransfersResponse
+	(*ReplicaStatusRequest)(nil),  // 31: cellpay.v1.ReplicaStatusRequest
+	(*ReplicaStatusResponse)(nil), // 32: cellpay.v1.ReplicaStatusResponse
 }
 var file_cellpay_v1_ledger_proto_depIdxs = []int32{
-	4,  // 0: cellpay.v1.Command.create_account:type_name -> cellpay.v1.CreateAccount
-	5,  // 1: cellpay.v1.Command.deposit:type_name -> cellpay.v1.Deposit
-	6,  // 2: cellpay.v1.Command.transfer:type_name -> cellpay.v1.Transfer
-	7,  // 3: cellpay.v1.Command.credit_in:type_name -> cellpay.v1.CreditIn
-	8,  // 4: cellpay.v1.Command.outbox_delivered:type_name -> cellpay.v1.OutboxDelivered
-	0,  // 5: cellpay.v1.OutboxDelivered.outcome:type_name -> cellpay.v1.TransferState
-	6,  // 6: cellpay.v1.OutboxRecord.transfer:type_name -> cellpay.v1.Transfer
-	0,  // 7: cellpay.v1.TransferRecord.state:type_name -> cellpay.v1.TransferState
-	1,  // 8: cellpay.v1.LedgerError.reason:type_name -> cellpay.v1.ErrorReason
-	2,  // 9: cellpay.v1.CommandResult.account:type_name -> cellpay.v1.Account
-	10, // 10: cellpay.v1.CommandResult.deposit:type_name -> cellpay.v1.DepositRecord
-	11, // 11: cellpay.v1.CommandResult.transfer:type_name -> cellpay.v1.TransferRecord
-	12, // 12: cellpay.v1.CommandResult.error:type_name -> cellpay.v1.LedgerError
-	13, // 13: cellpay.v1.IdempotencyRecord.result:type_name -> cellpay.v1.CommandResult
-	4,  // 14: cellpay.v1.CreateAccountRequest.command:type_name -> cellpay.v1.CreateAccount
-	5,  // 15: cellpay.v1.DepositRequest.command:type_name -> cellpay.v1.Deposit
-	6,  // 16: cellpay.v1.TransferRequest.command:type_name -> cellpay.v1.Transfer
-	7,  // 17: cellpay.v1.CreditInRequest.command:type_name -> cellpay.v1.CreditIn
-	11, // 18: cellpay.v1.ListTransfersResponse.transfers:type_name -> cellpay.v1.TransferRecord
-	15, // 19: cellpay.v1.Cell.CreateAccount:input_type -> cellpay.v1.CreateAccountRequest
-	16, // 20: cellpay.v1.Cell.Deposit:input_type -> cellpay.v1.DepositRequest
-	17, // 21: cellpay.v1.Cell.Transfer:input_type -> cellpay.v1.TransferRequest
-	19, // 22: cellpay.v1.Cell.GetAccount:input_type -> cellpay.v1.GetAccountRequest
-	20, // 23: cellpay.v1.Cell.GetTransfer:input_type -> cellpay.v1.GetTransferRequest
-	21, // 24: cellpay.v1.Cell.ListTransfers:input_type -> cellpay.v1.ListTransfersRequest
-	18, // 25: cellpay.v1.Cell.CreditIn:input_type -> cellpay.v1.CreditInRequest
-	23, // 26: cellpay.v1.Cell.ReplicaStatus:input_type -> cellpay.v1.ReplicaStatusRequest
-	2,  // 27: cellpay.v1.Cell.CreateAccount:output_type -> cellpay.v1.Account
-	10, // 28: cellpay.v1.Cell.Deposit:output_type -> cellpay.v1.DepositRecord
-	11, // 29: cellpay.v1.Cell.Transfer:output_type -> cellpay.v1.TransferRecord
-	2,  // 30: cellpay.v1.Cell.GetAccount:output_type -> cellpay.v1.Account
-	11, // 31: cellpay.v1.Cell.GetTransfer:output_type -> cellpay.v1.TransferRecord
-	22, // 32: cellpay.v1.Cell.ListTransfers:output_type -> cellpay.v1.ListTransfersResponse
-	11, // 33: cellpay.v1.Cell.CreditIn:output_type -> cellpay.v1.TransferRecord
-	24, // 34: cellpay.v1.Cell.ReplicaStatus:output_type -> cellpay.v1.ReplicaStatusResponse
-	27, // [27:35] is the sub-list for method output_type
-	19, // [19:27] is the sub-list for method input_type
-	19, // [19:19] is the sub-list for extension type_name
-	19, // [19:19] is the sub-list for extension extendee
-	0,  // [0:19] is the sub-list for field type_name
+	5,  // 0: cellpay.v1.Command.create_account:type_name -> cellpay.v1.CreateAccount
+	6,  // 1: cellpay.v1.Command.deposit:type_name -> cellpay.v1.Deposit
+	7,  // 2: cellpay.v1.Command.transfer:type_name -> cellpay.v1.Transfer
+	8,  // 3: cellpay.v1.Command.credit_in:type_name -> cellpay.v1.CreditIn
+	9,  // 4: cellpay.v1.Command.outbox_delivered:type_name -> cellpay.v1.OutboxDelivered
+	10, // 5: cellpay.v1.Command.payout:type_name -> cellpay.v1.Payout
+	11, // 6: cellpay.v1.Command.payout_outcome:type_name -> cellpay.v1.PayoutOutcome
+	1,  // 7: cellpay.v1.OutboxDelivered.outcome:type_name -> cellpay.v1.TransferState
+	0,  // 8: cellpay.v1.PayoutOutcome.state:type_name -> cellpay.v1.PayoutState
+	0,  // 9: cellpay.v1.PayoutRecord.state:type_name -> cellpay.v1.PayoutState
+	10, // 10: cellpay.v1.PayoutRequest.command:type_name -> cellpay.v1.Payout
+	0,  // 11: cellpay.v1.ListPayoutsRequest.state:type_name -> cellpay.v1.PayoutState
+	12, // 12: cellpay.v1.ListPayoutsResponse.payouts:type_name -> cellpay.v1.PayoutRecord
+	7,  // 13: cellpay.v1.OutboxRecord.transfer:type_name -> cellpay.v1.Transfer
+	1,  // 14: cellpay.v1.TransferRecord.state:type_name -> cellpay.v1.TransferState
+	2,  // 15: cellpay.v1.LedgerError.reason:type_name -> cellpay.v1.ErrorReason
+	3,  // 16: cellpay.v1.CommandResult.account:type_name -> cellpay.v1.Account
+	18, // 17: cellpay.v1.CommandResult.deposit:type_name -> cellpay.v1.DepositRecord
+	19, // 18: cellpay.v1.CommandResult.transfer:type_name -> cellpay.v1.TransferRecord
+	20, // 19: cellpay.v1.CommandResult.error:type_name -> cellpay.v1.LedgerError
+	12, // 20: cellpay.v1.CommandResult.payout:type_name -> cellpay.v1.PayoutRecord
+	21, // 21: cellpay.v1.IdempotencyRecord.result:type_name -> cellpay.v1.CommandResult
+	5,  // 22: cellpay.v1.CreateAccountRequest.command:type_name -> cellpay.v1.CreateAccount
+	6,  // 23: cellpay.v1.DepositRequest.command:type_name -> cellpay.v1.Deposit
+	7,  // 24: cellpay.v1.TransferRequest.command:type_name -> cellpay.v1.Transfer
+	8,  // 25: cellpay.v1.CreditInRequest.command:type_name -> cellpay.v1.CreditIn
+	19, // 26: cellpay.v1.ListTransfersResponse.transfers:type_name -> cellpay.v1.TransferRecord
+	23, // 27: cellpay.v1.Cell.CreateAccount:input_type -> cellpay.v1.CreateAccountRequest
+	24, // 28: cellpay.v1.Cell.Deposit:input_type -> cellpay.v1.DepositRequest
+	25, // 29: cellpay.v1.Cell.Transfer:input_type -> cellpay.v1.TransferRequest
+	27, // 30: cellpay.v1.Cell.GetAccount:input_type -> cellpay.v1.GetAccountRequest
+	28, // 31: cellpay.v1.Cell.GetTransfer:input_type -> cellpay.v1.GetTransferRequest
+	29, // 32: cellpay.v1.Cell.ListTransfers:input_type -> cellpay.v1.ListTransfersRequest
+	26, // 33: cellpay.v1.Cell.CreditIn:input_type -> cellpay.v1.CreditInRequest
+	13, // 34: cellpay.v1.Cell.Payout:input_type -> cellpay.v1.PayoutRequest
+	14, // 35: cellpay.v1.Cell.GetPayout:input_type -> cellpay.v1.GetPayoutRequest
+	15, // 36: cellpay.v1.Cell.ListPayouts:input_type -> cellpay.v1.ListPayoutsRequest
+	31, // 37: cellpay.v1.Cell.ReplicaStatus:input_type -> cellpay.v1.ReplicaStatusRequest
+	3,  // 38: cellpay.v1.Cell.CreateAccount:output_type -> cellpay.v1.Account
+	18, // 39: cellpay.v1.Cell.Deposit:output_type -> cellpay.v1.DepositRecord
+	19, // 40: cellpay.v1.Cell.Transfer:output_type -> cellpay.v1.TransferRecord
+	3,  // 41: cellpay.v1.Cell.GetAccount:output_type -> cellpay.v1.Account
+	19, // 42: cellpay.v1.Cell.GetTransfer:output_type -> cellpay.v1.TransferRecord
+	30, // 43: cellpay.v1.Cell.ListTransfers:output_type -> cellpay.v1.ListTransfersResponse
+	19, // 44: cellpay.v1.Cell.CreditIn:output_type -> cellpay.v1.TransferRecord
+	12, // 45: cellpay.v1.Cell.Payout:output_type -> cellpay.v1.PayoutRecord
+	12, // 46: cellpay.v1.Cell.GetPayout:output_type -> cellpay.v1.PayoutRecord
+	16, // 47: cellpay.v1.Cell.ListPayouts:output_type -> cellpay.v1.ListPayoutsResponse
+	32, // 48: cellpay.v1.Cell.ReplicaStatus:output_type -> cellpay.v1.ReplicaStatusResponse
+	38, // [38:49] is the sub-list for method output_type
+	27, // [27:38] is the sub-list for method input_type
+	27, // [27:27] is the sub-list for extension type_name
+	27, // [27:27] is the sub-list for extension extendee
+	0,  // [0:27] is the sub-list for field type_name
 }
 
 func init() { file_cellpay_v1_ledger_proto_init() }
@@ -2166,20 +2904,23 @@ func file_cellpay_v1_ledger_proto_init() {
 		(*Command_Transfer)(nil),
 		(*Command_CreditIn)(nil),
 		(*Command_OutboxDelivered)(nil),
+		(*Command_Payout)(nil),
+		(*Command_PayoutOutcome)(nil),
 	}
-	file_cellpay_v1_ledger_proto_msgTypes[11].OneofWrappers = []any{
+	file_cellpay_v1_ledger_proto_msgTypes[18].OneofWrappers = []any{
 		(*CommandResult_Account)(nil),
 		(*CommandResult_Deposit)(nil),
 		(*CommandResult_Transfer)(nil),
 		(*CommandResult_Error)(nil),
+		(*CommandResult_Payout)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
 		File: protoimpl.DescBuilder{
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cellpay_v1_ledger_proto_rawDesc), len(file_cellpay_v1_ledger_proto_rawDesc)),
-			NumEnums:      2,
-			NumMessages:   23,
+			NumEnums:      3,
+			NumMessages:   30,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

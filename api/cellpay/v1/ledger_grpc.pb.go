@@ -30,6 +30,9 @@ const (
 	Cell_GetTransfer_FullMethodName   = "/cellpay.v1.Cell/GetTransfer"
 	Cell_ListTransfers_FullMethodName = "/cellpay.v1.Cell/ListTransfers"
 	Cell_CreditIn_FullMethodName      = "/cellpay.v1.Cell/CreditIn"
+	Cell_Payout_FullMethodName        = "/cellpay.v1.Cell/Payout"
+	Cell_GetPayout_FullMethodName     = "/cellpay.v1.Cell/GetPayout"
+	Cell_ListPayouts_FullMethodName   = "/cellpay.v1.Cell/ListPayouts"
 	Cell_ReplicaStatus_FullMethodName = "/cellpay.v1.Cell/ReplicaStatus"
 )
 
@@ -51,6 +54,10 @@ type CellClient interface {
 	// CreditIn applies the payee's leg of a cross-cell transfer; called by
 	// the payer cell's outbox relay, idempotent on the transfer id.
 	CreditIn(ctx context.Context, in *CreditInRequest, opts ...grpc.CallOption) (*TransferRecord, error)
+	// Payouts to the outside world through a provider (payouts.go).
+	Payout(ctx context.Context, in *PayoutRequest, opts ...grpc.CallOption) (*PayoutRecord, error)
+	GetPayout(ctx context.Context, in *GetPayoutRequest, opts ...grpc.CallOption) (*PayoutRecord, error)
+	ListPayouts(ctx context.Context, in *ListPayoutsRequest, opts ...grpc.CallOption) (*ListPayoutsResponse, error)
 	// ReplicaStatus reports this node's replica of a cell (any replica answers).
 	ReplicaStatus(ctx context.Context, in *ReplicaStatusRequest, opts ...grpc.CallOption) (*ReplicaStatusResponse, error)
 }
@@ -133,6 +140,36 @@ func (c *cellClient) CreditIn(ctx context.Context, in *CreditInRequest, opts ...
 	return out, nil
 }
 
+func (c *cellClient) Payout(ctx context.Context, in *PayoutRequest, opts ...grpc.CallOption) (*PayoutRecord, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PayoutRecord)
+	err := c.cc.Invoke(ctx, Cell_Payout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *cellClient) GetPayout(ctx context.Context, in *GetPayoutRequest, opts ...grpc.CallOption) (*PayoutRecord, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PayoutRecord)
+	err := c.cc.Invoke(ctx, Cell_GetPayout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *cellClient) ListPayouts(ctx context.Context, in *ListPayoutsRequest, opts ...grpc.CallOption) (*ListPayoutsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPayoutsResponse)
+	err := c.cc.Invoke(ctx, Cell_ListPayouts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *cellClient) ReplicaStatus(ctx context.Context, in *ReplicaStatusRequest, opts ...grpc.CallOption) (*ReplicaStatusResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ReplicaStatusResponse)
@@ -161,6 +198,10 @@ type CellServer interface {
 	// CreditIn applies the payee's leg of a cross-cell transfer; called by
 	// the payer cell's outbox relay, idempotent on the transfer id.
 	CreditIn(context.Context, *CreditInRequest) (*TransferRecord, error)
+	// Payouts to the outside world through a provider (payouts.go).
+	Payout(context.Context, *PayoutRequest) (*PayoutRecord, error)
+	GetPayout(context.Context, *GetPayoutRequest) (*PayoutRecord, error)
+	ListPayouts(context.Context, *ListPayoutsRequest) (*ListPayoutsResponse, error)
 	// ReplicaStatus reports this node's replica of a cell (any replica answers).
 	ReplicaStatus(context.Context, *ReplicaStatusRequest) (*ReplicaStatusResponse, error)
 	mustEmbedUnimplementedCellServer()
@@ -193,6 +234,15 @@ func (UnimplementedCellServer) ListTransfers(context.Context, *ListTransfersRequ
 }
 func (UnimplementedCellServer) CreditIn(context.Context, *CreditInRequest) (*TransferRecord, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method CreditIn not implemented")
+}
+func (UnimplementedCellServer) Payout(context.Context, *PayoutRequest) (*PayoutRecord, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Payout not implemented")
+}
+func (UnimplementedCellServer) GetPayout(context.Context, *GetPayoutRequest) (*PayoutRecord, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetPayout not implemented")
+}
+func (UnimplementedCellServer) ListPayouts(context.Context, *ListPayoutsRequest) (*ListPayoutsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListPayouts not implemented")
 }
 func (UnimplementedCellServer) ReplicaStatus(context.Context, *ReplicaStatusRequest) (*ReplicaStatusResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ReplicaStatus not implemented")
@@ -344,6 +394,60 @@ func _Cell_CreditIn_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Cell_Payout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PayoutRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CellServer).Payout(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cell_Payout_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CellServer).Payout(ctx, req.(*PayoutRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Cell_GetPayout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetPayoutRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CellServer).GetPayout(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cell_GetPayout_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CellServer).GetPayout(ctx, req.(*GetPayoutRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Cell_ListPayouts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListPayoutsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CellServer).ListPayouts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cell_ListPayouts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CellServer).ListPayouts(ctx, req.(*ListPayoutsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Cell_ReplicaStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ReplicaStatusRequest)
 	if err := dec(in); err != nil {
@@ -396,6 +500,18 @@ var Cell_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "CreditIn",
 			Handler:    _Cell_CreditIn_Handler,
+		},
+		{
+			MethodName: "Payout",
+			Handler:    _Cell_Payout_Handler,
+		},
+		{
+			MethodName: "GetPayout",
+			Handler:    _Cell_GetPayout_Handler,
+		},
+		{
+			MethodName: "ListPayouts",
+			Handler:    _Cell_ListPayouts_Handler,
 		},
 		{
 			MethodName: "ReplicaStatus",

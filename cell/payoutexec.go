@@ -1,0 +1,377 @@
+package cell
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/cell/channel"
+	"github.com/cellpay/cellpay/replication"
+)
+
+// PayoutConfig configures the payout executor. Zero fields take the
+// defaults; without Providers the node refuses payouts.
+type PayoutConfig struct {
+	// Providers pay payouts out, in order of preference: a payout that names
+	// none goes to the first; after a definite FAILED it is rerouted to the
+	// next one that has not failed it (never while its outcome is unknown).
+	Providers []channel.Provider
+	// Interval is how often the work items of every cell led here are read.
+	// Default 200 ms. A new payout is executed at once.
+	Interval time.Duration
+	// BatchMax bounds the work items read per cell per pass. Default 256.
+	BatchMax int
+	// InFlightMax bounds the provider calls in flight on this node.
+	// Default 16.
+	InFlightMax int
+	// CallTimeout bounds one Submit or Query, recording included.
+	// Default 10 s: past it the outcome is UNKNOWN.
+	CallTimeout time.Duration
+	// BackoffMin and BackoffMax bound the wait between queries of a payout
+	// whose outcome is not known (doubling). Defaults 200 ms and 10 s.
+	BackoffMin, BackoffMax time.Duration
+	// UnresolvedAge is how old an unsettled payout may get before it is an
+	// alert (Node.UnresolvedPayouts). Default 5 min.
+	UnresolvedAge time.Duration
+	// Wait is how long a Payout request waits for a definite outcome before
+	// it answers PENDING or UNKNOWN. Default 1 s; negative: never.
+	Wait time.Duration
+}
+
+func (c *PayoutConfig) defaults() {
+	if c.Interval <= 0 {
+		c.Interval = 200 * time.Millisecond
+	}
+	if c.BatchMax <= 0 {
+		c.BatchMax = 256
+	}
+	if c.InFlightMax <= 0 {
+		c.InFlightMax = 16
+	}
+	if c.CallTimeout <= 0 {
+		c.CallTimeout = 10 * time.Second
+	}
+	if c.BackoffMin <= 0 {
+		c.BackoffMin = 200 * time.Millisecond
+	}
+	if c.BackoffMax < c.BackoffMin {
+		c.BackoffMax = max(10*time.Second, c.BackoffMin)
+	}
+	if c.UnresolvedAge <= 0 {
+		c.UnresolvedAge = 5 * time.Minute
+	}
+	if c.Wait == 0 {
+		c.Wait = time.Second
+	}
+	c.Wait = max(c.Wait, 0)
+}
+
+// validate reports every problem of the providers at once.
+func (c PayoutConfig) validate() error {
+	var errs []error
+	seen := map[string]bool{}
+	for i, p := range c.Providers {
+		switch {
+		case p == nil:
+			errs = append(errs, fmt.Errorf("cell: PayoutConfig.Providers[%d] is nil", i))
+		case validID("provider", p.Name(), providerNameBytesMax) != nil:
+			errs = append(errs, fmt.Errorf("cell: PayoutConfig.Providers[%d]: name %q is not a valid provider name", i, truncate(p.Name())))
+		case seen[p.Name()]:
+			errs = append(errs, fmt.Errorf("cell: PayoutConfig.Providers[%d]: name %q is used twice", i, p.Name()))
+		default:
+			seen[p.Name()] = true
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// payoutExecutor drives every unsettled payout of the cells its node leads
+// to a definite outcome. Its rules, which the incident of the double
+// payout taught:
+//
+//   - a payout is recorded PENDING (funds held) before any provider call;
+//   - a payout this executor just recorded is submitted; one it finds
+//     PENDING otherwise (a new leader after a failover, a restart) may have
+//     been submitted already, so it queries first and submits only if the
+//     provider has never heard of it;
+//   - an answer that is not definite is recorded UNKNOWN and resolved only
+//     by querying the same provider with the same id, with backoff;
+//   - only a definite FAILED reroutes to the next provider.
+type payoutExecutor struct {
+	host      *replication.Host
+	service   *Service
+	cells     []uint64
+	cfg       PayoutConfig
+	providers map[string]channel.Provider
+	logger    *slog.Logger
+
+	kick  chan struct{}
+	stop  chan struct{}
+	done  chan struct{}
+	slots chan struct{}
+
+	mu      sync.Mutex
+	pending map[string]*payoutWork // by payout id
+}
+
+type payoutWork struct {
+	cellID   uint64
+	inFlight bool
+	fresh    bool // recorded PENDING by this node's service: never submitted
+	retryAt  time.Time
+	backoff  time.Duration
+}
+
+func newPayoutExecutor(host *replication.Host, service *Service, cells []uint64, cfg PayoutConfig, logger *slog.Logger) *payoutExecutor {
+	cfg.defaults()
+	e := &payoutExecutor{
+		host: host, service: service, cells: cells, cfg: cfg, providers: map[string]channel.Provider{},
+		logger: logger.With("component", "payouts"),
+		kick:   make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		slots: make(chan struct{}, cfg.InFlightMax), pending: map[string]*payoutWork{},
+	}
+	for _, p := range cfg.Providers {
+		e.providers[p.Name()] = p
+	}
+	return e
+}
+
+// defaultProvider is the provider of a payout that names none.
+func (e *payoutExecutor) defaultProvider() string { return e.cfg.Providers[0].Name() }
+
+// recorded tells the executor that this node just recorded a payout
+// PENDING (so it was never submitted) and asks for a pass now.
+func (e *payoutExecutor) recorded(cellID uint64, payoutID string) {
+	e.mu.Lock()
+	if _, ok := e.pending[payoutID]; !ok {
+		e.pending[payoutID] = &payoutWork{cellID: cellID, fresh: true}
+	}
+	e.mu.Unlock()
+	select {
+	case e.kick <- struct{}{}:
+	default:
+	}
+}
+
+func (e *payoutExecutor) run() {
+	defer close(e.done)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	ticker := time.NewTicker(e.cfg.Interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-e.stop:
+			return
+		case <-ticker.C:
+		case <-e.kick:
+		}
+		for _, cellID := range e.cells {
+			e.pass(cellID, &wg)
+		}
+	}
+}
+
+func (e *payoutExecutor) close() {
+	close(e.stop)
+	<-e.done
+}
+
+// pass starts the due work of a cell led here.
+func (e *payoutExecutor) pass(cellID uint64, wg *sync.WaitGroup) {
+	g, err := e.host.Group(cellID)
+	if err != nil || !g.IsLeader() {
+		return
+	}
+	records, _, err := ListPayouts(g.Reader(), pb.PayoutState_PAYOUT_STATE_PENDING, uint32(e.cfg.BatchMax), "")
+	if err == nil {
+		var unknown []*pb.PayoutRecord
+		unknown, _, err = ListPayouts(g.Reader(), pb.PayoutState_PAYOUT_STATE_UNKNOWN, uint32(e.cfg.BatchMax), "")
+		records = append(records, unknown...)
+	}
+	if err != nil {
+		e.logger.Error("payouts: reading the work items", "cell", cellID, "error", err)
+		return
+	}
+	e.forgetSettled(cellID, records)
+	now := time.Now()
+	for _, rec := range records {
+		id := rec.GetPayoutId()
+		e.mu.Lock()
+		w := e.pending[id]
+		if w == nil {
+			w = &payoutWork{cellID: cellID}
+			e.pending[id] = w
+		}
+		due := !w.inFlight && !now.Before(w.retryAt)
+		fresh := w.fresh
+		if due {
+			w.inFlight, w.fresh = true, false
+		}
+		e.mu.Unlock()
+		if !due {
+			continue
+		}
+		select {
+		case e.slots <- struct{}{}:
+		case <-e.stop:
+			e.finish(id, false, false)
+			return
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			defer func() { <-e.slots }()
+			settled, again := e.execute(cellID, rec, fresh)
+			e.finish(id, settled, again)
+		}()
+	}
+}
+
+// forgetSettled drops the state of payouts that left the work items.
+func (e *payoutExecutor) forgetSettled(cellID uint64, records []*pb.PayoutRecord) {
+	if len(records) >= e.cfg.BatchMax {
+		return // A partial view.
+	}
+	current := make(map[string]bool, len(records))
+	for _, rec := range records {
+		current[rec.GetPayoutId()] = true
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	for id, w := range e.pending {
+		if w.cellID == cellID && !w.inFlight && !w.fresh && !current[id] {
+			delete(e.pending, id)
+		}
+	}
+}
+
+// finish records the end of one execution: settled, due again at once
+// (rerouted to another provider, never submitted there), or backing off.
+func (e *payoutExecutor) finish(id string, settled, again bool) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	w := e.pending[id]
+	if settled || w == nil {
+		delete(e.pending, id)
+		return
+	}
+	w.inFlight = false
+	if again {
+		w.fresh, w.retryAt, w.backoff = true, time.Time{}, 0
+		return
+	}
+	w.backoff = min(max(2*w.backoff, e.cfg.BackoffMin), e.cfg.BackoffMax)
+	w.retryAt = time.Now().Add(w.backoff)
+}
+
+// execute takes one step for a payout: it reports whether the payout is
+// settled, and whether it should be executed again at once.
+func (e *payoutExecutor) execute(cellID uint64, rec *pb.PayoutRecord, fresh bool) (settled, again bool) {
+	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.CallTimeout)
+	defer cancel()
+	p, ok := e.providers[rec.GetProvider()]
+	if !ok {
+		e.logger.Error("payouts: the payout's provider is not configured on this node; it stays unresolved", "payout", rec.GetPayoutId(), "provider", rec.GetProvider())
+		return false, false
+	}
+	payout := channel.Payout{ID: rec.GetPayoutId(), Account: rec.GetAccountId(), AmountMinor: rec.GetAmountMinor(), Currency: rec.GetCurrency()}
+	var res channel.Result
+	var err error
+	if fresh && rec.GetState() == pb.PayoutState_PAYOUT_STATE_PENDING {
+		res, err = p.Submit(ctx, payout)
+	} else {
+		res, err = p.Query(ctx, payout.ID)
+		if errors.Is(err, channel.ErrNotFound) {
+			// Never heard of it, and no submit of ours is in flight (one
+			// executor per cell, each call bounded): submitting to the same
+			// provider with the same id is safe, it deduplicates.
+			res, err = p.Submit(ctx, payout)
+		}
+	}
+	outcome := e.outcomeOf(rec, res, err)
+	if outcome == nil {
+		return false, false // Still unknown and already recorded so: query again later.
+	}
+	recorded, perr := e.service.propose(ctx, cellID, &pb.Command{Body: &pb.Command_PayoutOutcome{PayoutOutcome: outcome}})
+	if perr != nil {
+		e.logger.Debug("payouts: recording the outcome failed, will ask again", "payout", rec.GetPayoutId(), "error", perr)
+		return false, false
+	}
+	now := recorded.GetPayout()
+	if settledPayout(now.GetState()) {
+		return true, false
+	}
+	return false, now.GetState() == pb.PayoutState_PAYOUT_STATE_PENDING // rerouted
+}
+
+// outcomeOf turns a provider's answer into the outcome to record, or nil
+// when there is nothing new to record (unknown, and already UNKNOWN).
+func (e *payoutExecutor) outcomeOf(rec *pb.PayoutRecord, res channel.Result, err error) *pb.PayoutOutcome {
+	o := &pb.PayoutOutcome{PayoutId: rec.GetPayoutId(), Provider: rec.GetProvider(), Reason: res.Reason, ProviderRef: res.ProviderRef}
+	switch {
+	case channel.Definite(res, err) && res.Outcome == channel.OutcomeSucceeded:
+		o.State = pb.PayoutState_PAYOUT_STATE_SUCCEEDED
+	case channel.Definite(res, err):
+		o.State = pb.PayoutState_PAYOUT_STATE_FAILED
+		o.RerouteTo = e.fallback(rec)
+	case errors.Is(err, channel.ErrInvalidPayout):
+		// Refused before anything was paid, and any provider would refuse it.
+		o.State, o.Reason = pb.PayoutState_PAYOUT_STATE_FAILED, err.Error()
+	default:
+		// No definite answer (timeout, reset, down, processing, or an id the
+		// provider knows with other parameters): funds stay held.
+		if errors.Is(err, channel.ErrIDReused) {
+			e.logger.Error("payouts: the provider holds another payout with this id; resolve by hand", "payout", rec.GetPayoutId(), "provider", rec.GetProvider())
+		}
+		if rec.GetState() == pb.PayoutState_PAYOUT_STATE_UNKNOWN {
+			return nil
+		}
+		o.State = pb.PayoutState_PAYOUT_STATE_UNKNOWN
+		if err != nil {
+			o.Reason = err.Error()
+		}
+	}
+	return o
+}
+
+// fallback is the next provider, in preference order, that has not failed
+// this payout ("" when none is left).
+func (e *payoutExecutor) fallback(rec *pb.PayoutRecord) string {
+	for _, p := range e.cfg.Providers {
+		name := p.Name()
+		if name != rec.GetProvider() && !slices.Contains(rec.GetFailedProviders(), name) {
+			return name
+		}
+	}
+	return ""
+}
+
+// unresolved lists the payouts of cells led here that are unsettled and
+// older than UnresolvedAge: each is an alert.
+func (e *payoutExecutor) unresolved(now time.Time) []*pb.PayoutRecord {
+	var out []*pb.PayoutRecord
+	for _, cellID := range e.cells {
+		g, err := e.host.Group(cellID)
+		if err != nil || !g.IsLeader() {
+			continue
+		}
+		for _, state := range []pb.PayoutState{pb.PayoutState_PAYOUT_STATE_PENDING, pb.PayoutState_PAYOUT_STATE_UNKNOWN} {
+			recs, _, err := ListPayouts(g.Reader(), state, listPageSizeMax, "")
+			if err != nil {
+				continue
+			}
+			for _, rec := range recs {
+				if now.Sub(time.UnixMilli(rec.GetCreatedAtUnixMs())) >= e.cfg.UnresolvedAge {
+					out = append(out, rec)
+				}
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,126 @@
+package cell
+
+import (
+	"fmt"
+	"slices"
+
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+)
+
+// A payout leaves the ledger through a provider in two kinds of commands:
+//
+//  1. payout (the client's request, idempotent on the payout id): debit the
+//     account into the cell's held total and record the payout PENDING with
+//     a work item w/<payout id>, before any provider is called;
+//  2. payoutOutcome (the executor's record of a provider's answer):
+//     SUCCEEDED moves the held funds out (paid out), FAILED releases them to
+//     the account, FAILED with reroute_to keeps it PENDING at another
+//     provider, UNKNOWN keeps them held until a query answers. A settled
+//     payout (SUCCEEDED or FAILED) never changes again.
+//
+// With payouts, a cell's identity (Totals) becomes, per currency:
+//
+//	balances = deposited + received - sent - in flight - held - paid out
+
+func payoutKey(id string) []byte            { return append([]byte("p/"), id...) }
+func payoutWorkKey(id string) []byte        { return append([]byte("w/"), id...) }
+func heldKey(currency string) []byte        { return append([]byte("s/held/"), currency...) }
+func paidOutKey(currency string) []byte     { return append([]byte("s/paidout/"), currency...) }
+func payoutIdempotencyKey(id string) string { return "payout/" + id } // '/' keeps it apart from client keys
+
+func settledPayout(s pb.PayoutState) bool {
+	return s == pb.PayoutState_PAYOUT_STATE_SUCCEEDED || s == pb.PayoutState_PAYOUT_STATE_FAILED
+}
+
+func payoutResult(rec *pb.PayoutRecord) *pb.CommandResult {
+	return &pb.CommandResult{Outcome: &pb.CommandResult_Payout{Payout: rec}}
+}
+
+func (a applier) payout(p *pb.Payout) *pb.CommandResult {
+	amount := p.GetAmountMinor()
+	if amount <= 0 {
+		return errorResult(pb.ErrorReason_ERROR_REASON_AMOUNT_NOT_POSITIVE, "amount_minor", fmt.Sprintf("amount %d is not positive", amount))
+	}
+	acc, ok := a.account(p.GetAccountId())
+	if !ok {
+		return errorResult(pb.ErrorReason_ERROR_REASON_ACCOUNT_NOT_FOUND, "account_id", fmt.Sprintf("account %q does not exist", p.GetAccountId()))
+	}
+	if acc.GetCurrency() != p.GetCurrency() {
+		return errorResult(pb.ErrorReason_ERROR_REASON_CURRENCY_MISMATCH, "currency", fmt.Sprintf("payout in %s from account %q held in %s", p.GetCurrency(), acc.GetId(), acc.GetCurrency()))
+	}
+	balance, ok := addInt64(acc.GetBalanceMinor(), -amount)
+	if !ok {
+		return errorResult(pb.ErrorReason_ERROR_REASON_OVERFLOW, "amount_minor", fmt.Sprintf("balance of %q would overflow", acc.GetId()))
+	}
+	if balance < 0 && !acc.GetAllowNegativeBalance() {
+		return errorResult(pb.ErrorReason_ERROR_REASON_INSUFFICIENT_FUNDS, "amount_minor", fmt.Sprintf("account %q holds %d, less than %d", acc.GetId(), acc.GetBalanceMinor(), amount))
+	}
+	if !a.addTotal(heldKey(p.GetCurrency()), amount) {
+		return errorResult(pb.ErrorReason_ERROR_REASON_OVERFLOW, "amount_minor", fmt.Sprintf("the cell's held total in %s would overflow", p.GetCurrency()))
+	}
+	acc.BalanceMinor, acc.Version = balance, acc.GetVersion()+1
+	rec := &pb.PayoutRecord{
+		PayoutId: p.GetPayoutId(), AccountId: acc.Id, AmountMinor: amount, Currency: p.GetCurrency(),
+		State: pb.PayoutState_PAYOUT_STATE_PENDING, Provider: p.GetProvider(),
+		CreatedAtUnixMs: a.now, UpdatedAtUnixMs: a.now, BalanceAfterMinor: balance,
+	}
+	a.put(accountKey(acc.Id), acc)
+	a.put(payoutKey(rec.PayoutId), rec)
+	a.tx.Set(payoutWorkKey(rec.PayoutId), nil)
+	return payoutResult(rec)
+}
+
+func (a applier) payoutOutcome(o *pb.PayoutOutcome) *pb.CommandResult {
+	var rec pb.PayoutRecord
+	if !a.get(payoutKey(o.GetPayoutId()), &rec) {
+		return errorResult(pb.ErrorReason_ERROR_REASON_PAYOUT_NOT_FOUND, "payout_id", fmt.Sprintf("payout %q does not exist", o.GetPayoutId()))
+	}
+	if settledPayout(rec.GetState()) {
+		return payoutResult(&rec) // An executor recording again (a new leader resuming) changes nothing.
+	}
+	if o.GetProvider() != rec.GetProvider() {
+		return errorResult(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT, "provider",
+			fmt.Sprintf("payout %q is at provider %q, not %q", rec.GetPayoutId(), rec.GetProvider(), o.GetProvider()))
+	}
+	amount, currency := rec.GetAmountMinor(), rec.GetCurrency()
+	rec.Reason, rec.UpdatedAtUnixMs = o.GetReason(), a.now
+	switch {
+	case o.GetState() == pb.PayoutState_PAYOUT_STATE_SUCCEEDED:
+		a.addTotal(heldKey(currency), -amount)
+		if !a.addTotal(paidOutKey(currency), amount) {
+			return errorResult(pb.ErrorReason_ERROR_REASON_OVERFLOW, "amount_minor", fmt.Sprintf("the cell's paid-out total in %s would overflow", currency))
+		}
+		rec.State, rec.ProviderRef, rec.UnknownSinceUnixMs = o.GetState(), o.GetProviderRef(), 0
+		a.tx.Delete(payoutWorkKey(rec.PayoutId))
+	case o.GetState() == pb.PayoutState_PAYOUT_STATE_FAILED && o.GetRerouteTo() != "":
+		if o.GetRerouteTo() == rec.GetProvider() || slices.Contains(rec.GetFailedProviders(), o.GetRerouteTo()) {
+			return errorResult(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT, "reroute_to",
+				fmt.Sprintf("provider %q already failed payout %q", o.GetRerouteTo(), rec.GetPayoutId()))
+		}
+		rec.FailedProviders = append(rec.FailedProviders, rec.GetProvider())
+		rec.Provider, rec.State, rec.UnknownSinceUnixMs = o.GetRerouteTo(), pb.PayoutState_PAYOUT_STATE_PENDING, 0
+	case o.GetState() == pb.PayoutState_PAYOUT_STATE_FAILED:
+		acc, ok := a.account(rec.GetAccountId())
+		if !ok {
+			panic(fmt.Sprintf("cell: the account %q of payout %q is gone", rec.GetAccountId(), rec.GetPayoutId()))
+		}
+		balance, ok := addInt64(acc.GetBalanceMinor(), amount)
+		if !ok {
+			return errorResult(pb.ErrorReason_ERROR_REASON_OVERFLOW, "amount_minor", fmt.Sprintf("releasing to %q would overflow its balance", acc.GetId()))
+		}
+		acc.BalanceMinor, acc.Version = balance, acc.GetVersion()+1
+		a.put(accountKey(acc.Id), acc)
+		a.addTotal(heldKey(currency), -amount)
+		rec.State, rec.UnknownSinceUnixMs, rec.BalanceAfterMinor = o.GetState(), 0, balance
+		a.tx.Delete(payoutWorkKey(rec.PayoutId))
+	case o.GetState() == pb.PayoutState_PAYOUT_STATE_UNKNOWN:
+		if rec.GetState() != pb.PayoutState_PAYOUT_STATE_UNKNOWN {
+			rec.UnknownSinceUnixMs = a.now
+		}
+		rec.State = o.GetState()
+	default:
+		return errorResult(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT, "state", fmt.Sprintf("outcome %s is not SUCCEEDED, FAILED or UNKNOWN", o.GetState()))
+	}
+	a.put(payoutKey(rec.PayoutId), &rec)
+	return payoutResult(&rec)
+}

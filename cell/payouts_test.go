@@ -1,0 +1,260 @@
+package cell
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/cell/channel"
+	"github.com/cellpay/cellpay/replication"
+)
+
+func payoutCmd(ts int64, id, account string, amountMinor int64, provider string) *pb.Command {
+	return &pb.Command{TimestampUnixMs: ts, Body: &pb.Command_Payout{Payout: &pb.Payout{
+		PayoutId: id, AccountId: account, AmountMinor: amountMinor, Currency: "EUR", Provider: provider,
+	}}}
+}
+
+func outcomeCmd(ts int64, id, provider string, state pb.PayoutState, rerouteTo string) *pb.Command {
+	return &pb.Command{TimestampUnixMs: ts, Body: &pb.Command_PayoutOutcome{PayoutOutcome: &pb.PayoutOutcome{
+		PayoutId: id, Provider: provider, State: state, RerouteTo: rerouteTo, Reason: "test",
+	}}}
+}
+
+func TestPayoutLedger(t *testing.T) {
+	g := newSingleNode(t)
+	mustSucceed(t, g, createCmd(1, "c-a", "alice", "EUR", false))
+	mustSucceed(t, g, depositCmd(2, "d-a", "alice", 100, "EUR"))
+
+	rec := mustSucceed(t, g, payoutCmd(3, "po-1", "alice", 40, "bank-a")).GetPayout()
+	if rec.GetState() != pb.PayoutState_PAYOUT_STATE_PENDING || account(t, g, "alice").GetBalanceMinor() != 60 {
+		t.Fatalf("payout %v, alice %d; want PENDING with 40 held from 100", rec, account(t, g, "alice").GetBalanceMinor())
+	}
+	if tot := checkTotals(t, g); tot.Held["EUR"] != 40 || tot.Payouts != 1 {
+		t.Fatalf("held %d, open payouts %d; want 40 and 1", tot.Held["EUR"], tot.Payouts)
+	}
+	if a := apply(t, g, payoutCmd(4, "po-1", "alice", 40, "bank-a")); !a.Replayed || account(t, g, "alice").GetBalanceMinor() != 60 {
+		t.Fatalf("a duplicate payout request held funds again: %+v", a)
+	}
+	mustFail(t, g, payoutCmd(4, "po-1", "alice", 41, "bank-a"), pb.ErrorReason_ERROR_REASON_IDEMPOTENCY_KEY_REUSED)
+	mustFail(t, g, payoutCmd(4, "po-big", "alice", 61, "bank-a"), pb.ErrorReason_ERROR_REASON_INSUFFICIENT_FUNDS)
+	// A payout id and a transfer id with the same text do not collide.
+	mustSucceed(t, g, createCmd(4, "c-b", "bob", "EUR", false))
+	mustSucceed(t, g, transferCmd(4, "po-1", "alice", "bob", 1, "EUR"))
+
+	mustFail(t, g, outcomeCmd(5, "po-1", "bank-b", pb.PayoutState_PAYOUT_STATE_SUCCEEDED, ""), pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT)
+	unknown := mustSucceed(t, g, outcomeCmd(5, "po-1", "bank-a", pb.PayoutState_PAYOUT_STATE_UNKNOWN, "")).GetPayout()
+	if unknown.GetState() != pb.PayoutState_PAYOUT_STATE_UNKNOWN || unknown.GetUnknownSinceUnixMs() != 5 {
+		t.Fatalf("after an unknown answer: %v; want UNKNOWN since 5", unknown)
+	}
+	// A fallback only after a definite failure: FAILED with reroute_to.
+	rerouted := mustSucceed(t, g, outcomeCmd(6, "po-1", "bank-a", pb.PayoutState_PAYOUT_STATE_FAILED, "bank-b")).GetPayout()
+	if rerouted.GetState() != pb.PayoutState_PAYOUT_STATE_PENDING || rerouted.GetProvider() != "bank-b" || len(rerouted.GetFailedProviders()) != 1 {
+		t.Fatalf("rerouted payout %v; want PENDING at bank-b after bank-a failed", rerouted)
+	}
+	mustFail(t, g, outcomeCmd(7, "po-1", "bank-b", pb.PayoutState_PAYOUT_STATE_FAILED, "bank-a"), pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT)
+	done := mustSucceed(t, g, outcomeCmd(7, "po-1", "bank-b", pb.PayoutState_PAYOUT_STATE_SUCCEEDED, "")).GetPayout()
+	if done.GetState() != pb.PayoutState_PAYOUT_STATE_SUCCEEDED {
+		t.Fatalf("payout %v; want SUCCEEDED", done)
+	}
+	if again := mustSucceed(t, g, outcomeCmd(8, "po-1", "bank-b", pb.PayoutState_PAYOUT_STATE_FAILED, "")).GetPayout(); again.GetState() != pb.PayoutState_PAYOUT_STATE_SUCCEEDED || account(t, g, "alice").GetBalanceMinor() != 59 {
+		t.Fatalf("a settled payout changed: %v, alice %d", again, account(t, g, "alice").GetBalanceMinor())
+	}
+	if tot := checkTotals(t, g); tot.Held["EUR"] != 0 || tot.PaidOut["EUR"] != 40 || tot.Payouts != 0 {
+		t.Fatalf("held %d, paid out %d, open %d; want 0, 40, 0", tot.Held["EUR"], tot.PaidOut["EUR"], tot.Payouts)
+	}
+
+	mustSucceed(t, g, payoutCmd(9, "po-2", "alice", 9, "bank-a"))
+	failed := mustSucceed(t, g, outcomeCmd(10, "po-2", "bank-a", pb.PayoutState_PAYOUT_STATE_FAILED, "")).GetPayout()
+	if failed.GetState() != pb.PayoutState_PAYOUT_STATE_FAILED || account(t, g, "alice").GetBalanceMinor() != 59 {
+		t.Fatalf("failed payout %v, alice %d; want FAILED, funds released to 59", failed, account(t, g, "alice").GetBalanceMinor())
+	}
+	checkTotals(t, g)
+	for state, want := range map[pb.PayoutState]int{pb.PayoutState_PAYOUT_STATE_SUCCEEDED: 1, pb.PayoutState_PAYOUT_STATE_FAILED: 1, pb.PayoutState_PAYOUT_STATE_UNKNOWN: 0, pb.PayoutState_PAYOUT_STATE_UNSPECIFIED: 2} {
+		recs, _, err := ListPayouts(g.Reader(), state, 0, "")
+		if err != nil || len(recs) != want {
+			t.Fatalf("ListPayouts(%s) = %d records, %v; want %d", state, len(recs), err, want)
+		}
+	}
+}
+
+// payoutRig is one cell on one node with an executor over simulated
+// providers bank-a (preferred) and bank-b.
+type payoutRig struct {
+	g            *replication.Group
+	svc          *Service
+	bankA, bankB *channel.Sim
+}
+
+func newPayoutRig(t *testing.T, callTimeout time.Duration) *payoutRig {
+	t.Helper()
+	host, g := newSingleHost(t)
+	sim := func(name string) *channel.Sim {
+		cfg := channel.DefaultSimConfig(name)
+		cfg.HangDurationMax = 30 * time.Second
+		s, err := channel.NewSim(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	r := &payoutRig{g: g, bankA: sim("bank-a"), bankB: sim("bank-b")}
+	r.svc = NewService(host, oneCellDirectory{}, ServiceConfig{})
+	cfg := PayoutConfig{Providers: []channel.Provider{r.bankA, r.bankB}, Interval: 20 * time.Millisecond,
+		CallTimeout: callTimeout, BackoffMin: 20 * time.Millisecond, BackoffMax: 100 * time.Millisecond, Wait: -1}
+	e := newPayoutExecutor(host, r.svc, []uint64{1}, cfg, quietLogger())
+	r.svc.payouts = e
+	go e.run()
+	t.Cleanup(e.close)
+	mustSucceed(t, g, createCmd(1, "c-a", "alice", "EUR", false))
+	mustSucceed(t, g, depositCmd(2, "d-a", "alice", 1_000_000, "EUR"))
+	return r
+}
+
+func (r *payoutRig) request(t *testing.T, id string, amountMinor int64) *pb.PayoutRecord {
+	t.Helper()
+	rec, err := r.svc.Payout(context.Background(), &pb.PayoutRequest{CellId: 1, Command: &pb.Payout{PayoutId: id, AccountId: "alice", AmountMinor: amountMinor, Currency: "EUR"}})
+	if err != nil {
+		t.Fatalf("payout %s: %v", id, err)
+	}
+	return rec
+}
+
+func (r *payoutRig) waitState(t *testing.T, id string, want pb.PayoutState) *pb.PayoutRecord {
+	t.Helper()
+	var rec *pb.PayoutRecord
+	eventually(t, 20*time.Second, fmt.Sprintf("payout %s %s", id, want), func() error {
+		var err error
+		if rec, err = GetPayout(r.g.Reader(), id); err != nil || rec.GetState() != want {
+			return fmt.Errorf("payout %s: %v, %v", id, rec, err)
+		}
+		return nil
+	})
+	return rec
+}
+
+func paidAt(s *channel.Sim, id string) int {
+	n := 0
+	for _, e := range s.Statement() {
+		if e.PayoutID == id {
+			n++
+		}
+	}
+	return n
+}
+
+// TestPayoutTimeoutAfterSuccessIsQueriedNeverRerouted is the incident: the
+// provider pays, then times out. The payout is UNKNOWN, resolved by a
+// query of the same provider: SUCCEEDED, one payment, nothing sent to the
+// fallback.
+func TestPayoutTimeoutAfterSuccessIsQueriedNeverRerouted(t *testing.T) {
+	r := newPayoutRig(t, 300*time.Millisecond)
+	r.bankA.SetBehaviour(channel.Behaviour{Mode: channel.ModeTimeoutAfterSuccess})
+	r.request(t, "po-incident", 500)
+	r.waitState(t, "po-incident", pb.PayoutState_PAYOUT_STATE_SUCCEEDED)
+	if n := paidAt(r.bankA, "po-incident"); n != 1 {
+		t.Fatalf("bank-a paid %d times, want 1", n)
+	}
+	if n := r.bankB.SubmitCalls("po-incident"); n != 0 {
+		t.Fatalf("the fallback bank-b was asked to pay %d times while the outcome was unknown", n)
+	}
+	if n := r.bankA.SubmitCalls("po-incident"); n != 1 {
+		t.Fatalf("bank-a saw %d submits, want 1 (then queries only)", n)
+	}
+	checkTotals(t, r.g)
+}
+
+// TestPayoutDefiniteFailureReroutes: a definite FAILED goes to the next
+// provider, which pays.
+func TestPayoutDefiniteFailureReroutes(t *testing.T) {
+	r := newPayoutRig(t, 2*time.Second)
+	r.bankA.SetBehaviour(channel.Behaviour{Mode: channel.ModeFail, Reason: "account closed"})
+	r.request(t, "po-fallback", 300)
+	rec := r.waitState(t, "po-fallback", pb.PayoutState_PAYOUT_STATE_SUCCEEDED)
+	if rec.GetProvider() != "bank-b" || paidAt(r.bankA, "po-fallback") != 0 || paidAt(r.bankB, "po-fallback") != 1 {
+		t.Fatalf("payout %v; bank-a paid %d, bank-b %d; want paid once by bank-b", rec, paidAt(r.bankA, "po-fallback"), paidAt(r.bankB, "po-fallback"))
+	}
+	// Both fail: FAILED, funds released.
+	r.bankB.SetBehaviour(channel.Behaviour{Mode: channel.ModeFail})
+	r.request(t, "po-nowhere", 300)
+	r.waitState(t, "po-nowhere", pb.PayoutState_PAYOUT_STATE_FAILED)
+	if got := account(t, r.g, "alice").GetBalanceMinor(); got != 1_000_000-300 {
+		t.Fatalf("alice holds %d, want %d (one payout paid, one released)", got, 1_000_000-300)
+	}
+	checkTotals(t, r.g)
+}
+
+// TestPayoutFoundPendingIsQueriedFirst: a payout found PENDING that this
+// executor did not record (the leader that submitted it crashed before
+// recording the answer) is queried, not submitted again.
+func TestPayoutFoundPendingIsQueriedFirst(t *testing.T) {
+	r := newPayoutRig(t, 2*time.Second)
+	// The "old leader": records PENDING (behind this executor's back) and
+	// submits, then dies before recording the outcome.
+	mustSucceed(t, r.g, payoutCmd(10, "po-orphan", "alice", 700, "bank-a"))
+	if res, err := r.bankA.Submit(context.Background(), channel.Payout{ID: "po-orphan", Account: "alice", AmountMinor: 700, Currency: "EUR"}); err != nil || res.Outcome != channel.OutcomeSucceeded {
+		t.Fatalf("the old leader's submit: %v, %v", res, err)
+	}
+	r.waitState(t, "po-orphan", pb.PayoutState_PAYOUT_STATE_SUCCEEDED)
+	if n := r.bankA.SubmitCalls("po-orphan"); n != 1 {
+		t.Fatalf("bank-a saw %d submits of the orphan, want 1 (the executor must query)", n)
+	}
+	if r.bankA.QueryCalls("po-orphan") == 0 || paidAt(r.bankA, "po-orphan") != 1 {
+		t.Fatalf("queries %d, payments %d; want at least one query and one payment", r.bankA.QueryCalls("po-orphan"), paidAt(r.bankA, "po-orphan"))
+	}
+	// Found PENDING and never submitted: the query says not found, so it
+	// is submitted, once.
+	mustSucceed(t, r.g, payoutCmd(11, "po-never-sent", "alice", 5, "bank-a"))
+	r.waitState(t, "po-never-sent", pb.PayoutState_PAYOUT_STATE_SUCCEEDED)
+	if n := paidAt(r.bankA, "po-never-sent"); n != 1 {
+		t.Fatalf("paid %d times, want 1", n)
+	}
+}
+
+// TestPayoutDuplicatesAndCompetingBatchesPayOnce: 50 concurrent requests of
+// one payout, and two batch runs submitting the same 40 payouts at the same
+// time (the incident's overlap), pay each payout once.
+func TestPayoutDuplicatesAndCompetingBatchesPayOnce(t *testing.T) {
+	r := newPayoutRig(t, 2*time.Second)
+	var wg sync.WaitGroup
+	for range 50 {
+		wg.Add(1)
+		go func() { defer wg.Done(); r.request(t, "po-dup", 10) }()
+	}
+	for range 2 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 40 {
+				r.request(t, fmt.Sprintf("po-batch-%d", i), int64(100+i))
+			}
+		}()
+	}
+	wg.Wait()
+	ids := []string{"po-dup"}
+	for i := range 40 {
+		ids = append(ids, fmt.Sprintf("po-batch-%d", i))
+	}
+	for _, id := range ids {
+		r.waitState(t, id, pb.PayoutState_PAYOUT_STATE_SUCCEEDED)
+	}
+	if n := len(r.bankA.Statement()); n != len(ids) {
+		t.Fatalf("bank-a's statement has %d payments, want %d (one per payout)", n, len(ids))
+	}
+	for _, id := range ids {
+		if n := paidAt(r.bankA, id); n != 1 {
+			t.Fatalf("%s paid %d times", id, n)
+		}
+	}
+	var want int64 = 10
+	for i := range 40 {
+		want += int64(100 + i)
+	}
+	if tot := checkTotals(t, r.g); tot.PaidOut["EUR"] != want {
+		t.Fatalf("paid out %d, want %d", tot.PaidOut["EUR"], want)
+	}
+}
