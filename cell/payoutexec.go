@@ -110,10 +110,14 @@ type payoutExecutor struct {
 	providers map[string]channel.Provider
 	logger    *slog.Logger
 
-	kick  chan struct{}
-	stop  chan struct{}
-	done  chan struct{}
-	slots chan struct{}
+	// ctx is cancelled by close: calls in flight end at once, unrecorded,
+	// as if the node had crashed (the next leader queries them).
+	ctx    context.Context
+	cancel context.CancelFunc
+	kick   chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+	slots  chan struct{}
 
 	mu      sync.Mutex
 	pending map[string]*payoutWork // by payout id
@@ -129,7 +133,9 @@ type payoutWork struct {
 
 func newPayoutExecutor(host *replication.Host, service *Service, cells []uint64, cfg PayoutConfig, logger *slog.Logger) *payoutExecutor {
 	cfg.defaults()
+	ctx, cancel := context.WithCancel(context.Background())
 	e := &payoutExecutor{
+		ctx: ctx, cancel: cancel,
 		host: host, service: service, cells: cells, cfg: cfg, providers: map[string]channel.Provider{},
 		logger: logger.With("component", "payouts"),
 		kick:   make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
@@ -178,6 +184,7 @@ func (e *payoutExecutor) run() {
 }
 
 func (e *payoutExecutor) close() {
+	e.cancel()
 	close(e.stop)
 	<-e.done
 }
@@ -273,7 +280,7 @@ func (e *payoutExecutor) finish(id string, settled, again bool) {
 // execute takes one step for a payout: it reports whether the payout is
 // settled, and whether it should be executed again at once.
 func (e *payoutExecutor) execute(cellID uint64, rec *pb.PayoutRecord, fresh bool) (settled, again bool) {
-	ctx, cancel := context.WithTimeout(context.Background(), e.cfg.CallTimeout)
+	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.CallTimeout)
 	defer cancel()
 	p, ok := e.providers[rec.GetProvider()]
 	if !ok {

@@ -87,10 +87,13 @@ type relay struct {
 	cfg     RelayConfig
 	logger  *slog.Logger
 
-	kick  chan struct{} // a cross-cell transfer was just debited
-	stop  chan struct{}
-	done  chan struct{}
-	slots chan struct{}
+	// ctx is cancelled by close, ending deliveries in flight at once.
+	ctx    context.Context
+	cancel context.CancelFunc
+	kick   chan struct{} // a cross-cell transfer was just debited
+	stop   chan struct{}
+	done   chan struct{}
+	slots  chan struct{}
 
 	mu      sync.Mutex
 	pending map[string]*delivery // by transfer id: in flight or backing off
@@ -105,7 +108,9 @@ type delivery struct {
 
 func newRelay(host *replication.Host, service *Service, courier Courier, cells []uint64, cfg RelayConfig, logger *slog.Logger) *relay {
 	cfg.defaults()
+	ctx, cancel := context.WithCancel(context.Background())
 	return &relay{
+		ctx: ctx, cancel: cancel,
 		host: host, service: service, courier: courier, cells: cells, cfg: cfg,
 		logger: logger.With("component", "relay"),
 		kick:   make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
@@ -140,9 +145,9 @@ func (r *relay) run() {
 	}
 }
 
-// close stops the relay and waits for its deliveries (each bounded by
-// AttemptTimeout).
+// close stops the relay, ending its deliveries in flight, and waits.
 func (r *relay) close() {
+	r.cancel()
 	close(r.stop)
 	<-r.done
 }
@@ -229,7 +234,7 @@ func (r *relay) finish(id string, settled bool) {
 // true once settled. An unknown outcome is never reversed: it is tried
 // again with the same transfer id, which the payee's cell deduplicates.
 func (r *relay) deliver(cellID uint64, rec *pb.OutboxRecord) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), r.cfg.AttemptTimeout)
+	ctx, cancel := context.WithTimeout(r.ctx, r.cfg.AttemptTimeout)
 	defer cancel()
 	t := rec.GetTransfer()
 	_, err := r.courier.Credit(ctx, t.GetToCellId(), &pb.CreditIn{

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/cell/channel"
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/chaos/fabric"
 	"github.com/cellpay/cellpay/router"
@@ -51,6 +52,11 @@ type Config struct {
 	// Control, if set, adjusts every node's control-plane configuration
 	// (failover thresholds, operators) before it starts.
 	Control func(*router.ControlConfig)
+	// ProviderNames are the simulated payout providers every node pays
+	// through, in order of preference (default "bank-a", "bank-b"); Sim
+	// returns each. Payouts tunes the executor (its Providers are set here).
+	ProviderNames []string
+	Payouts       cell.PayoutConfig
 }
 
 func (c *Config) defaults() {
@@ -78,6 +84,9 @@ func (c *Config) defaults() {
 	if c.Logger == nil {
 		c.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
+	if len(c.ProviderNames) == 0 {
+		c.ProviderNames = []string{"bank-a", "bank-b"}
+	}
 }
 
 // Cluster is a running in-process cluster.
@@ -85,6 +94,10 @@ type Cluster struct {
 	cfg      Config
 	Topology *topology.Topology
 	Fabric   *fabric.Fabric
+
+	// sims are the payout providers: outside the cluster, shared by every
+	// node, as a bank is.
+	sims map[string]*channel.Sim
 
 	mu          sync.Mutex
 	nodes       map[string]*node
@@ -112,12 +125,20 @@ func Start(cfg Config) (_ *Cluster, err error) {
 		return nil, errors.New("cluster: Config.Dir is required")
 	}
 	c := &Cluster{cfg: cfg, Fabric: fabric.New(cfg.Seed), nodes: map[string]*node{}, routers: map[string]*router.Router{},
-		routerAddrs: map[string]string{}, httpAddrs: map[string]string{}}
+		routerAddrs: map[string]string{}, httpAddrs: map[string]string{}, sims: map[string]*channel.Sim{}}
 	defer func() {
 		if err != nil {
 			_ = c.Close()
 		}
 	}()
+	for _, name := range cfg.ProviderNames {
+		sim, err := channel.NewSim(channel.DefaultSimConfig(name))
+		if err != nil {
+			return nil, err
+		}
+		c.sims[name] = sim
+		c.cfg.Payouts.Providers = append(c.cfg.Payouts.Providers, sim)
+	}
 	spec := topology.Spec{Environment: "test", Sites: cfg.Sites}
 	for i, a := range cfg.Sites {
 		for _, b := range cfg.Sites[i+1:] {
@@ -216,6 +237,7 @@ func (c *Cluster) startNode(n topology.Node, raftLn, clientLn net.Listener) erro
 		Topology: c.Topology, NodeID: n.ID, DataDir: dir, RaftListener: raftLn, ClientListener: clientLn,
 		Dialer: c.Fabric.Dialer(n.Site), HeartbeatIntervalMin: c.cfg.HeartbeatIntervalMin,
 		Logger: c.cfg.Logger, RaftLogOutput: io.Discard, Register: control.Register, Courier: courier,
+		Payouts: c.cfg.Payouts,
 	})
 	if err != nil {
 		_ = courier.Close()
@@ -504,5 +526,11 @@ func (c *Cluster) Close() error {
 		errs = append(errs, n.control.Close(), n.agent.Close(), n.n.Close(time.Second), n.courier.Close())
 	}
 	errs = append(errs, c.Fabric.Close())
+	for _, sim := range c.sims {
+		_ = sim.Close()
+	}
 	return errors.Join(errs...)
 }
+
+// Sim returns the simulated payout provider of that name (nil if none).
+func (c *Cluster) Sim(name string) *channel.Sim { return c.sims[name] }

@@ -1,0 +1,80 @@
+package cluster
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/cell/channel"
+)
+
+// TestPayoutLeaderCrashBetweenSubmitAndRecord: the provider pays at once
+// but answers late; the cell's leader dies before it hears the answer, so
+// the payout is PENDING in Raft. The new leader queries the same provider
+// with the same id and records SUCCEEDED: one payment, one submit.
+func TestPayoutLeaderCrashBetweenSubmitAndRecord(t *testing.T) {
+	c := startCluster(t)
+	cl := newClient(t, c, "hangzhou")
+	f := openAccounts(t, c, cl, 1, "po", 1_000)
+	const cellID = 1
+	account := f.accts[cellID][0]
+	bank := c.Sim("bank-a")
+	bank.SetBehaviour(channel.Behaviour{Mode: channel.ModeSucceed, Delay: 20 * time.Second})
+
+	leader := c.Leader(cellID)
+	conn, err := grpc.NewClient(c.Node(leader).ClientAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	rec, err := pb.NewCellClient(conn).Payout(ctx, &pb.PayoutRequest{CellId: cellID, Command: &pb.Payout{
+		PayoutId: "po-crash", AccountId: account, AmountMinor: 250, Currency: "CNY"}})
+	if err != nil || rec.GetState() != pb.PayoutState_PAYOUT_STATE_PENDING {
+		t.Fatalf("payout: %v, %v; want PENDING (the provider has not answered)", rec, err)
+	}
+	waitFor(t, 10*time.Second, "the provider paid", func() (bool, string) { return len(bank.Statement()) == 1, "no payment yet" })
+	if err := c.StopNode(leader); err != nil { // The answer is never heard, never recorded.
+		t.Fatal(err)
+	}
+	bank.SetBehaviour(channel.Behaviour{Mode: channel.ModeSucceed})
+
+	waitFor(t, 30*time.Second, "the payout SUCCEEDED under a new leader", func() (bool, string) {
+		l := c.Leader(cellID)
+		if l == "" || l == leader {
+			return false, "no new leader yet"
+		}
+		g, err := c.Node(l).Host().Group(cellID)
+		if err != nil {
+			return false, err.Error()
+		}
+		rec, err := cell.GetPayout(g.Reader(), "po-crash")
+		if err != nil {
+			return false, err.Error()
+		}
+		return rec.GetState() == pb.PayoutState_PAYOUT_STATE_SUCCEEDED, rec.String()
+	})
+	if n := len(bank.Statement()); n != 1 {
+		t.Fatalf("bank-a paid %d times, want 1", n)
+	}
+	if n := bank.SubmitCalls("po-crash"); n != 1 {
+		t.Fatalf("bank-a saw %d submits; the new leader must query, not submit again", n)
+	}
+	if n := c.Sim("bank-b").SubmitCalls("po-crash"); n != 0 {
+		t.Fatalf("the fallback saw %d submits", n)
+	}
+	g, _ := c.Node(c.Leader(cellID)).Host().Group(cellID)
+	tot, err := cell.ReadTotals(g.Reader())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, bad := tot.Conserved(); !ok || tot.PaidOut["CNY"] != 250 {
+		t.Fatalf("totals %+v (%v); want conserved with 250 paid out", tot, bad)
+	}
+}
