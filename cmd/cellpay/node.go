@@ -18,7 +18,8 @@ func newNodeCmd() *cobra.Command {
 	var (
 		configPath, nodeID, dataDir, env, logLevel string
 		gossipAddr, operatorsPath, viaProxy        string
-		seeds                                      []string
+		providerTokenFile                          string
+		seeds, providerSpecs                       []string
 		drain                                      time.Duration
 	)
 	cmd := &cobra.Command{
@@ -42,6 +43,10 @@ address of the other sites must have a route (exit 3 otherwise).`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			logger, topo, err := startProcess(cmd, []flagValue{{"--config", configPath}, {"--node", nodeID}, {"--data", dataDir}, {"--env", env}}, logLevel, configPath, env)
+			if err != nil {
+				return err
+			}
+			providers, err := parseProviders(cmd, providerSpecs, providerTokenFile)
 			if err != nil {
 				return err
 			}
@@ -82,6 +87,7 @@ address of the other sites must have a route (exit 3 otherwise).`,
 			node, err := cell.StartNode(cell.NodeConfig{
 				Topology: topo, NodeID: nodeID, DataDir: dataDir, Logger: logger, RaftLogOutput: cmd.ErrOrStderr(),
 				Register: control.Register, Dialer: dial, Courier: courier,
+				Payouts: cell.PayoutConfig{Providers: providers},
 			})
 			if err != nil {
 				return err
@@ -124,6 +130,7 @@ address of the other sites must have a route (exit 3 otherwise).`,
 	f.StringVar(&gossipAddr, "gossip-addr", "", "host:port for the membership gossip (empty: do not gossip; routers then find leaders by hints only)")
 	f.StringSliceVar(&seeds, "join", nil, "gossip addresses of other members to join (comma-separated)")
 	addViaProxyFlag(cmd, &viaProxy)
+	addProviderFlags(cmd, &providerSpecs, &providerTokenFile)
 	f.StringVar(&operatorsPath, "operators", "", "file of operators allowed to run drills, one 'name sha256-hex-of-token' per line (without it, drills are refused)")
 	return cmd
 }
