@@ -8,27 +8,39 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
+	"strings"
 	"time"
 
-	pb "github.com/cellpay/cellpay/api/cellpay/v1"
-	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/chaos/check"
-	"github.com/cellpay/cellpay/chaos/cluster"
 	"github.com/cellpay/cellpay/chaos/history"
 	"github.com/cellpay/cellpay/chaos/report"
 	"github.com/cellpay/cellpay/router/client"
-	"google.golang.org/protobuf/proto"
 )
 
-// Options of one run.
+// Options of one run. Zero fields take their defaults; Validate reports
+// every violation at once.
 type Options struct {
 	Scenario string
 	Seed     int64
-	// Duration of the traffic; the fault window is its middle 20%–60%.
-	// At least 3 s.
+	// Duration of the traffic. At least 3 s.
 	Duration time.Duration
-	// Dir holds the cluster's data. Required.
+	// FaultStart and FaultEnd bound the fault window, as offsets into the
+	// traffic: a percentage of Duration (Percent) or a time after its start
+	// (After). Defaults 20% and 60%. FaultStart must come before FaultEnd,
+	// and FaultEnd no later than Duration.
+	FaultStart, FaultEnd Offset
+	// Target is the cluster to play on (DialRemote). Nil: a fresh
+	// in-process cluster in Dir, which Run starts and stops. A given Target
+	// stays the caller's to Close.
+	Target Target
+	// Dir holds the in-process cluster's data. Required without Target.
 	Dir string
+	// RunTag prefixes the workload's account ids and idempotency keys, so
+	// runs on the same long-lived cluster never share an account or a key:
+	// [a-z0-9-], at most 24 bytes. Default: none in process, a tag from the
+	// clock with a Target.
+	RunTag string
 	// Workers is the number of concurrent client workers (default 8).
 	Workers int
 	// ErrorsMax is how many client-visible errors (unknown outcomes) the
@@ -36,16 +48,27 @@ type Options struct {
 	ErrorsMax int
 	// QuietTimeout bounds the wait for the healed cluster to agree
 	// (default 60 s). LinearizabilityTimeout bounds the porcupine search
-	// per account (default 10 s).
-	QuietTimeout, LinearizabilityTimeout time.Duration
-	Logger                               *slog.Logger
+	// per account (default 10 s). LeadersTimeout bounds the wait, before
+	// traffic, for every cell to lead from its home site (default 60 s).
+	QuietTimeout, LinearizabilityTimeout, LeadersTimeout time.Duration
+	Logger                                               *slog.Logger
 	// Progress, if set, receives one line per phase.
 	Progress func(string)
 }
 
-func (o *Options) defaults() error {
+// runTagBytesMax keeps account ids ("acct-TAG-CELL-N") within the ledger's
+// 64 bytes.
+const runTagBytesMax = 24
+
+func (o *Options) applyDefaults() {
 	if o.Workers == 0 {
 		o.Workers = 8
+	}
+	if !o.FaultStart.IsSet() {
+		o.FaultStart = Percent(DefaultFaultStartPercent)
+	}
+	if !o.FaultEnd.IsSet() {
+		o.FaultEnd = Percent(DefaultFaultEndPercent)
 	}
 	if o.QuietTimeout == 0 {
 		o.QuietTimeout = 60 * time.Second
@@ -53,41 +76,101 @@ func (o *Options) defaults() error {
 	if o.LinearizabilityTimeout == 0 {
 		o.LinearizabilityTimeout = 10 * time.Second
 	}
+	if o.LeadersTimeout == 0 {
+		o.LeadersTimeout = 60 * time.Second
+	}
 	if o.Progress == nil {
 		o.Progress = func(string) {}
 	}
+	if o.Target != nil && o.RunTag == "" {
+		o.RunTag = strconv.FormatInt(time.Now().UnixMilli(), 36)
+	}
+}
+
+// Validate reports every violation of o at once, with the values involved;
+// zero fields count as their defaults.
+func (o Options) Validate() error {
+	o.applyDefaults()
 	var errs []error
-	if o.Dir == "" {
-		errs = append(errs, errors.New("chaos: Options.Dir is required"))
+	bad := func(format string, args ...any) { errs = append(errs, fmt.Errorf("chaos: "+format, args...)) }
+	sc, err := ScenarioByName(o.Scenario)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	if o.Target == nil && o.Dir == "" {
+		bad("Options.Dir is required without a Target")
+	}
+	if err == nil && sc.Crashes && o.Target != nil {
+		if _, ok := o.Target.(Crasher); !ok {
+			bad("scenario %s stops and restarts processes, which this target cannot do (%s); give it the processes' pid files (RemoteConfig.PidDir, --pids)", sc.Name, o.Target.Describe())
+		}
 	}
 	if o.Duration < 3*time.Second {
-		errs = append(errs, fmt.Errorf("chaos: Options.Duration (%s) must be at least 3s", o.Duration))
+		bad("Options.Duration (%s) must be at least 3s", o.Duration)
+	}
+	startErr, endErr := o.FaultStart.check("FaultStart"), o.FaultEnd.check("FaultEnd")
+	errs = append(errs, startErr, endErr)
+	if startErr == nil && endErr == nil {
+		w := o.window()
+		if w.start >= w.end {
+			bad("Options.FaultStart (%s) must come before Options.FaultEnd (%s)", o.FaultStart.describe(o.Duration), o.FaultEnd.describe(o.Duration))
+		}
+		if w.end > o.Duration {
+			bad("Options.FaultEnd (%s) must be at most Options.Duration (%s)", o.FaultEnd.describe(o.Duration), o.Duration)
+		}
 	}
 	if o.Workers < 1 || o.Workers > 1000 {
-		errs = append(errs, fmt.Errorf("chaos: Options.Workers (%d) must be in [1, 1000]", o.Workers))
+		bad("Options.Workers (%d) must be in [1, 1000]", o.Workers)
+	}
+	if o.ErrorsMax < 0 {
+		bad("Options.ErrorsMax (%d) must not be negative", o.ErrorsMax)
+	}
+	for name, d := range map[string]time.Duration{"QuietTimeout": o.QuietTimeout, "LinearizabilityTimeout": o.LinearizabilityTimeout, "LeadersTimeout": o.LeadersTimeout} {
+		if d < 0 {
+			bad("Options.%s (%s) must not be negative", name, d)
+		}
+	}
+	if len(o.RunTag) > runTagBytesMax || strings.Trim(o.RunTag, "abcdefghijklmnopqrstuvwxyz0123456789-") != "" {
+		bad("Options.RunTag (%q) must be at most %d bytes of [a-z0-9-]", o.RunTag, runTagBytesMax)
 	}
 	return errors.Join(errs...)
 }
 
-// Run plays one scenario on a fresh in-process cluster and checks it.
+// window resolves the fault window against the duration.
+func (o Options) window() window {
+	return window{start: o.FaultStart.At(o.Duration), end: o.FaultEnd.At(o.Duration)}
+}
+
+// Heal retries: a heal that fails leaves the network cut, so it is tried
+// again before the run gives up and says so.
+const (
+	healAttemptsMax = 5
+	healRetryPause  = 200 * time.Millisecond
+)
+
+// Run plays one scenario on opts.Target (or a fresh in-process cluster)
+// and checks it.
 func Run(ctx context.Context, opts Options) (report.Run, error) {
-	if err := opts.defaults(); err != nil {
+	opts.applyDefaults()
+	if err := opts.Validate(); err != nil {
 		return report.Run{}, err
 	}
-	sc, err := ScenarioByName(opts.Scenario)
-	if err != nil {
-		return report.Run{}, err
+	sc, _ := ScenarioByName(opts.Scenario)
+	t := opts.Target
+	if t == nil {
+		var err error
+		if t, err = StartInProcess(opts.Dir, opts.Seed, opts.Logger); err != nil {
+			return report.Run{}, err
+		}
+		defer t.Close()
 	}
-	c, err := cluster.Start(cluster.Config{Dir: opts.Dir, Seed: opts.Seed, Logger: opts.Logger})
-	if err != nil {
-		return report.Run{}, err
-	}
-	defer c.Close()
-	wctx, cancel := context.WithTimeout(ctx, 60*time.Second)
-	err = c.WaitLeaders(wctx)
+	topo := t.Topology()
+	opts.Progress("setup: waiting for every cell to lead from its home site")
+	wctx, cancel := context.WithTimeout(ctx, opts.LeadersTimeout)
+	err := waitLeaders(wctx, t)
 	if err == nil {
 		// Start from the steady state: every cell led from its home site.
-		err = c.LeadersHome(wctx)
+		err = leadersHome(wctx, t)
 	}
 	cancel()
 	if err != nil {
@@ -96,15 +179,20 @@ func Run(ctx context.Context, opts Options) (report.Run, error) {
 
 	h := history.New()
 	var clients []*client.Client
-	for _, region := range regions(c) {
-		cl, err := client.New(client.Config{Region: region, Routers: c.RouterAddrs(), Dialer: c.ClientDialer(region), Deadline: 15 * time.Second})
+	for _, region := range regionsOf(topo) {
+		cfg := t.ClientConfig(region)
+		cfg.Deadline = 15 * time.Second
+		cl, err := client.New(cfg)
 		if err != nil {
 			return report.Run{}, err
 		}
 		defer cl.Close()
 		clients = append(clients, cl)
 	}
-	b := newBank(c, h, clients)
+	b, err := newBank(topo, h, clients, opts.RunTag)
+	if err != nil {
+		return report.Run{}, err
+	}
 	opts.Progress("setup: creating and funding accounts")
 	if err := b.setup(ctx); err != nil {
 		return report.Run{}, err
@@ -112,9 +200,10 @@ func Run(ctx context.Context, opts Options) (report.Run, error) {
 
 	pollStop := make(chan struct{})
 	pollDone := make(chan struct{})
-	go func() { defer close(pollDone); pollLeaders(c, h, pollStop) }()
+	go func() { defer close(pollDone); pollLeaders(t, h, pollStop) }()
 
-	opts.Progress(fmt.Sprintf("traffic: %d workers for %s", opts.Workers, opts.Duration))
+	w := opts.window()
+	opts.Progress(fmt.Sprintf("traffic: %d workers for %s, %s", opts.Workers, opts.Duration, w))
 	h.Event(history.Event{Kind: history.EventPhase, Detail: "traffic"})
 	stopTraffic := make(chan struct{})
 	trafficDone := make(chan struct{})
@@ -123,21 +212,25 @@ func Run(ctx context.Context, opts Options) (report.Run, error) {
 	start := time.Now()
 	faultStop := make(chan struct{})
 	faultErr := make(chan error, 1)
-	pause(opts.Duration/5, ctx.Done())
+	pause(w.start, ctx.Done())
 	opts.Progress("fault: " + sc.About)
-	e := &env{c: c, h: h, rng: rand.New(rand.NewPCG(uint64(opts.Seed), 7)), stop: faultStop}
+	e := &env{t: t, h: h, rng: rand.New(rand.NewPCG(uint64(opts.Seed), 7)), stop: faultStop}
 	go func() { faultErr <- sc.fault(e) }()
-	pause(opts.Duration*3/5-time.Since(start), ctx.Done())
+	pause(w.end-time.Since(start), ctx.Done())
 	close(faultStop)
 	ferr := <-faultErr
-	c.Fabric.HealAll()
-	opts.Progress("healed")
+	herr := heal(t)
+	if herr == nil {
+		opts.Progress("healed")
+	} else {
+		opts.Progress("heal failed: " + herr.Error())
+	}
 	pause(opts.Duration-time.Since(start), ctx.Done()) // a cancelled run still heals, stops and checks
 	close(stopTraffic)
 	<-trafficDone
 	h.Event(history.Event{Kind: history.EventPhase, Detail: "quiet"})
 	opts.Progress("quiet: waiting for every replica to agree")
-	final, qerr := gatherFinal(ctx, c, b, opts.QuietTimeout)
+	final, qerr := gatherFinal(ctx, t, b.allAccounts(), opts.QuietTimeout)
 	close(pollStop)
 	<-pollDone
 
@@ -148,34 +241,57 @@ func Run(ctx context.Context, opts Options) (report.Run, error) {
 		Scenario: sc.Name, Seed: opts.Seed, StartNs: h.Start().UnixNano(), EndNs: time.Now().UnixNano(),
 		Results: results, Seconds: seconds, Failovers: failovers, Events: h.Events(), Ops: report.CountOps(ops),
 		Notes: []string{
-			fmt.Sprintf("cluster: %d sites, %d nodes, %d cells, one router per site", len(c.Topology.Sites()), len(c.Topology.Nodes()), len(c.Topology.Cells())),
+			"target: " + t.Describe(),
 			fmt.Sprintf("workload: %d workers, %d accounts, transfers/deposits/reads through router/client", opts.Workers, len(b.allAccounts())),
+			fmt.Sprintf("schedule: %s of %s of traffic (fault start %s, end %s)", w, opts.Duration, opts.FaultStart, opts.FaultEnd),
 			"scenario: " + sc.About,
 		},
+	}
+	if opts.RunTag != "" {
+		run.Notes = append(run.Notes, "run tag: "+opts.RunTag+" (in every account id and key of this run)")
 	}
 	if ferr != nil {
 		run.Notes = append(run.Notes, "fault error: "+ferr.Error())
 	}
+	if herr != nil {
+		run.Notes = append(run.Notes, "HEAL FAILED, the network may still be cut: "+herr.Error())
+	}
 	if qerr != nil {
 		run.Notes = append(run.Notes, "quiet: "+qerr.Error())
 	}
-	return run, errors.Join(ferr, qerr)
+	return run, errors.Join(ferr, herr, qerr)
+}
+
+// heal heals every cut of t, retrying a failed heal.
+func heal(t Target) error {
+	var err error
+	for attempt := 0; attempt < healAttemptsMax; attempt++ {
+		if err = t.HealAll(); err == nil {
+			return nil
+		}
+		time.Sleep(healRetryPause)
+	}
+	return fmt.Errorf("chaos: heal failed %d times: %w", healAttemptsMax, err)
 }
 
 // pollLeaders records a leader event whenever a cell's leader changes.
-func pollLeaders(c *cluster.Cluster, h *history.History, stop <-chan struct{}) {
+func pollLeaders(t Target, h *history.History, stop <-chan struct{}) {
+	topo := t.Topology()
 	last := map[uint64]string{}
 	for {
-		for _, cl := range c.Topology.Cells() {
-			id := c.Leader(cl.ID)
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		leaders := t.Leaders(ctx)
+		cancel()
+		for _, cl := range topo.Cells() {
+			id := leaders[cl.ID]
 			if id == "" || id == last[cl.ID] {
 				continue
 			}
 			last[cl.ID] = id
-			n, _ := c.Topology.Node(id)
+			n, _ := topo.Node(id)
 			h.Event(history.Event{Kind: history.EventLeader, Cell: cl.ID, Site: n.Site, Detail: fmt.Sprintf("cell %d led by %s", cl.ID, id)})
 		}
-		if !pause(50*time.Millisecond, stop) {
+		if !pause(leaderPollInterval, stop) {
 			return
 		}
 	}
@@ -184,39 +300,22 @@ func pollLeaders(c *cluster.Cluster, h *history.History, stop <-chan struct{}) {
 // gatherFinal waits until every cell has a leader and all its replicas
 // report the same applied index and digest, then reads the ledger state
 // from the leaders.
-func gatherFinal(ctx context.Context, c *cluster.Cluster, b *bank, timeout time.Duration) (history.Final, error) {
+func gatherFinal(ctx context.Context, t Target, accounts []string, timeout time.Duration) (history.Final, error) {
 	final := history.Final{Balances: map[string]int64{}, Transfers: map[string]history.Transfer{}, Replicas: map[uint64][]history.Replica{}}
 	deadline := time.Now().Add(timeout)
 	for {
+		final.Replicas = t.Replicas(ctx)
+		leaders := t.Leaders(ctx)
 		agree := true
-		final.Replicas = map[uint64][]history.Replica{}
-		for _, cl := range c.Topology.Cells() {
-			for _, id := range cl.Replicas {
-				n := c.Node(id)
-				if n == nil {
-					agree = false
-					continue
-				}
-				g, err := n.Host().Group(cl.ID)
-				if err != nil {
-					agree = false
-					continue
-				}
-				applied, sha, err := g.StateDigest()
-				if err != nil {
-					agree = false
-					continue
-				}
-				final.Replicas[cl.ID] = append(final.Replicas[cl.ID], history.Replica{Node: id, Applied: applied, Digest: fmt.Sprintf("%x", sha)})
-			}
+		for _, cl := range t.Topology().Cells() {
 			rs := final.Replicas[cl.ID]
+			if len(rs) != len(cl.Replicas) || leaders[cl.ID] == "" {
+				agree = false
+			}
 			for _, r := range rs {
 				if r.Applied != rs[0].Applied || r.Digest != rs[0].Digest {
 					agree = false
 				}
-			}
-			if c.Leader(cl.ID) == "" {
-				agree = false
 			}
 		}
 		if agree {
@@ -227,45 +326,9 @@ func gatherFinal(ctx context.Context, c *cluster.Cluster, b *bank, timeout time.
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	for _, cl := range c.Topology.Cells() {
-		g, err := c.Node(c.Leader(cl.ID)).Host().Group(cl.ID)
-		if err != nil {
-			return final, err
-		}
-		r := g.Reader()
-		tot, err := cell.ReadTotals(r)
-		if err != nil {
-			return final, err
-		}
-		for _, d := range tot.Deposited {
-			final.Deposited += d
-		}
-		var decodeErr error
-		err = r.Scan([]byte("t/"), []byte("t0"), func(k, v []byte) bool {
-			var rec pb.TransferRecord
-			if decodeErr = proto.Unmarshal(v, &rec); decodeErr != nil {
-				return false
-			}
-			final.Transfers[rec.GetTransferId()] = history.Transfer{From: rec.GetFromAccountId(), To: rec.GetToAccountId(), Amount: rec.GetAmountMinor()}
-			return true
-		})
-		if err = errors.Join(err, decodeErr); err != nil {
-			return final, err
-		}
-	}
-	for _, a := range b.allAccounts() {
-		owner, _ := c.Topology.CellOfAccount(a)
-		g, err := c.Node(c.Leader(owner.ID)).Host().Group(owner.ID)
-		if err != nil {
-			return final, err
-		}
-		acc, err := cell.GetAccount(g.Reader(), a)
-		if err != nil {
-			return final, err
-		}
-		final.Balances[a] = acc.GetBalanceMinor()
-	}
-	return final, nil
+	ledger, err := t.ReadLedger(ctx, accounts)
+	ledger.Replicas = final.Replicas
+	return ledger, err
 }
 
 // WriteAll renders run as text to text, JSON to jsonOut and HTML to htmlOut (nil writers are skipped).

@@ -2,18 +2,19 @@ package chaos
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sort"
 	"time"
 
-	"github.com/cellpay/cellpay/chaos/cluster"
+	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/chaos/history"
 )
 
 // env is what a scenario's fault acts on during its fault window.
 type env struct {
-	c    *cluster.Cluster
+	t    Target
 	h    *history.History
 	rng  *rand.Rand
 	stop <-chan struct{} // closed when the fault window ends
@@ -27,19 +28,34 @@ func (e *env) faultEnd(detail, site string) {
 	e.h.Event(history.Event{Kind: history.EventFaultEnd, Detail: detail, Site: site})
 }
 
+// hold waits for the end of the fault window, then heals every cut and
+// records the end of the fault, returning the first error of inject or of
+// the heal.
+func (e *env) hold(detail, site string, inject error) error {
+	if inject == nil {
+		<-e.stop
+	}
+	err := errors.Join(inject, e.t.HealAll())
+	e.faultEnd(detail, site)
+	return err
+}
+
 // Scenario is one named fault schedule. Fault runs for the fault window:
 // it injects, keeps acting until e.stop closes if it needs to, and undoes
-// what it did before returning (the runner heals the fabric again anyway).
+// what it did before returning (the runner heals the network again anyway).
 type Scenario struct {
 	Name  string
 	About string
-	fault func(e *env) error
+	// Crashes: the scenario stops and restarts processes, so its target
+	// must be a Crasher.
+	Crashes bool
+	fault   func(e *env) error
 }
 
-func regions(c *cluster.Cluster) []string {
+func regionsOf(t *topology.Topology) []string {
 	seen := map[string]bool{}
 	var out []string
-	for _, s := range c.Topology.Sites() {
+	for _, s := range t.Sites() {
 		if !seen[s.Region] {
 			seen[s.Region] = true
 			out = append(out, s.Region)
@@ -49,21 +65,15 @@ func regions(c *cluster.Cluster) []string {
 	return out
 }
 
-func cutIngress(c *cluster.Cluster, site string) {
-	for _, r := range regions(c) {
-		c.Fabric.Cut(cluster.ClientSite(r), site)
-	}
-}
-
 // homeOfFirstCell is the site the scenarios fault: the home of cell 1.
-func homeOfFirstCell(c *cluster.Cluster) string {
-	cl, _ := c.Topology.Cell(1)
+func homeOfFirstCell(t *topology.Topology) string {
+	cl, _ := t.Cell(1)
 	return cl.Home
 }
 
-func otherSites(c *cluster.Cluster, site string) []string {
+func otherSites(t *topology.Topology, site string) []string {
 	var out []string
-	for _, s := range c.Topology.Sites() {
+	for _, s := range t.Sites() {
 		if s.ID != site {
 			out = append(out, s.ID)
 		}
@@ -71,114 +81,124 @@ func otherSites(c *cluster.Cluster, site string) []string {
 	return out
 }
 
+// cutAll cuts (or heals) site from every other site, one pair at a time.
+func cutAll(n Network, topo *topology.Topology, site string, cut bool) error {
+	var errs []error
+	for _, o := range otherSites(topo, site) {
+		if cut {
+			errs = append(errs, n.Cut(site, o))
+		} else {
+			errs = append(errs, n.Heal(site, o))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // Scenarios lists every scenario by name.
 var Scenarios = []Scenario{
-	{"fiber-cut", "the home site of cell 1 loses every link: to the other sites and to its clients (a black hole, no resets)", func(e *env) error {
-		site := homeOfFirstCell(e.c)
+	{Name: "fiber-cut", About: "the home site of cell 1 loses every link: to the other sites and to its clients (a black hole, no resets)", fault: func(e *env) error {
+		site := homeOfFirstCell(e.t.Topology())
 		e.faultStart("fiber cut "+site, site)
-		e.c.Fabric.Isolate(site)
-		cutIngress(e.c, site)
-		<-e.stop
-		e.c.Fabric.HealAll()
-		e.faultEnd("fiber cut "+site, site)
-		return nil
-	}},
-	{"ingress-cut", "clients cannot reach the home site of cell 1; its Raft links are fine", func(e *env) error {
-		site := homeOfFirstCell(e.c)
-		e.faultStart("ingress cut "+site, site)
-		cutIngress(e.c, site)
-		<-e.stop
-		e.c.Fabric.HealAll()
-		e.faultEnd("ingress cut "+site, site)
-		return nil
-	}},
-	{"split", "the home site of cell 1 is split from the other two (A | B,C); clients still reach every site", func(e *env) error {
-		site := homeOfFirstCell(e.c)
-		e.faultStart("split "+site+" | rest", site)
-		for _, o := range otherSites(e.c, site) {
-			e.c.Fabric.Cut(site, o)
+		err := e.t.Isolate(site)
+		if err == nil {
+			err = e.t.CutIngress(site)
 		}
-		<-e.stop
-		e.c.Fabric.HealAll()
-		e.faultEnd("split "+site+" | rest", site)
-		return nil
+		return e.hold("fiber cut "+site, site, err)
 	}},
-	{"bridge", "two sites cannot reach each other; the third reaches both", func(e *env) error {
-		site := homeOfFirstCell(e.c)
-		others := otherSites(e.c, site)
+	{Name: "ingress-cut", About: "clients cannot reach the home site of cell 1; its Raft links are fine", fault: func(e *env) error {
+		site := homeOfFirstCell(e.t.Topology())
+		e.faultStart("ingress cut "+site, site)
+		return e.hold("ingress cut "+site, site, e.t.CutIngress(site))
+	}},
+	{Name: "split", About: "the home site of cell 1 is split from the other two (A | B,C); clients still reach every site", fault: func(e *env) error {
+		site := homeOfFirstCell(e.t.Topology())
+		e.faultStart("split "+site+" | rest", site)
+		return e.hold("split "+site+" | rest", site, cutAll(e.t, e.t.Topology(), site, true))
+	}},
+	{Name: "bridge", About: "two sites cannot reach each other; the third reaches both", fault: func(e *env) error {
+		site := homeOfFirstCell(e.t.Topology())
+		others := otherSites(e.t.Topology(), site)
 		detail := fmt.Sprintf("bridge: %s x %s, %s reaches both", site, others[len(others)-1], others[0])
 		e.faultStart(detail, site)
-		e.c.Fabric.Cut(site, others[len(others)-1])
-		<-e.stop
-		e.c.Fabric.HealAll()
-		e.faultEnd(detail, site)
-		return nil
+		return e.hold(detail, site, e.t.Cut(site, others[len(others)-1]))
 	}},
-	{"flapping", "the home site of cell 1 loses and regains its links every 700 ms", func(e *env) error {
-		site := homeOfFirstCell(e.c)
+	{Name: "flapping", About: "the home site of cell 1 loses and regains its links every 700 ms", fault: func(e *env) error {
+		site := homeOfFirstCell(e.t.Topology())
 		e.faultStart("flapping "+site, site)
-		for cut := true; ; cut = !cut {
-			for _, o := range otherSites(e.c, site) {
-				if cut {
-					e.c.Fabric.Cut(site, o)
-				} else {
-					e.c.Fabric.Heal(site, o)
-				}
-			}
+		var err error
+		for cut := true; err == nil; cut = !cut {
+			err = cutAll(e.t, e.t.Topology(), site, cut)
 			if !pause(700*time.Millisecond, e.stop) {
 				break
 			}
 		}
-		e.c.Fabric.HealAll()
-		e.faultEnd("flapping "+site, site)
-		return nil
+		if err != nil {
+			<-e.stop // keep the window's length; the heal follows
+		}
+		return e.hold("flapping "+site, site, nil)
 	}},
-	{"slow-site", "the home site of cell 1 answers 300 ms slower on every link (a gray failure)", func(e *env) error {
-		site := homeOfFirstCell(e.c)
+	{Name: "slow-site", About: "the home site of cell 1 answers 300 ms slower on every link (a gray failure)", fault: func(e *env) error {
+		topo := e.t.Topology()
+		site := homeOfFirstCell(topo)
 		e.faultStart("slow site "+site+" (+300ms RTT)", site)
-		for _, o := range otherSites(e.c, site) {
-			e.c.Fabric.SetDelay(site, o, 150*time.Millisecond, 10*time.Millisecond)
+		type delay struct{ oneWay, jitter time.Duration }
+		before := map[string]delay{}
+		var errs []error
+		for _, o := range otherSites(topo, site) {
+			oneWay, jitter, err := e.t.Delay(site, o)
+			if err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			before[o] = delay{oneWay, jitter}
+			errs = append(errs, e.t.SetDelay(site, o, oneWay+150*time.Millisecond, jitter+10*time.Millisecond))
 		}
 		<-e.stop
-		for _, o := range otherSites(e.c, site) {
-			e.c.Fabric.SetDelay(site, o, 0, 0)
+		for o, d := range before { // back to the WAN's own delays
+			errs = append(errs, e.t.SetDelay(site, o, d.oneWay, d.jitter))
 		}
 		e.faultEnd("slow site "+site, site)
-		return nil
+		return errors.Join(errs...)
 	}},
-	{"node-crash", "the leader node of cell 1 stops abruptly and restarts from its data", func(e *env) error {
-		id := e.c.Leader(1)
+	{Name: "node-crash", About: "the leader node of cell 1 stops abruptly and restarts from its data", Crashes: true, fault: func(e *env) error {
+		crasher := e.t.(Crasher)
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		id := e.t.Leaders(ctx)[1]
+		cancel()
 		if id == "" {
 			return fmt.Errorf("chaos: cell 1 has no leader to crash")
 		}
-		n, _ := e.c.Topology.Node(id)
+		n, _ := e.t.Topology().Node(id)
 		e.faultStart("crash "+id, n.Site)
-		if err := e.c.StopNode(id); err != nil {
+		if err := crasher.CrashNode(id); err != nil {
+			e.faultEnd("crash "+id, n.Site)
 			return err
 		}
 		<-e.stop
-		err := e.c.RestartNode(id)
+		err := crasher.RestartNode(id)
 		e.faultEnd("crash "+id, n.Site)
 		return err
 	}},
-	{"router-crash", "the router of the home site of cell 1 stops and restarts", func(e *env) error {
-		site := homeOfFirstCell(e.c)
+	{Name: "router-crash", About: "the router of the home site of cell 1 stops and restarts", Crashes: true, fault: func(e *env) error {
+		crasher := e.t.(Crasher)
+		site := homeOfFirstCell(e.t.Topology())
 		e.faultStart("router crash "+site, site)
-		if err := e.c.StopRouter(site); err != nil {
+		if err := crasher.CrashRouter(site); err != nil {
+			e.faultEnd("router crash "+site, site)
 			return err
 		}
 		<-e.stop
-		err := e.c.StartRouter(site)
+		err := crasher.RestartRouter(site)
 		e.faultEnd("router crash "+site, site)
 		return err
 	}},
-	{"leader-storm", "every cell's leadership moves to a random replica every 400 ms", func(e *env) error {
+	{Name: "leader-storm", About: "every cell's leadership moves to a random replica every 400 ms", fault: func(e *env) error {
 		e.faultStart("leader transfer storm", "")
-		nodes := e.c.Topology.Nodes()
+		nodes := e.t.Topology().Nodes()
 		for {
-			for _, cl := range e.c.Topology.Cells() {
+			for _, cl := range e.t.Topology().Cells() {
 				ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-				_ = e.c.TransferLeadership(ctx, cl.ID, nodes[e.rng.IntN(len(nodes))].ID) // a refused move is part of the storm
+				_ = e.t.MoveLeader(ctx, cl.ID, nodes[e.rng.IntN(len(nodes))].ID) // a refused move is part of the storm
 				cancel()
 			}
 			if !pause(400*time.Millisecond, e.stop) {

@@ -8,7 +8,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cellpay/cellpay/chaos/cluster"
+	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/chaos/history"
 	"github.com/cellpay/cellpay/router/client"
 )
@@ -20,7 +20,8 @@ type bank struct {
 	clients  []*client.Client // one per region; worker p uses clients[p%len]
 	accounts [][]string       // by cell index
 	currency string
-	balance  int64 // initial deposit per account
+	balance  int64  // initial deposit per account
+	tag      string // "" or "TAG-": prefixes account ids and keys (Options.RunTag)
 }
 
 // Workload limits.
@@ -30,19 +31,30 @@ const (
 	transferMax     = 500
 )
 
-func newBank(c *cluster.Cluster, h *history.History, clients []*client.Client) *bank {
-	b := &bank{h: h, clients: clients, currency: "CNY", balance: initialBalance}
-	for _, cl := range c.Topology.Cells() {
+// accountSearchMax bounds the search for an account id that hashes into a
+// given cell: with 4096 slots and a cell owning at least one, a million
+// tries miss with probability (1-1/4096)^1e6, nil in practice.
+const accountSearchMax = 1_000_000
+
+func newBank(topo *topology.Topology, h *history.History, clients []*client.Client, tag string) (*bank, error) {
+	if tag != "" {
+		tag += "-"
+	}
+	b := &bank{h: h, clients: clients, currency: "CNY", balance: initialBalance, tag: tag}
+	for _, cl := range topo.Cells() {
 		var accts []string
 		for i := 0; len(accts) < accountsPerCell; i++ {
-			id := fmt.Sprintf("acct-%d-%d", cl.ID, i)
-			if owner, ok := c.Topology.CellOfAccount(id); ok && owner.ID == cl.ID {
+			if i >= accountSearchMax {
+				return nil, fmt.Errorf("chaos: found only %d account ids in cell %d after %d tries", len(accts), cl.ID, i)
+			}
+			id := fmt.Sprintf("acct-%s%d-%d", tag, cl.ID, i)
+			if owner, ok := topo.CellOfAccount(id); ok && owner.ID == cl.ID {
 				accts = append(accts, id)
 			}
 		}
 		b.accounts = append(b.accounts, accts)
 	}
-	return b
+	return b, nil
 }
 
 func (b *bank) allAccounts() []string {
@@ -139,14 +151,14 @@ func (b *bank) run(ctx context.Context, workers int, seed int64, stop <-chan str
 						to = accts[rng.IntN(len(accts))]
 					}
 					amount := 1 + rng.Int64N(transferMax)
-					key := fmt.Sprintf("t-%d-%d-%d", seed, p, k)
+					key := fmt.Sprintf("t-%s%d-%d-%d", b.tag, seed, p, k)
 					id := b.h.Invoke(history.Op{Process: p, Kind: history.KindTransfer, Key: key, Account: a, To: to, Amount: amount})
 					_, err := cl.Transfer(ctx, a, to, amount, b.currency, client.WithTransferID(key))
 					o, reason := outcome(err)
 					b.h.Complete(id, o, reason, 0)
 				case r < 75:
 					amount := 1 + rng.Int64N(transferMax)
-					key := fmt.Sprintf("d-%d-%d-%d", seed, p, k)
+					key := fmt.Sprintf("d-%s%d-%d-%d", b.tag, seed, p, k)
 					id := b.h.Invoke(history.Op{Process: p, Kind: history.KindDeposit, Key: key, Account: a, Amount: amount})
 					_, err := cl.Deposit(ctx, a, amount, b.currency, "chaos", client.WithIdempotencyKey(key))
 					o, reason := outcome(err)
