@@ -2,6 +2,12 @@ package router
 
 import (
 	"context"
+	"encoding/base64"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -148,4 +154,227 @@ func (p *payments) ListTransfers(ctx context.Context, q *pb.TransferListQuery) (
 		return err
 	})
 	return out, err
+}
+
+// Payout records a payout in its account's cell; the cell answers its
+// record, settled if the provider answered definitely within a short wait.
+func (p *payments) Payout(ctx context.Context, c *pb.Payout) (*pb.PayoutRecord, error) {
+	if err := cell.ValidatePayout(c); err != nil {
+		return nil, invalid(err)
+	}
+	id, err := p.cellOf(c.GetAccountId())
+	if err != nil {
+		return nil, err
+	}
+	var out *pb.PayoutRecord
+	var md metadata.MD
+	err = p.fwd.do(ctx, id, func(ctx context.Context, cl pb.CellClient) (err error) {
+		out, err = cl.Payout(ctx, &pb.PayoutRequest{CellId: id, Command: c}, grpc.Header(&md))
+		return err
+	})
+	relayReplayed(ctx, md)
+	return out, err
+}
+
+func (p *payments) GetPayout(ctx context.Context, q *pb.PayoutLookup) (*pb.PayoutRecord, error) {
+	// The cell checks the id's syntax; an empty one is refused here, so the
+	// error names the field before anything is forwarded.
+	if q.GetPayoutId() == "" {
+		return nil, invalid(&cell.InputError{Field: "payout_id", Reason: "is required"})
+	}
+	if err := cell.ValidateAccountID("account_id", q.GetAccountId()); err != nil {
+		return nil, invalid(err)
+	}
+	id, err := p.cellOf(q.GetAccountId())
+	if err != nil {
+		return nil, err
+	}
+	var out *pb.PayoutRecord
+	err = p.fwd.do(ctx, id, func(ctx context.Context, cl pb.CellClient) (err error) {
+		out, err = cl.GetPayout(ctx, &pb.GetPayoutRequest{CellId: id, PayoutId: q.GetPayoutId()})
+		return err
+	})
+	return out, err
+}
+
+// Limits of ListPayouts.
+const (
+	// payoutPageSizeDefault and payoutPageSizeMax are the cells' own.
+	payoutPageSizeDefault = 50
+	payoutPageSizeMax     = 500
+	// payoutFanoutCellsMax bounds the cells one ListPayouts of every cell
+	// asks at once: each is a current read on a leader, maybe in another
+	// region, and a page rarely needs more than the first few cells.
+	payoutFanoutCellsMax = 8
+	// payoutPageTokenBytesMax bounds a page token before it is decoded (a
+	// real one is under 300 bytes: a cell's token is the hex of a payout
+	// id of at most 128 bytes).
+	payoutPageTokenBytesMax = 1024
+)
+
+// ListPayouts lists the payouts of one cell, or of every cell in cell id
+// order (each cell lists by payout id). With cell_id 0 it asks the cells
+// from the page token's on, at most payoutFanoutCellsMax at once, each
+// through the forwarder, and fills the page in cell order. A cell that does
+// not answer fails the whole request: a page silently lacking a cell's
+// UNKNOWN payouts would tell an operator that there are none.
+func (p *payments) ListPayouts(ctx context.Context, q *pb.PayoutListQuery) (*pb.ListPayoutsResponse, error) {
+	state := q.GetState()
+	if _, ok := pb.PayoutState_name[int32(state)]; !ok {
+		return nil, invalid(&cell.InputError{Field: "state", Reason: fmt.Sprintf("%d is not a PayoutState", int32(state))})
+	}
+	var cells []uint64
+	if q.GetCellId() != 0 {
+		if _, ok := p.topo.Cell(q.GetCellId()); !ok {
+			return nil, invalid(&cell.InputError{Field: "cell_id", Reason: fmt.Sprintf("cell %d is not in the topology", q.GetCellId())})
+		}
+		cells = []uint64{q.GetCellId()}
+	} else {
+		for _, c := range p.topo.Cells() { // sorted by id
+			cells = append(cells, c.ID)
+		}
+	}
+	n := q.GetPageSize()
+	if n == 0 {
+		n = payoutPageSizeDefault
+	}
+	n = min(n, payoutPageSizeMax)
+	start := payoutCursor{cellID: cells[0]}
+	if q.GetPageToken() != "" {
+		cur, err := decodePayoutToken(q.GetPageToken())
+		if err != nil {
+			return nil, invalid(err)
+		}
+		i := slices.Index(cells, cur.cellID)
+		if i < 0 {
+			return nil, invalid(&cell.InputError{Field: "page_token",
+				Reason: fmt.Sprintf("it continues a listing of cell %d, not of this query's cells (cell_id %d)", cur.cellID, q.GetCellId())})
+		}
+		cells, start = cells[i:], cur
+	}
+	out := &pb.ListPayoutsResponse{}
+	for next := 0; next < len(cells); {
+		wave := cells[next:min(len(cells), next+payoutFanoutCellsMax)]
+		pages, err := p.listPayoutPages(ctx, wave, start, state, n)
+		if err != nil {
+			return nil, err
+		}
+		for i, id := range wave {
+			next++
+			page, token := pages[i], start.tokenFor(id)
+			room := n - uint32(len(out.Payouts))
+			if uint32(len(page.GetPayouts())) > room {
+				// Earlier cells filled part of the page: ask this one again
+				// for exactly the room left, so that its token points just
+				// past the last payout returned.
+				if page, err = p.listCellPayouts(ctx, id, state, room, token); err != nil {
+					return nil, err
+				}
+				if uint32(len(page.GetPayouts())) > room {
+					return nil, status.Errorf(codes.Internal, "router: cell %d answered %d payouts for a page of %d", id, len(page.GetPayouts()), room)
+				}
+			}
+			out.Payouts = append(out.Payouts, page.GetPayouts()...)
+			if page.GetNextPageToken() != "" {
+				out.NextPageToken = encodePayoutToken(payoutCursor{cellID: id, cellToken: page.GetNextPageToken()})
+				return out, nil
+			}
+			if uint32(len(out.Payouts)) == n {
+				if next < len(cells) {
+					out.NextPageToken = encodePayoutToken(payoutCursor{cellID: cells[next]})
+				}
+				return out, nil
+			}
+		}
+	}
+	return out, nil
+}
+
+// listPayoutPages asks each cell for a page of n payouts, concurrently;
+// the first error cancels the others and is returned.
+func (p *payments) listPayoutPages(ctx context.Context, cells []uint64, start payoutCursor, state pb.PayoutState, n uint32) ([]*pb.ListPayoutsResponse, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	pages := make([]*pb.ListPayoutsResponse, len(cells))
+	var (
+		wg       sync.WaitGroup
+		errOnce  sync.Once
+		firstErr error
+	)
+	for i, id := range cells {
+		wg.Go(func() {
+			page, err := p.listCellPayouts(ctx, id, state, n, start.tokenFor(id))
+			if err != nil {
+				errOnce.Do(func() { firstErr = err; cancel() })
+				return
+			}
+			pages[i] = page
+		})
+	}
+	wg.Wait()
+	return pages, firstErr
+}
+
+func (p *payments) listCellPayouts(ctx context.Context, id uint64, state pb.PayoutState, n uint32, token string) (*pb.ListPayoutsResponse, error) {
+	var out *pb.ListPayoutsResponse
+	err := p.fwd.do(ctx, id, func(ctx context.Context, cl pb.CellClient) (err error) {
+		out, err = cl.ListPayouts(ctx, &pb.ListPayoutsRequest{CellId: id, State: state, PageSize: n, PageToken: token})
+		return err
+	})
+	if err == nil && out == nil {
+		out = &pb.ListPayoutsResponse{}
+	}
+	return out, err
+}
+
+// payoutCursor is where a ListPayouts page ends: a cell, and the cell's own
+// page token within it ("" for its first payout).
+type payoutCursor struct {
+	cellID    uint64
+	cellToken string
+}
+
+// tokenFor is the cell token to start cell id at: the cursor's own for its
+// cell, "" (the beginning) for the cells after it.
+func (c payoutCursor) tokenFor(id uint64) string {
+	if id == c.cellID {
+		return c.cellToken
+	}
+	return ""
+}
+
+// payoutTokenVersion starts every ListPayouts page token, so that the
+// format can change without old tokens being misread.
+const payoutTokenVersion = "p1"
+
+// encodePayoutToken is base64url("p1/<cell id>/<cell token>"): opaque to
+// clients, safe in a URL query.
+func encodePayoutToken(c payoutCursor) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(payoutTokenVersion + "/" + strconv.FormatUint(c.cellID, 10) + "/" + c.cellToken))
+}
+
+func decodePayoutToken(token string) (payoutCursor, error) {
+	bad := func(why string) error {
+		shown := token
+		if len(shown) > 80 {
+			shown = shown[:80] + "..."
+		}
+		return &cell.InputError{Field: "page_token", Reason: fmt.Sprintf("%q is not a token from a previous page: %s", shown, why)}
+	}
+	if len(token) > payoutPageTokenBytesMax {
+		return payoutCursor{}, bad(fmt.Sprintf("%d bytes, more than %d", len(token), payoutPageTokenBytesMax))
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(token)
+	if err != nil {
+		return payoutCursor{}, bad("not base64url")
+	}
+	parts := strings.SplitN(string(raw), "/", 3)
+	if len(parts) != 3 || parts[0] != payoutTokenVersion {
+		return payoutCursor{}, bad("unknown format")
+	}
+	id, err := strconv.ParseUint(parts[1], 10, 64)
+	if err != nil || id == 0 {
+		return payoutCursor{}, bad("no cell id")
+	}
+	return payoutCursor{cellID: id, cellToken: parts[2]}, nil
 }

@@ -194,6 +194,135 @@ func (x *TransferListQuery) GetPageToken() string {
 	return ""
 }
 
+type PayoutLookup struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	PayoutId string                 `protobuf:"bytes,1,opt,name=payout_id,json=payoutId,proto3" json:"payout_id,omitempty"`
+	// The payout's account: a payout is stored in its account's cell.
+	AccountId     string `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PayoutLookup) Reset() {
+	*x = PayoutLookup{}
+	mi := &file_cellpay_v1_payments_proto_msgTypes[3]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayoutLookup) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayoutLookup) ProtoMessage() {}
+
+func (x *PayoutLookup) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_payments_proto_msgTypes[3]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayoutLookup.ProtoReflect.Descriptor instead.
+func (*PayoutLookup) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_payments_proto_rawDescGZIP(), []int{3}
+}
+
+func (x *PayoutLookup) GetPayoutId() string {
+	if x != nil {
+		return x.PayoutId
+	}
+	return ""
+}
+
+func (x *PayoutLookup) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+type PayoutListQuery struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// PAYOUT_STATE_UNSPECIFIED lists every state.
+	State PayoutState `protobuf:"varint,1,opt,name=state,proto3,enum=cellpay.v1.PayoutState" json:"state,omitempty"`
+	// 0: every cell of the topology, in cell id order (the router asks the
+	// cells concurrently and merges their pages); else only this cell.
+	CellId uint64 `protobuf:"varint,2,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
+	// At most this many payouts (0: 50; more than 500: 500). A page may hold
+	// fewer even when more follow: read until next_page_token is empty.
+	PageSize uint32 `protobuf:"varint,3,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"`
+	// The previous response's next_page_token ("" for the first page), with
+	// the same state and cell_id. It names a cell and that cell's position,
+	// so it stays valid across failovers and other cells' changes.
+	PageToken     string `protobuf:"bytes,4,opt,name=page_token,json=pageToken,proto3" json:"page_token,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PayoutListQuery) Reset() {
+	*x = PayoutListQuery{}
+	mi := &file_cellpay_v1_payments_proto_msgTypes[4]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayoutListQuery) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayoutListQuery) ProtoMessage() {}
+
+func (x *PayoutListQuery) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_payments_proto_msgTypes[4]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayoutListQuery.ProtoReflect.Descriptor instead.
+func (*PayoutListQuery) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_payments_proto_rawDescGZIP(), []int{4}
+}
+
+func (x *PayoutListQuery) GetState() PayoutState {
+	if x != nil {
+		return x.State
+	}
+	return PayoutState_PAYOUT_STATE_UNSPECIFIED
+}
+
+func (x *PayoutListQuery) GetCellId() uint64 {
+	if x != nil {
+		return x.CellId
+	}
+	return 0
+}
+
+func (x *PayoutListQuery) GetPageSize() uint32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
+}
+
+func (x *PayoutListQuery) GetPageToken() string {
+	if x != nil {
+		return x.PageToken
+	}
+	return ""
+}
+
 type StatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -202,7 +331,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_cellpay_v1_payments_proto_msgTypes[3]
+	mi := &file_cellpay_v1_payments_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -214,7 +343,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_payments_proto_msgTypes[3]
+	mi := &file_cellpay_v1_payments_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -227,7 +356,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_payments_proto_rawDescGZIP(), []int{3}
+	return file_cellpay_v1_payments_proto_rawDescGZIP(), []int{5}
 }
 
 type ClusterStatus struct {
@@ -247,7 +376,7 @@ type ClusterStatus struct {
 
 func (x *ClusterStatus) Reset() {
 	*x = ClusterStatus{}
-	mi := &file_cellpay_v1_payments_proto_msgTypes[4]
+	mi := &file_cellpay_v1_payments_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -259,7 +388,7 @@ func (x *ClusterStatus) String() string {
 func (*ClusterStatus) ProtoMessage() {}
 
 func (x *ClusterStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_payments_proto_msgTypes[4]
+	mi := &file_cellpay_v1_payments_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -272,7 +401,7 @@ func (x *ClusterStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ClusterStatus.ProtoReflect.Descriptor instead.
 func (*ClusterStatus) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_payments_proto_rawDescGZIP(), []int{4}
+	return file_cellpay_v1_payments_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *ClusterStatus) GetRouterId() string {
@@ -347,7 +476,7 @@ type SiteHealth struct {
 
 func (x *SiteHealth) Reset() {
 	*x = SiteHealth{}
-	mi := &file_cellpay_v1_payments_proto_msgTypes[5]
+	mi := &file_cellpay_v1_payments_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -359,7 +488,7 @@ func (x *SiteHealth) String() string {
 func (*SiteHealth) ProtoMessage() {}
 
 func (x *SiteHealth) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_payments_proto_msgTypes[5]
+	mi := &file_cellpay_v1_payments_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -372,7 +501,7 @@ func (x *SiteHealth) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SiteHealth.ProtoReflect.Descriptor instead.
 func (*SiteHealth) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_payments_proto_rawDescGZIP(), []int{5}
+	return file_cellpay_v1_payments_proto_rawDescGZIP(), []int{7}
 }
 
 func (x *SiteHealth) GetObserverId() string {
@@ -432,7 +561,7 @@ type MemberStatus struct {
 
 func (x *MemberStatus) Reset() {
 	*x = MemberStatus{}
-	mi := &file_cellpay_v1_payments_proto_msgTypes[6]
+	mi := &file_cellpay_v1_payments_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -444,7 +573,7 @@ func (x *MemberStatus) String() string {
 func (*MemberStatus) ProtoMessage() {}
 
 func (x *MemberStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_payments_proto_msgTypes[6]
+	mi := &file_cellpay_v1_payments_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -457,7 +586,7 @@ func (x *MemberStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberStatus.ProtoReflect.Descriptor instead.
 func (*MemberStatus) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_payments_proto_rawDescGZIP(), []int{6}
+	return file_cellpay_v1_payments_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *MemberStatus) GetId() string {
@@ -512,7 +641,7 @@ type CellStatus struct {
 
 func (x *CellStatus) Reset() {
 	*x = CellStatus{}
-	mi := &file_cellpay_v1_payments_proto_msgTypes[7]
+	mi := &file_cellpay_v1_payments_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -524,7 +653,7 @@ func (x *CellStatus) String() string {
 func (*CellStatus) ProtoMessage() {}
 
 func (x *CellStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_payments_proto_msgTypes[7]
+	mi := &file_cellpay_v1_payments_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -537,7 +666,7 @@ func (x *CellStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CellStatus.ProtoReflect.Descriptor instead.
 func (*CellStatus) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_payments_proto_rawDescGZIP(), []int{7}
+	return file_cellpay_v1_payments_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *CellStatus) GetCellId() uint64 {
@@ -611,7 +740,7 @@ type ReplicaState struct {
 
 func (x *ReplicaState) Reset() {
 	*x = ReplicaState{}
-	mi := &file_cellpay_v1_payments_proto_msgTypes[8]
+	mi := &file_cellpay_v1_payments_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -623,7 +752,7 @@ func (x *ReplicaState) String() string {
 func (*ReplicaState) ProtoMessage() {}
 
 func (x *ReplicaState) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_payments_proto_msgTypes[8]
+	mi := &file_cellpay_v1_payments_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -636,7 +765,7 @@ func (x *ReplicaState) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaState.ProtoReflect.Descriptor instead.
 func (*ReplicaState) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_payments_proto_rawDescGZIP(), []int{8}
+	return file_cellpay_v1_payments_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ReplicaState) GetNodeId() string {
@@ -695,7 +824,7 @@ type MemberMeta struct {
 
 func (x *MemberMeta) Reset() {
 	*x = MemberMeta{}
-	mi := &file_cellpay_v1_payments_proto_msgTypes[9]
+	mi := &file_cellpay_v1_payments_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -707,7 +836,7 @@ func (x *MemberMeta) String() string {
 func (*MemberMeta) ProtoMessage() {}
 
 func (x *MemberMeta) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_payments_proto_msgTypes[9]
+	mi := &file_cellpay_v1_payments_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -720,7 +849,7 @@ func (x *MemberMeta) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use MemberMeta.ProtoReflect.Descriptor instead.
 func (*MemberMeta) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_payments_proto_rawDescGZIP(), []int{9}
+	return file_cellpay_v1_payments_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *MemberMeta) GetKind() string {
@@ -761,7 +890,7 @@ type LeaderClaim struct {
 
 func (x *LeaderClaim) Reset() {
 	*x = LeaderClaim{}
-	mi := &file_cellpay_v1_payments_proto_msgTypes[10]
+	mi := &file_cellpay_v1_payments_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -773,7 +902,7 @@ func (x *LeaderClaim) String() string {
 func (*LeaderClaim) ProtoMessage() {}
 
 func (x *LeaderClaim) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_payments_proto_msgTypes[10]
+	mi := &file_cellpay_v1_payments_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -786,7 +915,7 @@ func (x *LeaderClaim) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LeaderClaim.ProtoReflect.Descriptor instead.
 func (*LeaderClaim) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_payments_proto_rawDescGZIP(), []int{10}
+	return file_cellpay_v1_payments_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *LeaderClaim) GetCellId() uint64 {
@@ -822,7 +951,17 @@ const file_cellpay_v1_payments_proto_rawDesc = "" +
 	"account_id\x18\x01 \x01(\tR\taccountId\x12\x1b\n" +
 	"\tpage_size\x18\x02 \x01(\rR\bpageSize\x12\x1d\n" +
 	"\n" +
-	"page_token\x18\x03 \x01(\tR\tpageToken\"\x0f\n" +
+	"page_token\x18\x03 \x01(\tR\tpageToken\"J\n" +
+	"\fPayoutLookup\x12\x1b\n" +
+	"\tpayout_id\x18\x01 \x01(\tR\bpayoutId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\"\x95\x01\n" +
+	"\x0fPayoutListQuery\x12-\n" +
+	"\x05state\x18\x01 \x01(\x0e2\x17.cellpay.v1.PayoutStateR\x05state\x12\x17\n" +
+	"\acell_id\x18\x02 \x01(\x04R\x06cellId\x12\x1b\n" +
+	"\tpage_size\x18\x03 \x01(\rR\bpageSize\x12\x1d\n" +
+	"\n" +
+	"page_token\x18\x04 \x01(\tR\tpageToken\"\x0f\n" +
 	"\rStatusRequest\"\xf6\x02\n" +
 	"\rClusterStatus\x12\x1b\n" +
 	"\trouter_id\x18\x01 \x01(\tR\brouterId\x12\x1f\n" +
@@ -879,7 +1018,7 @@ const file_cellpay_v1_payments_proto_rawDesc = "" +
 	"\x05leads\x18\x04 \x03(\v2\x17.cellpay.v1.LeaderClaimR\x05leads\":\n" +
 	"\vLeaderClaim\x12\x17\n" +
 	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12\x12\n" +
-	"\x04term\x18\x02 \x01(\x04R\x04term2\x9c\x03\n" +
+	"\x04term\x18\x02 \x01(\x04R\x04term2\xe2\x04\n" +
 	"\bPayments\x12?\n" +
 	"\rCreateAccount\x12\x19.cellpay.v1.CreateAccount\x1a\x13.cellpay.v1.Account\x129\n" +
 	"\aDeposit\x12\x13.cellpay.v1.Deposit\x1a\x19.cellpay.v1.DepositRecord\x12<\n" +
@@ -887,7 +1026,10 @@ const file_cellpay_v1_payments_proto_rawDesc = "" +
 	"\n" +
 	"GetAccount\x12\x19.cellpay.v1.AccountLookup\x1a\x13.cellpay.v1.Account\x12E\n" +
 	"\vGetTransfer\x12\x1a.cellpay.v1.TransferLookup\x1a\x1a.cellpay.v1.TransferRecord\x12Q\n" +
-	"\rListTransfers\x12\x1d.cellpay.v1.TransferListQuery\x1a!.cellpay.v1.ListTransfersResponse2\x8d\x01\n" +
+	"\rListTransfers\x12\x1d.cellpay.v1.TransferListQuery\x1a!.cellpay.v1.ListTransfersResponse\x126\n" +
+	"\x06Payout\x12\x12.cellpay.v1.Payout\x1a\x18.cellpay.v1.PayoutRecord\x12?\n" +
+	"\tGetPayout\x12\x18.cellpay.v1.PayoutLookup\x1a\x18.cellpay.v1.PayoutRecord\x12K\n" +
+	"\vListPayouts\x12\x1b.cellpay.v1.PayoutListQuery\x1a\x1f.cellpay.v1.ListPayoutsResponse2\x8d\x01\n" +
 	"\vRouterAdmin\x12>\n" +
 	"\x06Status\x12\x19.cellpay.v1.StatusRequest\x1a\x19.cellpay.v1.ClusterStatus\x12>\n" +
 	"\aObserve\x12\x1a.cellpay.v1.ObserveRequest\x1a\x17.cellpay.v1.ObservationB5Z3github.com/cellpay/cellpay/api/cellpay/v1;cellpayv1b\x06proto3"
@@ -904,60 +1046,73 @@ func file_cellpay_v1_payments_proto_rawDescGZIP() []byte {
 	return file_cellpay_v1_payments_proto_rawDescData
 }
 
-var file_cellpay_v1_payments_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
+var file_cellpay_v1_payments_proto_msgTypes = make([]protoimpl.MessageInfo, 13)
 var file_cellpay_v1_payments_proto_goTypes = []any{
 	(*AccountLookup)(nil),         // 0: cellpay.v1.AccountLookup
 	(*TransferLookup)(nil),        // 1: cellpay.v1.TransferLookup
 	(*TransferListQuery)(nil),     // 2: cellpay.v1.TransferListQuery
-	(*StatusRequest)(nil),         // 3: cellpay.v1.StatusRequest
-	(*ClusterStatus)(nil),         // 4: cellpay.v1.ClusterStatus
-	(*SiteHealth)(nil),            // 5: cellpay.v1.SiteHealth
-	(*MemberStatus)(nil),          // 6: cellpay.v1.MemberStatus
-	(*CellStatus)(nil),            // 7: cellpay.v1.CellStatus
-	(*ReplicaState)(nil),          // 8: cellpay.v1.ReplicaState
-	(*MemberMeta)(nil),            // 9: cellpay.v1.MemberMeta
-	(*LeaderClaim)(nil),           // 10: cellpay.v1.LeaderClaim
-	(*SiteRecord)(nil),            // 11: cellpay.v1.SiteRecord
-	(*MetaEvent)(nil),             // 12: cellpay.v1.MetaEvent
-	(*CreateAccount)(nil),         // 13: cellpay.v1.CreateAccount
-	(*Deposit)(nil),               // 14: cellpay.v1.Deposit
-	(*Transfer)(nil),              // 15: cellpay.v1.Transfer
-	(*ObserveRequest)(nil),        // 16: cellpay.v1.ObserveRequest
-	(*Account)(nil),               // 17: cellpay.v1.Account
-	(*DepositRecord)(nil),         // 18: cellpay.v1.DepositRecord
-	(*TransferRecord)(nil),        // 19: cellpay.v1.TransferRecord
-	(*ListTransfersResponse)(nil), // 20: cellpay.v1.ListTransfersResponse
-	(*Observation)(nil),           // 21: cellpay.v1.Observation
+	(*PayoutLookup)(nil),          // 3: cellpay.v1.PayoutLookup
+	(*PayoutListQuery)(nil),       // 4: cellpay.v1.PayoutListQuery
+	(*StatusRequest)(nil),         // 5: cellpay.v1.StatusRequest
+	(*ClusterStatus)(nil),         // 6: cellpay.v1.ClusterStatus
+	(*SiteHealth)(nil),            // 7: cellpay.v1.SiteHealth
+	(*MemberStatus)(nil),          // 8: cellpay.v1.MemberStatus
+	(*CellStatus)(nil),            // 9: cellpay.v1.CellStatus
+	(*ReplicaState)(nil),          // 10: cellpay.v1.ReplicaState
+	(*MemberMeta)(nil),            // 11: cellpay.v1.MemberMeta
+	(*LeaderClaim)(nil),           // 12: cellpay.v1.LeaderClaim
+	(PayoutState)(0),              // 13: cellpay.v1.PayoutState
+	(*SiteRecord)(nil),            // 14: cellpay.v1.SiteRecord
+	(*MetaEvent)(nil),             // 15: cellpay.v1.MetaEvent
+	(*CreateAccount)(nil),         // 16: cellpay.v1.CreateAccount
+	(*Deposit)(nil),               // 17: cellpay.v1.Deposit
+	(*Transfer)(nil),              // 18: cellpay.v1.Transfer
+	(*Payout)(nil),                // 19: cellpay.v1.Payout
+	(*ObserveRequest)(nil),        // 20: cellpay.v1.ObserveRequest
+	(*Account)(nil),               // 21: cellpay.v1.Account
+	(*DepositRecord)(nil),         // 22: cellpay.v1.DepositRecord
+	(*TransferRecord)(nil),        // 23: cellpay.v1.TransferRecord
+	(*ListTransfersResponse)(nil), // 24: cellpay.v1.ListTransfersResponse
+	(*PayoutRecord)(nil),          // 25: cellpay.v1.PayoutRecord
+	(*ListPayoutsResponse)(nil),   // 26: cellpay.v1.ListPayoutsResponse
+	(*Observation)(nil),           // 27: cellpay.v1.Observation
 }
 var file_cellpay_v1_payments_proto_depIdxs = []int32{
-	5,  // 0: cellpay.v1.ClusterStatus.sites:type_name -> cellpay.v1.SiteHealth
-	6,  // 1: cellpay.v1.ClusterStatus.members:type_name -> cellpay.v1.MemberStatus
-	7,  // 2: cellpay.v1.ClusterStatus.cells:type_name -> cellpay.v1.CellStatus
-	11, // 3: cellpay.v1.ClusterStatus.site_states:type_name -> cellpay.v1.SiteRecord
-	12, // 4: cellpay.v1.ClusterStatus.events:type_name -> cellpay.v1.MetaEvent
-	8,  // 5: cellpay.v1.CellStatus.replicas:type_name -> cellpay.v1.ReplicaState
-	10, // 6: cellpay.v1.MemberMeta.leads:type_name -> cellpay.v1.LeaderClaim
-	13, // 7: cellpay.v1.Payments.CreateAccount:input_type -> cellpay.v1.CreateAccount
-	14, // 8: cellpay.v1.Payments.Deposit:input_type -> cellpay.v1.Deposit
-	15, // 9: cellpay.v1.Payments.Transfer:input_type -> cellpay.v1.Transfer
-	0,  // 10: cellpay.v1.Payments.GetAccount:input_type -> cellpay.v1.AccountLookup
-	1,  // 11: cellpay.v1.Payments.GetTransfer:input_type -> cellpay.v1.TransferLookup
-	2,  // 12: cellpay.v1.Payments.ListTransfers:input_type -> cellpay.v1.TransferListQuery
-	3,  // 13: cellpay.v1.RouterAdmin.Status:input_type -> cellpay.v1.StatusRequest
-	16, // 14: cellpay.v1.RouterAdmin.Observe:input_type -> cellpay.v1.ObserveRequest
-	17, // 15: cellpay.v1.Payments.CreateAccount:output_type -> cellpay.v1.Account
-	18, // 16: cellpay.v1.Payments.Deposit:output_type -> cellpay.v1.DepositRecord
-	19, // 17: cellpay.v1.Payments.Transfer:output_type -> cellpay.v1.TransferRecord
-	17, // 18: cellpay.v1.Payments.GetAccount:output_type -> cellpay.v1.Account
-	19, // 19: cellpay.v1.Payments.GetTransfer:output_type -> cellpay.v1.TransferRecord
-	20, // 20: cellpay.v1.Payments.ListTransfers:output_type -> cellpay.v1.ListTransfersResponse
-	4,  // 21: cellpay.v1.RouterAdmin.Status:output_type -> cellpay.v1.ClusterStatus
-	21, // 22: cellpay.v1.RouterAdmin.Observe:output_type -> cellpay.v1.Observation
-	15, // [15:23] is the sub-list for method output_type
-	7,  // [7:15] is the sub-list for method input_type
-	7,  // [7:7] is the sub-list for extension type_name
-	7,  // [7:7] is the sub-list for extension extendee
-	0,  // [0:7] is the sub-list for field type_name
+	13, // 0: cellpay.v1.PayoutListQuery.state:type_name -> cellpay.v1.PayoutState
+	7,  // 1: cellpay.v1.ClusterStatus.sites:type_name -> cellpay.v1.SiteHealth
+	8,  // 2: cellpay.v1.ClusterStatus.members:type_name -> cellpay.v1.MemberStatus
+	9,  // 3: cellpay.v1.ClusterStatus.cells:type_name -> cellpay.v1.CellStatus
+	14, // 4: cellpay.v1.ClusterStatus.site_states:type_name -> cellpay.v1.SiteRecord
+	15, // 5: cellpay.v1.ClusterStatus.events:type_name -> cellpay.v1.MetaEvent
+	10, // 6: cellpay.v1.CellStatus.replicas:type_name -> cellpay.v1.ReplicaState
+	12, // 7: cellpay.v1.MemberMeta.leads:type_name -> cellpay.v1.LeaderClaim
+	16, // 8: cellpay.v1.Payments.CreateAccount:input_type -> cellpay.v1.CreateAccount
+	17, // 9: cellpay.v1.Payments.Deposit:input_type -> cellpay.v1.Deposit
+	18, // 10: cellpay.v1.Payments.Transfer:input_type -> cellpay.v1.Transfer
+	0,  // 11: cellpay.v1.Payments.GetAccount:input_type -> cellpay.v1.AccountLookup
+	1,  // 12: cellpay.v1.Payments.GetTransfer:input_type -> cellpay.v1.TransferLookup
+	2,  // 13: cellpay.v1.Payments.ListTransfers:input_type -> cellpay.v1.TransferListQuery
+	19, // 14: cellpay.v1.Payments.Payout:input_type -> cellpay.v1.Payout
+	3,  // 15: cellpay.v1.Payments.GetPayout:input_type -> cellpay.v1.PayoutLookup
+	4,  // 16: cellpay.v1.Payments.ListPayouts:input_type -> cellpay.v1.PayoutListQuery
+	5,  // 17: cellpay.v1.RouterAdmin.Status:input_type -> cellpay.v1.StatusRequest
+	20, // 18: cellpay.v1.RouterAdmin.Observe:input_type -> cellpay.v1.ObserveRequest
+	21, // 19: cellpay.v1.Payments.CreateAccount:output_type -> cellpay.v1.Account
+	22, // 20: cellpay.v1.Payments.Deposit:output_type -> cellpay.v1.DepositRecord
+	23, // 21: cellpay.v1.Payments.Transfer:output_type -> cellpay.v1.TransferRecord
+	21, // 22: cellpay.v1.Payments.GetAccount:output_type -> cellpay.v1.Account
+	23, // 23: cellpay.v1.Payments.GetTransfer:output_type -> cellpay.v1.TransferRecord
+	24, // 24: cellpay.v1.Payments.ListTransfers:output_type -> cellpay.v1.ListTransfersResponse
+	25, // 25: cellpay.v1.Payments.Payout:output_type -> cellpay.v1.PayoutRecord
+	25, // 26: cellpay.v1.Payments.GetPayout:output_type -> cellpay.v1.PayoutRecord
+	26, // 27: cellpay.v1.Payments.ListPayouts:output_type -> cellpay.v1.ListPayoutsResponse
+	6,  // 28: cellpay.v1.RouterAdmin.Status:output_type -> cellpay.v1.ClusterStatus
+	27, // 29: cellpay.v1.RouterAdmin.Observe:output_type -> cellpay.v1.Observation
+	19, // [19:30] is the sub-list for method output_type
+	8,  // [8:19] is the sub-list for method input_type
+	8,  // [8:8] is the sub-list for extension type_name
+	8,  // [8:8] is the sub-list for extension extendee
+	0,  // [0:8] is the sub-list for field type_name
 }
 
 func init() { file_cellpay_v1_payments_proto_init() }
@@ -973,7 +1128,7 @@ func file_cellpay_v1_payments_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cellpay_v1_payments_proto_rawDesc), len(file_cellpay_v1_payments_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   11,
+			NumMessages:   13,
 			NumExtensions: 0,
 			NumServices:   2,
 		},

@@ -31,6 +31,9 @@ const (
 	Payments_GetAccount_FullMethodName    = "/cellpay.v1.Payments/GetAccount"
 	Payments_GetTransfer_FullMethodName   = "/cellpay.v1.Payments/GetTransfer"
 	Payments_ListTransfers_FullMethodName = "/cellpay.v1.Payments/ListTransfers"
+	Payments_Payout_FullMethodName        = "/cellpay.v1.Payments/Payout"
+	Payments_GetPayout_FullMethodName     = "/cellpay.v1.Payments/GetPayout"
+	Payments_ListPayouts_FullMethodName   = "/cellpay.v1.Payments/ListPayouts"
 )
 
 // PaymentsClient is the client API for Payments service.
@@ -43,6 +46,17 @@ type PaymentsClient interface {
 	GetAccount(ctx context.Context, in *AccountLookup, opts ...grpc.CallOption) (*Account, error)
 	GetTransfer(ctx context.Context, in *TransferLookup, opts ...grpc.CallOption) (*TransferRecord, error)
 	ListTransfers(ctx context.Context, in *TransferListQuery, opts ...grpc.CallOption) (*ListTransfersResponse, error)
+	// Payouts to the outside world through a provider (docs/PAYOUTS.md).
+	// Payout records the payout PENDING, funds held, in the account's cell
+	// before any provider is called, and answers its record: settled
+	// (SUCCEEDED, FAILED) if the provider answered definitely within a short
+	// wait, else PENDING or UNKNOWN (poll GetPayout). payout_id is the
+	// idempotency key, here and at the provider: required, and a retry must
+	// send the same one.
+	Payout(ctx context.Context, in *Payout, opts ...grpc.CallOption) (*PayoutRecord, error)
+	GetPayout(ctx context.Context, in *PayoutLookup, opts ...grpc.CallOption) (*PayoutRecord, error)
+	// ListPayouts lists payouts by state, of one cell or of every cell.
+	ListPayouts(ctx context.Context, in *PayoutListQuery, opts ...grpc.CallOption) (*ListPayoutsResponse, error)
 }
 
 type paymentsClient struct {
@@ -113,6 +127,36 @@ func (c *paymentsClient) ListTransfers(ctx context.Context, in *TransferListQuer
 	return out, nil
 }
 
+func (c *paymentsClient) Payout(ctx context.Context, in *Payout, opts ...grpc.CallOption) (*PayoutRecord, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PayoutRecord)
+	err := c.cc.Invoke(ctx, Payments_Payout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *paymentsClient) GetPayout(ctx context.Context, in *PayoutLookup, opts ...grpc.CallOption) (*PayoutRecord, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(PayoutRecord)
+	err := c.cc.Invoke(ctx, Payments_GetPayout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *paymentsClient) ListPayouts(ctx context.Context, in *PayoutListQuery, opts ...grpc.CallOption) (*ListPayoutsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListPayoutsResponse)
+	err := c.cc.Invoke(ctx, Payments_ListPayouts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // PaymentsServer is the server API for Payments service.
 // All implementations must embed UnimplementedPaymentsServer
 // for forward compatibility.
@@ -123,6 +167,17 @@ type PaymentsServer interface {
 	GetAccount(context.Context, *AccountLookup) (*Account, error)
 	GetTransfer(context.Context, *TransferLookup) (*TransferRecord, error)
 	ListTransfers(context.Context, *TransferListQuery) (*ListTransfersResponse, error)
+	// Payouts to the outside world through a provider (docs/PAYOUTS.md).
+	// Payout records the payout PENDING, funds held, in the account's cell
+	// before any provider is called, and answers its record: settled
+	// (SUCCEEDED, FAILED) if the provider answered definitely within a short
+	// wait, else PENDING or UNKNOWN (poll GetPayout). payout_id is the
+	// idempotency key, here and at the provider: required, and a retry must
+	// send the same one.
+	Payout(context.Context, *Payout) (*PayoutRecord, error)
+	GetPayout(context.Context, *PayoutLookup) (*PayoutRecord, error)
+	// ListPayouts lists payouts by state, of one cell or of every cell.
+	ListPayouts(context.Context, *PayoutListQuery) (*ListPayoutsResponse, error)
 	mustEmbedUnimplementedPaymentsServer()
 }
 
@@ -150,6 +205,15 @@ func (UnimplementedPaymentsServer) GetTransfer(context.Context, *TransferLookup)
 }
 func (UnimplementedPaymentsServer) ListTransfers(context.Context, *TransferListQuery) (*ListTransfersResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListTransfers not implemented")
+}
+func (UnimplementedPaymentsServer) Payout(context.Context, *Payout) (*PayoutRecord, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Payout not implemented")
+}
+func (UnimplementedPaymentsServer) GetPayout(context.Context, *PayoutLookup) (*PayoutRecord, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method GetPayout not implemented")
+}
+func (UnimplementedPaymentsServer) ListPayouts(context.Context, *PayoutListQuery) (*ListPayoutsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListPayouts not implemented")
 }
 func (UnimplementedPaymentsServer) mustEmbedUnimplementedPaymentsServer() {}
 func (UnimplementedPaymentsServer) testEmbeddedByValue()                  {}
@@ -280,6 +344,60 @@ func _Payments_ListTransfers_Handler(srv interface{}, ctx context.Context, dec f
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Payments_Payout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(Payout)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PaymentsServer).Payout(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Payments_Payout_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PaymentsServer).Payout(ctx, req.(*Payout))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Payments_GetPayout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PayoutLookup)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PaymentsServer).GetPayout(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Payments_GetPayout_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PaymentsServer).GetPayout(ctx, req.(*PayoutLookup))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Payments_ListPayouts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PayoutListQuery)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(PaymentsServer).ListPayouts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Payments_ListPayouts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(PaymentsServer).ListPayouts(ctx, req.(*PayoutListQuery))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Payments_ServiceDesc is the grpc.ServiceDesc for Payments service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -310,6 +428,18 @@ var Payments_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListTransfers",
 			Handler:    _Payments_ListTransfers_Handler,
+		},
+		{
+			MethodName: "Payout",
+			Handler:    _Payments_Payout_Handler,
+		},
+		{
+			MethodName: "GetPayout",
+			Handler:    _Payments_GetPayout_Handler,
+		},
+		{
+			MethodName: "ListPayouts",
+			Handler:    _Payments_ListPayouts_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
