@@ -66,6 +66,9 @@ func (Ledger) Apply(tx *replication.Tx, e replication.Entry) any {
 		}
 		return Applied{Result: rec.GetResult(), Replayed: true}
 	}
+	if held := a.heldError(&cmd); held != nil {
+		return Applied{Result: held}
+	}
 	var res *pb.CommandResult
 	switch b := cmd.GetBody().(type) {
 	case *pb.Command_CreateAccount:

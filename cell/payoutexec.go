@@ -29,8 +29,8 @@ type PayoutConfig struct {
 	// InFlightMax bounds the provider calls in flight on this node.
 	// Default 16.
 	InFlightMax int
-	// CallTimeout bounds one Submit or Query, recording included.
-	// Default 10 s: past it the outcome is UNKNOWN.
+	// CallTimeout bounds one Submit or Query, and the recording of its
+	// answer. Default 10 s: past it the outcome is UNKNOWN.
 	CallTimeout time.Duration
 	// BackoffMin and BackoffMax bound the wait between queries of a payout
 	// whose outcome is not known (doubling). Defaults 200 ms and 10 s.
@@ -305,7 +305,11 @@ func (e *payoutExecutor) execute(cellID uint64, rec *pb.PayoutRecord, fresh bool
 	if outcome == nil {
 		return false, false // Still unknown and already recorded so: query again later.
 	}
-	recorded, perr := e.service.propose(ctx, cellID, &pb.Command{Body: &pb.Command_PayoutOutcome{PayoutOutcome: outcome}})
+	// The call may have used up its context (a timeout is an answer too):
+	// recording gets its own.
+	rctx, rcancel := context.WithTimeout(e.ctx, e.cfg.CallTimeout)
+	defer rcancel()
+	recorded, perr := e.service.propose(rctx, cellID, &pb.Command{Body: &pb.Command_PayoutOutcome{PayoutOutcome: outcome}})
 	if perr != nil {
 		e.logger.Debug("payouts: recording the outcome failed, will ask again", "payout", rec.GetPayoutId(), "error", perr)
 		return false, false

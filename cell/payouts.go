@@ -83,6 +83,7 @@ func (a applier) payoutOutcome(o *pb.PayoutOutcome) *pb.CommandResult {
 			fmt.Sprintf("payout %q is at provider %q, not %q", rec.GetPayoutId(), rec.GetProvider(), o.GetProvider()))
 	}
 	amount, currency := rec.GetAmountMinor(), rec.GetCurrency()
+	wasUnknown := rec.GetState() == pb.PayoutState_PAYOUT_STATE_UNKNOWN
 	rec.Reason, rec.UpdatedAtUnixMs = o.GetReason(), a.now
 	switch {
 	case o.GetState() == pb.PayoutState_PAYOUT_STATE_SUCCEEDED:
@@ -121,6 +122,49 @@ func (a applier) payoutOutcome(o *pb.PayoutOutcome) *pb.CommandResult {
 	default:
 		return errorResult(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT, "state", fmt.Sprintf("outcome %s is not SUCCEEDED, FAILED or UNKNOWN", o.GetState()))
 	}
+	if isUnknown := rec.GetState() == pb.PayoutState_PAYOUT_STATE_UNKNOWN; isUnknown != wasUnknown {
+		a.holdAccount(rec.GetAccountId(), isUnknown)
+	}
 	a.put(payoutKey(rec.PayoutId), &rec)
 	return payoutResult(&rec)
+}
+
+// holdAccount counts a payout of the account into (or out of) UNKNOWN.
+func (a applier) holdAccount(id string, hold bool) {
+	acc, ok := a.account(id)
+	if !ok {
+		panic(fmt.Sprintf("cell: the account %q of an unknown payout is gone", id))
+	}
+	switch {
+	case hold:
+		acc.UnknownPayouts++
+	case acc.GetUnknownPayouts() == 0:
+		panic(fmt.Sprintf("cell: account %q releases a hold it does not have", id))
+	default:
+		acc.UnknownPayouts--
+	}
+	acc.Version++
+	a.put(accountKey(id), acc)
+}
+
+// heldError refuses a command that would send money from an account held
+// by an unknown payout; nil when the command may run. The refusal is not
+// stored under the command's key, so the same request succeeds once the
+// payout resolves.
+func (a applier) heldError(cmd *pb.Command) *pb.CommandResult {
+	var from, field string
+	switch b := cmd.GetBody().(type) {
+	case *pb.Command_Transfer:
+		from, field = b.Transfer.GetFromAccountId(), "from_account_id"
+	case *pb.Command_Payout:
+		from, field = b.Payout.GetAccountId(), "account_id"
+	default:
+		return nil
+	}
+	acc, ok := a.account(from)
+	if !ok || acc.GetUnknownPayouts() == 0 {
+		return nil
+	}
+	return errorResult(pb.ErrorReason_ERROR_REASON_ACCOUNT_HELD, field,
+		fmt.Sprintf("account %q is held: %d of its payouts have an unknown outcome; it can receive money, and can send once they resolve", from, acc.GetUnknownPayouts()))
 }

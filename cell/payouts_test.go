@@ -50,10 +50,18 @@ func TestPayoutLedger(t *testing.T) {
 	if unknown.GetState() != pb.PayoutState_PAYOUT_STATE_UNKNOWN || unknown.GetUnknownSinceUnixMs() != 5 {
 		t.Fatalf("after an unknown answer: %v; want UNKNOWN since 5", unknown)
 	}
+	// An unknown payout holds its account: it receives, it does not send,
+	// and the refusal is not stored under the transfer's id.
+	mustFail(t, g, transferCmd(5, "t-held", "alice", "bob", 1, "EUR"), pb.ErrorReason_ERROR_REASON_ACCOUNT_HELD)
+	mustFail(t, g, payoutCmd(5, "po-held", "alice", 1, "bank-a"), pb.ErrorReason_ERROR_REASON_ACCOUNT_HELD)
+	mustSucceed(t, g, transferCmd(5, "t-in", "bob", "alice", 1, "EUR"))
 	// A fallback only after a definite failure: FAILED with reroute_to.
 	rerouted := mustSucceed(t, g, outcomeCmd(6, "po-1", "bank-a", pb.PayoutState_PAYOUT_STATE_FAILED, "bank-b")).GetPayout()
 	if rerouted.GetState() != pb.PayoutState_PAYOUT_STATE_PENDING || rerouted.GetProvider() != "bank-b" || len(rerouted.GetFailedProviders()) != 1 {
 		t.Fatalf("rerouted payout %v; want PENDING at bank-b after bank-a failed", rerouted)
+	}
+	if a := mustSucceed(t, g, transferCmd(6, "t-held", "alice", "bob", 1, "EUR")); a.GetTransfer() == nil {
+		t.Fatalf("the transfer refused while held did not run once the hold was released: %v", a)
 	}
 	mustFail(t, g, outcomeCmd(7, "po-1", "bank-b", pb.PayoutState_PAYOUT_STATE_FAILED, "bank-a"), pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT)
 	done := mustSucceed(t, g, outcomeCmd(7, "po-1", "bank-b", pb.PayoutState_PAYOUT_STATE_SUCCEEDED, "")).GetPayout()
@@ -257,4 +265,37 @@ func TestPayoutDuplicatesAndCompetingBatchesPayOnce(t *testing.T) {
 	if tot := checkTotals(t, r.g); tot.PaidOut["EUR"] != want {
 		t.Fatalf("paid out %d, want %d", tot.PaidOut["EUR"], want)
 	}
+}
+
+// TestUnknownPayoutHoldsItsAccount: while a payout's outcome is unknown its
+// account can receive but not send; once the provider answers, the very
+// same requests go through.
+func TestUnknownPayoutHoldsItsAccount(t *testing.T) {
+	r := newPayoutRig(t, 200*time.Millisecond)
+	mustSucceed(t, r.g, createCmd(3, "c-b", "bob", "EUR", false))
+	r.bankA.SetBehaviour(channel.Behaviour{Mode: channel.ModeTimeoutBefore})
+	r.request(t, "po-hang", 100)
+	r.waitState(t, "po-hang", pb.PayoutState_PAYOUT_STATE_UNKNOWN)
+
+	ctx := context.Background()
+	send := &pb.TransferRequest{CellId: 1, Command: &pb.Transfer{TransferId: "t-after-hold", FromAccountId: "alice", ToAccountId: "bob", AmountMinor: 5, Currency: "EUR"}}
+	if _, err := r.svc.Transfer(ctx, send); Reason(err) != ReasonString(pb.ErrorReason_ERROR_REASON_ACCOUNT_HELD) {
+		t.Fatalf("a transfer from a held account: %v; want ACCOUNT_HELD", err)
+	}
+	if _, err := r.svc.Payout(ctx, &pb.PayoutRequest{CellId: 1, Command: &pb.Payout{PayoutId: "po-second", AccountId: "alice", AmountMinor: 5, Currency: "EUR"}}); Reason(err) != ReasonString(pb.ErrorReason_ERROR_REASON_ACCOUNT_HELD) {
+		t.Fatalf("a payout from a held account: %v; want ACCOUNT_HELD", err)
+	}
+	if _, err := r.svc.Deposit(ctx, &pb.DepositRequest{CellId: 1, Command: &pb.Deposit{IdempotencyKey: "d-held", AccountId: "alice", AmountMinor: 5, Currency: "EUR", ExternalRef: "x"}}); err != nil {
+		t.Fatalf("a deposit to a held account: %v; want it accepted", err)
+	}
+
+	r.bankA.SetBehaviour(channel.Behaviour{Mode: channel.ModeSucceed})
+	r.waitState(t, "po-hang", pb.PayoutState_PAYOUT_STATE_SUCCEEDED)
+	if rec, err := r.svc.Transfer(ctx, send); err != nil || rec.GetState() != pb.TransferState_TRANSFER_STATE_COMPLETED {
+		t.Fatalf("the same transfer after the payout resolved: %v, %v; want COMPLETED", rec, err)
+	}
+	if n := paidAt(r.bankA, "po-hang"); n != 1 {
+		t.Fatalf("po-hang paid %d times, want 1", n)
+	}
+	checkTotals(t, r.g)
 }

@@ -250,7 +250,9 @@ func (r *relay) deliver(cellID uint64, rec *pb.OutboxRecord) bool {
 		r.logger.Debug("relay: credit outcome not known, will retry", "transfer", t.GetTransferId(), "cell", t.GetToCellId(), "error", err)
 		return false
 	}
-	if _, err := r.service.propose(ctx, cellID, &pb.Command{Body: &pb.Command_OutboxDelivered{OutboxDelivered: settle}}); err != nil {
+	rctx, rcancel := context.WithTimeout(r.ctx, r.cfg.AttemptTimeout) // The credit may have used up ctx.
+	defer rcancel()
+	if _, err := r.service.propose(rctx, cellID, &pb.Command{Body: &pb.Command_OutboxDelivered{OutboxDelivered: settle}}); err != nil {
 		// Not recorded (or not known to be): the next pass delivers again,
 		// the payee's cell replays its answer, and we record it then.
 		r.logger.Debug("relay: recording delivery failed, will retry", "transfer", t.GetTransferId(), "error", err)

@@ -44,11 +44,11 @@ func codeOf(r pb.ErrorReason) codes.Code {
 	switch r {
 	case pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT, pb.ErrorReason_ERROR_REASON_AMOUNT_NOT_POSITIVE, pb.ErrorReason_ERROR_REASON_SAME_ACCOUNT:
 		return codes.InvalidArgument
-	case pb.ErrorReason_ERROR_REASON_ACCOUNT_NOT_FOUND, pb.ErrorReason_ERROR_REASON_TRANSFER_NOT_FOUND:
+	case pb.ErrorReason_ERROR_REASON_ACCOUNT_NOT_FOUND, pb.ErrorReason_ERROR_REASON_TRANSFER_NOT_FOUND, pb.ErrorReason_ERROR_REASON_PAYOUT_NOT_FOUND:
 		return codes.NotFound
 	case pb.ErrorReason_ERROR_REASON_ACCOUNT_EXISTS:
 		return codes.AlreadyExists
-	default: // insufficient funds, currency mismatch, overflow, key reused
+	default: // insufficient funds, currency mismatch, overflow, key reused, unknown provider, account held (retry later)
 		return codes.FailedPrecondition
 	}
 }

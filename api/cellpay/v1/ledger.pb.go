@@ -159,6 +159,9 @@ const (
 	ErrorReason_ERROR_REASON_PAYOUT_NOT_FOUND       ErrorReason = 11
 	// The provider named is not configured on this cell's leader.
 	ErrorReason_ERROR_REASON_UNKNOWN_PROVIDER ErrorReason = 12
+	// The account is held while a payout of it has an unknown outcome;
+	// nothing was recorded under the request's key: retry it later.
+	ErrorReason_ERROR_REASON_ACCOUNT_HELD ErrorReason = 13
 )
 
 // Enum value maps for ErrorReason.
@@ -177,6 +180,7 @@ var (
 		10: "ERROR_REASON_TRANSFER_NOT_FOUND",
 		11: "ERROR_REASON_PAYOUT_NOT_FOUND",
 		12: "ERROR_REASON_UNKNOWN_PROVIDER",
+		13: "ERROR_REASON_ACCOUNT_HELD",
 	}
 	ErrorReason_value = map[string]int32{
 		"ERROR_REASON_UNSPECIFIED":            0,
@@ -192,6 +196,7 @@ var (
 		"ERROR_REASON_TRANSFER_NOT_FOUND":     10,
 		"ERROR_REASON_PAYOUT_NOT_FOUND":       11,
 		"ERROR_REASON_UNKNOWN_PROVIDER":       12,
+		"ERROR_REASON_ACCOUNT_HELD":           13,
 	}
 )
 
@@ -231,9 +236,13 @@ type Account struct {
 	AllowNegativeBalance bool  `protobuf:"varint,4,opt,name=allow_negative_balance,json=allowNegativeBalance,proto3" json:"allow_negative_balance,omitempty"`
 	CreatedAtUnixMs      int64 `protobuf:"varint,5,opt,name=created_at_unix_ms,json=createdAtUnixMs,proto3" json:"created_at_unix_ms,omitempty"`
 	// Incremented by every change to the account.
-	Version       uint64 `protobuf:"varint,6,opt,name=version,proto3" json:"version,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Version uint64 `protobuf:"varint,6,opt,name=version,proto3" json:"version,omitempty"`
+	// The account's payouts whose outcome is UNKNOWN. While it is not zero
+	// the account is held: it can receive money but not send it (transfers
+	// and payouts from it fail with ACCOUNT_HELD, retryable once resolved).
+	UnknownPayouts uint32 `protobuf:"varint,7,opt,name=unknown_payouts,json=unknownPayouts,proto3" json:"unknown_payouts,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *Account) Reset() {
@@ -304,6 +313,13 @@ func (x *Account) GetCreatedAtUnixMs() int64 {
 func (x *Account) GetVersion() uint64 {
 	if x != nil {
 		return x.Version
+	}
+	return 0
+}
+
+func (x *Account) GetUnknownPayouts() uint32 {
+	if x != nil {
+		return x.UnknownPayouts
 	}
 	return 0
 }
@@ -2557,14 +2573,15 @@ var File_cellpay_v1_ledger_proto protoreflect.FileDescriptor
 const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\n" +
 	"\x17cellpay/v1/ledger.proto\x12\n" +
-	"cellpay.v1\"\xd7\x01\n" +
+	"cellpay.v1\"\x80\x02\n" +
 	"\aAccount\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x12\x1a\n" +
 	"\bcurrency\x18\x02 \x01(\tR\bcurrency\x12#\n" +
 	"\rbalance_minor\x18\x03 \x01(\x03R\fbalanceMinor\x124\n" +
 	"\x16allow_negative_balance\x18\x04 \x01(\bR\x14allowNegativeBalance\x12+\n" +
 	"\x12created_at_unix_ms\x18\x05 \x01(\x03R\x0fcreatedAtUnixMs\x12\x18\n" +
-	"\aversion\x18\x06 \x01(\x04R\aversion\"\x91\x04\n" +
+	"\aversion\x18\x06 \x01(\x04R\aversion\x12'\n" +
+	"\x0funknown_payouts\x18\a \x01(\rR\x0eunknownPayouts\"\x91\x04\n" +
 	"\aCommand\x12*\n" +
 	"\x11timestamp_unix_ms\x18\x01 \x01(\x03R\x0ftimestampUnixMs\x128\n" +
 	"\x18idempotency_retention_ms\x18\x02 \x01(\x03R\x16idempotencyRetentionMs\x12B\n" +
@@ -2757,7 +2774,7 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\x1aTRANSFER_STATE_UNSPECIFIED\x10\x00\x12\x1c\n" +
 	"\x18TRANSFER_STATE_COMPLETED\x10\x01\x12\x1c\n" +
 	"\x18TRANSFER_STATE_IN_FLIGHT\x10\x02\x12\x1b\n" +
-	"\x17TRANSFER_STATE_REVERSED\x10\x03*\xd0\x03\n" +
+	"\x17TRANSFER_STATE_REVERSED\x10\x03*\xef\x03\n" +
 	"\vErrorReason\x12\x1c\n" +
 	"\x18ERROR_REASON_UNSPECIFIED\x10\x00\x12!\n" +
 	"\x1dERROR_REASON_INVALID_ARGUMENT\x10\x01\x12#\n" +
@@ -2772,7 +2789,8 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\x1fERROR_REASON_TRANSFER_NOT_FOUND\x10\n" +
 	"\x12!\n" +
 	"\x1dERROR_REASON_PAYOUT_NOT_FOUND\x10\v\x12!\n" +
-	"\x1dERROR_REASON_UNKNOWN_PROVIDER\x10\f2\xa7\x06\n" +
+	"\x1dERROR_REASON_UNKNOWN_PROVIDER\x10\f\x12\x1d\n" +
+	"\x19ERROR_REASON_ACCOUNT_HELD\x10\r2\xa7\x06\n" +
 	"\x04Cell\x12F\n" +
 	"\rCreateAccount\x12 .cellpay.v1.CreateAccountRequest\x1a\x13.cellpay.v1.Account\x12@\n" +
 	"\aDeposit\x12\x1a.cellpay.v1.DepositRequest\x1a\x19.cellpay.v1.DepositRecord\x12C\n" +
