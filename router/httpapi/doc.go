@@ -11,6 +11,14 @@
 //	GET  /v1/accounts/{account_id}/transfers?page_size=N&page_token=T
 //	                                                          -> ListTransfersResponse
 //	GET  /v1/transfers/{transfer_id}?from_account_id=A        -> TransferRecord
+//	POST /v1/payouts                           Payout         -> PayoutRecord
+//	GET  /v1/payouts/{payout_id}?account_id=A                 -> PayoutRecord
+//	GET  /v1/payouts?state=S&cell_id=N&page_size=N&page_token=T
+//	                                                          -> ListPayoutsResponse
+//
+// The state of a payout listing is pending, succeeded, failed or unknown
+// (case-insensitive; PAYOUT_STATE_UNKNOWN is accepted too), or absent for
+// every state; cell_id absent or 0 lists every cell (docs/PAYOUTS.md).
 //
 // Bodies are the protobuf messages of api/cellpay/v1 in protojson form.
 // Requests: Content-Type application/json (a charset other than UTF-8 is
@@ -24,10 +32,11 @@
 // # Idempotency
 //
 // Every mutation needs a key, so that a retry cannot pay twice. The
-// Idempotency-Key header fills idempotency_key (CreateAccount, Deposit) or
-// transfer_id (Transfer: a transfer's id is its key) when the body has
-// none; both may be given only if equal. A mutation with no key is refused
-// 400 (field idempotency_key or transfer_id) before the server is called.
+// Idempotency-Key header fills idempotency_key (CreateAccount, Deposit),
+// transfer_id (Transfer: a transfer's id is its key) or payout_id (Payout:
+// the key here and at the provider) when the body has none; both may be
+// given only if equal. A mutation with no key is refused 400 (field
+// idempotency_key, transfer_id or payout_id) before the server is called.
 // After a timeout or a 503, retry with the same key, never a new one.
 //
 // # Deadline
@@ -62,8 +71,8 @@
 //
 // The handler's own answers: 400 MALFORMED_JSON (protojson's message; an
 // unknown field is named in field), 400 INVALID_ARGUMENT (a missing or
-// conflicting key, a bad page_size, an unknown query parameter, a bad
-// X-Request-Timeout-Ms), 400 BODY_UNREADABLE, 413 BODY_TOO_LARGE,
+// conflicting key, a bad page_size, state or cell_id, an unknown query
+// parameter, a bad X-Request-Timeout-Ms), 400 BODY_UNREADABLE, 413 BODY_TOO_LARGE,
 // 415 UNSUPPORTED_MEDIA_TYPE, 404 NOT_FOUND (no route, or a path not in
 // canonical form), 405 METHOD_NOT_ALLOWED (with an Allow header) and
 // 500 INTERNAL (the server returned no result, or one that cannot be
@@ -82,6 +91,10 @@
 //	curl -sS localhost:8080/v1/accounts/alice
 //	curl -sS 'localhost:8080/v1/accounts/alice/transfers?page_size=20'
 //	curl -sS 'localhost:8080/v1/transfers/t-1?from_account_id=alice'
+//	curl -sS -X POST localhost:8080/v1/payouts -H 'Content-Type: application/json' \
+//	  -H 'Idempotency-Key: po-1' -d '{"account_id":"alice","amount_minor":"2000","currency":"CNY"}'
+//	curl -sS 'localhost:8080/v1/payouts/po-1?account_id=alice'
+//	curl -sS 'localhost:8080/v1/payouts?state=unknown&page_size=100'
 //
 // Callers' duties: serve the handler behind an http.Server with its own
 // header and connection timeouts (the handler bounds bodies and server

@@ -85,6 +85,9 @@ func TestServerErrorsOnEveryRoute(t *testing.T) {
 		{method: "GET", target: "/v1/accounts/bob"},
 		{method: "GET", target: "/v1/accounts/bob/transfers"},
 		{method: "GET", target: "/v1/transfers/t?from_account_id=bob"},
+		{method: "POST", target: "/v1/payouts", body: `{"payout_id":"po"}`},
+		{method: "GET", target: "/v1/payouts/po?account_id=bob"},
+		{method: "GET", target: "/v1/payouts?state=unknown"},
 	} {
 		t.Run(req.method+req.target, func(t *testing.T) {
 			srv := newFakeServer()
@@ -235,7 +238,7 @@ func TestContentType(t *testing.T) {
 func TestUnknownPath(t *testing.T) {
 	for _, target := range []string{
 		"/", "/v1", "/v1/", "/v2/accounts", "/v1/accounts/", "/v1/accounts/alice/", "/v1/accounts/alice/transfers/t-1",
-		"/v1/transfers/", "//v1/accounts/alice", "/v1/accounts/./alice", "/v1/x/../accounts/alice",
+		"/v1/transfers/", "/v1/payouts/", "/v1/payouts/po-1/x", "/v1/payout", "//v1/accounts/alice", "/v1/accounts/./alice", "/v1/x/../accounts/alice",
 	} {
 		t.Run(target, func(t *testing.T) {
 			srv := newFakeServer()
@@ -258,6 +261,8 @@ func TestMethodNotAllowed(t *testing.T) {
 		{"DELETE", "/v1/accounts/alice", "GET, HEAD"},
 		{"POST", "/v1/accounts/alice/transfers", "GET, HEAD"},
 		{"PATCH", "/v1/transfers/t-1", "GET, HEAD"},
+		{"DELETE", "/v1/payouts", "GET, HEAD, POST"},
+		{"POST", "/v1/payouts/po-1", "GET, HEAD"},
 	} {
 		t.Run(tc.method+" "+tc.target, func(t *testing.T) {
 			srv := newFakeServer()

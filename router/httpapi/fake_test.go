@@ -40,6 +40,8 @@ type fakeServer struct {
 	deposit  *pb.DepositRecord
 	transfer *pb.TransferRecord
 	list     *pb.ListTransfersResponse
+	payout   *pb.PayoutRecord
+	payouts  *pb.ListPayoutsResponse
 }
 
 func newFakeServer() *fakeServer {
@@ -51,6 +53,10 @@ func newFakeServer() *fakeServer {
 			Currency: "CNY", State: pb.TransferState_TRANSFER_STATE_COMPLETED, CreatedAtUnixMs: 1700000000002,
 			FromBalanceAfterMinor: 8500, ToBalanceAfterMinor: 1500},
 		list: &pb.ListTransfersResponse{},
+		payout: &pb.PayoutRecord{PayoutId: "po-1", AccountId: "alice", AmountMinor: 2000, Currency: "CNY",
+			State: pb.PayoutState_PAYOUT_STATE_UNKNOWN, Provider: "bank-a", CreatedAtUnixMs: 1700000000003,
+			UpdatedAtUnixMs: 1700000000004, UnknownSinceUnixMs: 1700000000004, BalanceAfterMinor: 6500},
+		payouts: &pb.ListPayoutsResponse{},
 	}
 }
 
@@ -119,6 +125,27 @@ func (f *fakeServer) ListTransfers(ctx context.Context, req *pb.TransferListQuer
 		return nil, err
 	}
 	return f.list, nil
+}
+
+func (f *fakeServer) Payout(ctx context.Context, req *pb.Payout) (*pb.PayoutRecord, error) {
+	if err := f.record(ctx, "Payout", req); err != nil {
+		return nil, err
+	}
+	return f.payout, nil
+}
+
+func (f *fakeServer) GetPayout(ctx context.Context, req *pb.PayoutLookup) (*pb.PayoutRecord, error) {
+	if err := f.record(ctx, "GetPayout", req); err != nil {
+		return nil, err
+	}
+	return f.payout, nil
+}
+
+func (f *fakeServer) ListPayouts(ctx context.Context, req *pb.PayoutListQuery) (*pb.ListPayoutsResponse, error) {
+	if err := f.record(ctx, "ListPayouts", req); err != nil {
+		return nil, err
+	}
+	return f.payouts, nil
 }
 
 // cellpayError builds a server error as the cell package does: a gRPC

@@ -44,6 +44,9 @@ func FuzzHandler(f *testing.F) {
 	f.Add("GET", "/v1/transfers/t-1?from_account_id=alice", "", "", "", []byte(nil), uint8(4))
 	f.Add("DELETE", "//v1/../accounts/%2e%2e/x", "", "", "", []byte("{"), uint8(5))
 	f.Add("GET", "/v1/accounts/alice", "", "", "-1", []byte(nil), uint8(6))
+	f.Add("POST", "/v1/payouts", "application/json", "po-1", "", []byte(`{"account_id":"alice","amount_minor":"2000","currency":"CNY"}`), uint8(0))
+	f.Add("GET", "/v1/payouts/po-1?account_id=alice", "", "", "", []byte(nil), uint8(3))
+	f.Add("GET", "/v1/payouts?state=UnKnown&cell_id=18446744073709551616&page_size=5", "", "", "", []byte(nil), uint8(0))
 	f.Add("CONNECT", "/v1/accounts/alice", "", "", "", []byte(nil), uint8(0))
 	f.Add("", "*", "", "", "", []byte(nil), uint8(0))
 	f.Fuzz(func(t *testing.T, method, target, contentType, key, timeoutMs string, body []byte, outcome uint8) {
@@ -96,6 +99,10 @@ func FuzzHandler(f *testing.F) {
 			case *pb.Transfer:
 				if req.GetTransferId() == "" {
 					t.Fatal("Transfer called without a transfer_id")
+				}
+			case *pb.Payout:
+				if req.GetPayoutId() == "" {
+					t.Fatal("Payout called without a payout_id")
 				}
 			}
 		}

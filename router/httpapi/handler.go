@@ -41,6 +41,9 @@ func New(srv pb.PaymentsServer, cfg Config) http.Handler {
 	h.handle("GET /v1/accounts/{account_id}", h.getAccount)
 	h.handle("GET /v1/accounts/{account_id}/transfers", h.listTransfers)
 	h.handle("GET /v1/transfers/{transfer_id}", h.getTransfer)
+	h.handle("POST /v1/payouts", h.payout)
+	h.handle("GET /v1/payouts", h.listPayouts)
+	h.handle("GET /v1/payouts/{payout_id}", h.getPayout)
 	return h
 }
 
@@ -138,6 +141,49 @@ func (h *handler) listTransfers(w http.ResponseWriter, r *http.Request) {
 	}
 	req := &pb.TransferListQuery{AccountId: r.PathValue("account_id"), PageSize: pageSize, PageToken: q.Get("page_token")}
 	invoke(w, r, timeout, req, h.srv.ListTransfers)
+}
+
+func (h *handler) payout(w http.ResponseWriter, r *http.Request) {
+	req := &pb.Payout{}
+	timeout, e := h.startMutation(w, r, req)
+	if e == nil {
+		// A payout's id is its idempotency key, here and at the provider.
+		req.PayoutId, e = idempotencyKey(r, "payout_id", req.GetPayoutId())
+	}
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	invoke(w, r, timeout, req, h.srv.Payout)
+}
+
+func (h *handler) getPayout(w http.ResponseWriter, r *http.Request) {
+	q, timeout, e := h.start(r, "account_id")
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	req := &pb.PayoutLookup{PayoutId: r.PathValue("payout_id"), AccountId: q.Get("account_id")}
+	invoke(w, r, timeout, req, h.srv.GetPayout)
+}
+
+func (h *handler) listPayouts(w http.ResponseWriter, r *http.Request) {
+	q, timeout, e := h.start(r, "state", "cell_id", "page_size", "page_token")
+	req := &pb.PayoutListQuery{PageToken: q.Get("page_token")}
+	if e == nil {
+		req.State, e = parsePayoutState(q)
+	}
+	if e == nil {
+		req.CellId, e = parseCellID(q)
+	}
+	if e == nil {
+		req.PageSize, e = parsePageSize(q)
+	}
+	if e != nil {
+		writeError(w, e)
+		return
+	}
+	invoke(w, r, timeout, req, h.srv.ListPayouts)
 }
 
 // start checks what every route shares: the query parameters (only those

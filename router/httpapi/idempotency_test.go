@@ -44,6 +44,10 @@ func TestIdempotencyKeyRules(t *testing.T) {
 			func(key string) proto.Message {
 				return &pb.Transfer{TransferId: key, FromAccountId: "alice", ToAccountId: "bob", AmountMinor: 5, Currency: "CNY"}
 			}},
+		{"/v1/payouts", "Payout", "payout_id", `"account_id":"alice","amount_minor":5,"currency":"CNY"`,
+			func(key string) proto.Message {
+				return &pb.Payout{PayoutId: key, AccountId: "alice", AmountMinor: 5, Currency: "CNY"}
+			}},
 	} {
 		for _, tc := range keyCases {
 			t.Run(route.method+"/"+tc.name, func(t *testing.T) {

@@ -17,6 +17,8 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 )
 
 // Request headers read by the handler.
@@ -85,6 +87,37 @@ func parsePageSize(q url.Values) (uint32, *apiError) {
 		return 0, invalidArgument("page_size", fmt.Sprintf("httpapi: invalid page_size: %q is not an integer between 0 and 4294967295", echo(v)))
 	}
 	return uint32(n), nil
+}
+
+// payoutStateNames are the state parameter's values, case-insensitive; the
+// enum's own names (PAYOUT_STATE_UNKNOWN) are accepted too.
+var payoutStateNames = []string{"pending", "succeeded", "failed", "unknown"}
+
+// parsePayoutState reads state: absent means every state.
+func parsePayoutState(q url.Values) (pb.PayoutState, *apiError) {
+	if !q.Has("state") {
+		return pb.PayoutState_PAYOUT_STATE_UNSPECIFIED, nil
+	}
+	v := q.Get("state")
+	name := strings.ToLower(strings.TrimPrefix(strings.ToUpper(v), "PAYOUT_STATE_"))
+	if slices.Contains(payoutStateNames, name) {
+		return pb.PayoutState(pb.PayoutState_value["PAYOUT_STATE_"+strings.ToUpper(name)]), nil
+	}
+	return 0, invalidArgument("state", fmt.Sprintf("httpapi: invalid state: %q is not one of %s (leave state out for every state)",
+		echo(v), strings.Join(payoutStateNames, ", ")))
+}
+
+// parseCellID reads cell_id: absent means 0 (every cell).
+func parseCellID(q url.Values) (uint64, *apiError) {
+	if !q.Has("cell_id") {
+		return 0, nil
+	}
+	v := q.Get("cell_id")
+	n, err := strconv.ParseUint(v, 10, 64)
+	if err != nil {
+		return 0, invalidArgument("cell_id", fmt.Sprintf("httpapi: invalid cell_id: %q is not a cell id (an integer; 0 or none for every cell)", echo(v)))
+	}
+	return n, nil
 }
 
 // callTimeout is the deadline of the server call: Config.RequestTimeout, or

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"net/http"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 
@@ -30,13 +31,14 @@ func wantRequest(t *testing.T, call fakeCall, want proto.Message) {
 
 var accountJSON = map[string]any{
 	"id": "alice", "currency": "CNY", "balance_minor": "10000", "allow_negative_balance": false,
-	"created_at_unix_ms": "1700000000000", "version": "3",
+	"created_at_unix_ms": "1700000000000", "version": "3", "unknown_payouts": float64(0),
 }
 
 var transferJSON = map[string]any{
 	"transfer_id": "t-1", "from_account_id": "alice", "to_account_id": "bob", "amount_minor": "1500",
 	"currency": "CNY", "state": "TRANSFER_STATE_COMPLETED", "created_at_unix_ms": "1700000000002",
 	"from_balance_after_minor": "8500", "to_balance_after_minor": "1500",
+	"from_cell_id": "0", "to_cell_id": "0", "settled_at_unix_ms": "0", "reversal_reason": "",
 }
 
 func TestCreateAccount(t *testing.T) {
@@ -85,6 +87,7 @@ func TestTransferJSONNamesAndInt64Extremes(t *testing.T) {
 		"transfer_id": "t-2", "from_account_id": "", "to_account_id": "", "amount_minor": "9223372036854775807",
 		"currency": "", "state": "TRANSFER_STATE_UNSPECIFIED", "created_at_unix_ms": "0",
 		"from_balance_after_minor": "-9223372036854775808", "to_balance_after_minor": "0",
+		"from_cell_id": "0", "to_cell_id": "0", "settled_at_unix_ms": "0", "reversal_reason": "",
 	})
 	wantRequest(t, srv.onlyCall(t, "Transfer"), &pb.Transfer{TransferId: "t-2", FromAccountId: "alice",
 		ToAccountId: "bob", AmountMinor: 9223372036854775807, Currency: "CNY"})
@@ -126,6 +129,90 @@ func TestListTransfersEmptyDefaults(t *testing.T) {
 	wantRequest(t, srv.onlyCall(t, "ListTransfers"), &pb.TransferListQuery{AccountId: "alice"})
 }
 
+var payoutJSON = map[string]any{
+	"payout_id": "po-1", "account_id": "alice", "amount_minor": "2000", "currency": "CNY",
+	"state": "PAYOUT_STATE_UNKNOWN", "provider": "bank-a", "failed_providers": []any{}, "reason": "", "provider_ref": "",
+	"created_at_unix_ms": "1700000000003", "updated_at_unix_ms": "1700000000004",
+	"unknown_since_unix_ms": "1700000000004", "balance_after_minor": "6500",
+}
+
+func TestPayout(t *testing.T) {
+	srv := newFakeServer()
+	res := do(t, New(srv, Config{}), request{method: "POST", target: "/v1/payouts",
+		body:    `{"account_id":"alice","amount_minor":"2000","currency":"CNY","provider":"bank-a"}`,
+		headers: map[string]string{"Idempotency-Key": "po-1"}})
+	wantJSON(t, res, payoutJSON)
+	wantRequest(t, srv.onlyCall(t, "Payout"), &pb.Payout{PayoutId: "po-1", AccountId: "alice", AmountMinor: 2000,
+		Currency: "CNY", Provider: "bank-a"})
+}
+
+func TestGetPayout(t *testing.T) {
+	srv := newFakeServer()
+	res := do(t, New(srv, Config{}), request{method: "GET", target: "/v1/payouts/po-1?account_id=alice"})
+	wantJSON(t, res, payoutJSON)
+	wantRequest(t, srv.onlyCall(t, "GetPayout"), &pb.PayoutLookup{PayoutId: "po-1", AccountId: "alice"})
+}
+
+func TestListPayouts(t *testing.T) {
+	srv := newFakeServer()
+	srv.payouts = &pb.ListPayoutsResponse{Payouts: []*pb.PayoutRecord{srv.payout}, NextPageToken: "next-1"}
+	res := do(t, New(srv, Config{}), request{method: "GET", target: "/v1/payouts?state=unknown&cell_id=3&page_size=20&page_token=tok-0"})
+	wantJSON(t, res, map[string]any{"payouts": []any{payoutJSON}, "next_page_token": "next-1"})
+	wantRequest(t, srv.onlyCall(t, "ListPayouts"), &pb.PayoutListQuery{State: pb.PayoutState_PAYOUT_STATE_UNKNOWN,
+		CellId: 3, PageSize: 20, PageToken: "tok-0"})
+}
+
+func TestListPayoutsEmptyDefaults(t *testing.T) {
+	srv := newFakeServer()
+	res := do(t, New(srv, Config{}), request{method: "GET", target: "/v1/payouts"})
+	wantJSON(t, res, map[string]any{"payouts": []any{}, "next_page_token": ""})
+	wantRequest(t, srv.onlyCall(t, "ListPayouts"), &pb.PayoutListQuery{})
+}
+
+func TestPayoutStateAndCellID(t *testing.T) {
+	for _, tc := range []struct {
+		query string
+		want  *pb.PayoutListQuery
+		field string // "" means accepted
+	}{
+		{"state=pending", &pb.PayoutListQuery{State: pb.PayoutState_PAYOUT_STATE_PENDING}, ""},
+		{"state=SUCCEEDED", &pb.PayoutListQuery{State: pb.PayoutState_PAYOUT_STATE_SUCCEEDED}, ""},
+		{"state=Failed", &pb.PayoutListQuery{State: pb.PayoutState_PAYOUT_STATE_FAILED}, ""},
+		{"state=PAYOUT_STATE_UNKNOWN", &pb.PayoutListQuery{State: pb.PayoutState_PAYOUT_STATE_UNKNOWN}, ""},
+		{"state=payout_state_pending", &pb.PayoutListQuery{State: pb.PayoutState_PAYOUT_STATE_PENDING}, ""},
+		{"cell_id=0", &pb.PayoutListQuery{}, ""},
+		{"cell_id=18446744073709551615", &pb.PayoutListQuery{CellId: 18446744073709551615}, ""},
+		{"state=", nil, "state"},
+		{"state=unspecified", nil, "state"},
+		{"state=PAYOUT_STATE_UNSPECIFIED", nil, "state"},
+		{"state=done", nil, "state"},
+		{"state=4", nil, "state"},
+		{"state=unknown&state=failed", nil, "state"},
+		{"cell_id=", nil, "cell_id"},
+		{"cell_id=-1", nil, "cell_id"},
+		{"cell_id=one", nil, "cell_id"},
+		{"cell_id=18446744073709551616", nil, "cell_id"},
+		{"state=unknown&page_size=x", nil, "page_size"},
+		{"status=unknown", nil, "status"},
+	} {
+		t.Run(tc.query, func(t *testing.T) {
+			srv := newFakeServer()
+			res := do(t, New(srv, Config{}), request{method: "GET", target: "/v1/payouts?" + tc.query})
+			if tc.field != "" {
+				e := res.wantError(t, 400, "INVALID_ARGUMENT", "INVALID_ARGUMENT", tc.field)
+				if msg := e["message"].(string); tc.query != "state=unknown&state=failed" && tc.field == "state" && !strings.Contains(msg, "pending, succeeded, failed, unknown") {
+					t.Errorf("message %q should list the states", msg)
+				}
+				if calls := srv.callsMade(); len(calls) != 0 {
+					t.Fatalf("server called: %v", calls)
+				}
+				return
+			}
+			wantRequest(t, srv.onlyCall(t, "ListPayouts"), tc.want)
+		})
+	}
+}
+
 func TestPageSize(t *testing.T) {
 	for _, tc := range []struct {
 		query string
@@ -162,6 +249,8 @@ func TestQueryParameters(t *testing.T) {
 		{"repeated", "GET", "/v1/accounts/alice/transfers?page_token=a&page_token=b", "", "page_token"},
 		{"unknown on get account", "GET", "/v1/accounts/alice?verbose=1", "", "verbose"},
 		{"unknown on get transfer", "GET", "/v1/transfers/t-1?from=alice", "", "from"},
+		{"unknown on get payout", "GET", "/v1/payouts/po-1?from_account_id=alice", "", "from_account_id"},
+		{"any on a payout", "POST", "/v1/payouts?payout_id=po-1", `{"payout_id":"po-1"}`, "payout_id"},
 		{"any on a mutation", "POST", "/v1/transfers?transfer_id=t-1", `{"transfer_id":"t-1"}`, "transfer_id"},
 		{"malformed", "GET", "/v1/accounts/alice/transfers?page_size=%zz", "", ""},
 	} {
