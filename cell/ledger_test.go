@@ -796,6 +796,9 @@ func TestLedgerStatus(t *testing.T) {
 		pb.ErrorReason_ERROR_REASON_CURRENCY_MISMATCH:      {codes.FailedPrecondition, "CURRENCY_MISMATCH"},
 		pb.ErrorReason_ERROR_REASON_OVERFLOW:               {codes.FailedPrecondition, "OVERFLOW"},
 		pb.ErrorReason_ERROR_REASON_IDEMPOTENCY_KEY_REUSED: {codes.FailedPrecondition, "IDEMPOTENCY_KEY_REUSED"},
+		pb.ErrorReason_ERROR_REASON_PAYOUT_NOT_FOUND:       {codes.NotFound, "PAYOUT_NOT_FOUND"},
+		pb.ErrorReason_ERROR_REASON_UNKNOWN_PROVIDER:       {codes.FailedPrecondition, "UNKNOWN_PROVIDER"},
+		pb.ErrorReason_ERROR_REASON_ACCOUNT_HELD:           {codes.FailedPrecondition, "ACCOUNT_HELD"},
 	}
 	for number := range pb.ErrorReason_name {
 		r := pb.ErrorReason(number)
