@@ -149,3 +149,60 @@ func (c *Client) ListTransfers(ctx context.Context, accountID string, pageSize u
 	})
 	return resp, err
 }
+
+// Payout pays amountMinor of currency out of accountID to the outside
+// world, through a provider. Options: WithPayoutID (a payout's id is its
+// idempotency key, at the ledger and at the provider), WithProvider.
+//
+// The answer is the payout's record, recorded PENDING (funds held) before
+// any provider was called: SUCCEEDED or FAILED when the provider answered
+// definitely within the cell's short wait, else still PENDING or UNKNOWN.
+// Those are not errors: the cell's leader resolves them with the same
+// provider; follow them with GetPayout. When the call itself is ambiguous
+// it returns *UnknownOutcomeError with Key the payout id: resolve it with
+// GetPayout or with Payout again WithPayoutID(Key) and the same
+// parameters, never with a new payout.
+func (c *Client) Payout(ctx context.Context, accountID string, amountMinor int64, currency string, opts ...Option) (*pb.PayoutRecord, error) {
+	const op = "Payout"
+	o, err := resolveKey(op, "payout_id", opts)
+	if err != nil {
+		return nil, err
+	}
+	req := &pb.Payout{PayoutId: o.key, AccountId: accountID, AmountMinor: amountMinor, Currency: currency,
+		Provider: o.provider}
+	var resp *pb.PayoutRecord
+	err = c.do(ctx, operation{name: op, mutation: true, key: o.key}, func(ctx context.Context, p pb.PaymentsClient) (err error) {
+		resp, err = p.Payout(ctx, req)
+		return err
+	})
+	return resp, err
+}
+
+// GetPayout reads a payout (from its cell's leader); accountID is the
+// account it pays out of, whose cell stores it.
+func (c *Client) GetPayout(ctx context.Context, payoutID, accountID string) (*pb.PayoutRecord, error) {
+	req := &pb.PayoutLookup{PayoutId: payoutID, AccountId: accountID}
+	var resp *pb.PayoutRecord
+	err := c.do(ctx, operation{name: "GetPayout"}, func(ctx context.Context, p pb.PaymentsClient) (err error) {
+		resp, err = p.GetPayout(ctx, req)
+		return err
+	})
+	return resp, err
+}
+
+// ListPayouts reads one page of payouts: of q.State (PAYOUT_STATE_UNSPECIFIED
+// for every state), of cell q.CellId or of every cell (0). Pass the
+// response's next_page_token as q.PageToken, with the same state and cell,
+// for the next page; the listing ends when it is empty. A nil q lists the
+// first page of every payout.
+func (c *Client) ListPayouts(ctx context.Context, q *pb.PayoutListQuery) (*pb.ListPayoutsResponse, error) {
+	if q == nil {
+		q = &pb.PayoutListQuery{}
+	}
+	var resp *pb.ListPayoutsResponse
+	err := c.do(ctx, operation{name: "ListPayouts"}, func(ctx context.Context, p pb.PaymentsClient) (err error) {
+		resp, err = p.ListPayouts(ctx, q)
+		return err
+	})
+	return resp, err
+}

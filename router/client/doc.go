@@ -12,8 +12,9 @@
 // provider "failed" after succeeding (MISSION.md, incident 2). So:
 //
 //   - Every mutation carries an idempotency key (a transfer's key is its
-//     transfer id). The client generates one per call unless you pass
-//     WithIdempotencyKey / WithTransferID, and sends the SAME key on every
+//     transfer id, a payout's its payout id). The client generates one per
+//     call unless you pass WithIdempotencyKey / WithTransferID /
+//     WithPayoutID, and sends the SAME key on every
 //     retry, to any router of any region: the cell executes it once and
 //     replays the stored result afterwards.
 //   - When the deadline passes after an attempt whose outcome is ambiguous,
@@ -25,22 +26,27 @@
 //
 //  1. For money movement, choose the key yourself: generate it with NewKey,
 //     store it with your intent (the payout row, the job's state) BEFORE the
-//     call, and pass it with WithIdempotencyKey or WithTransferID. Then a
-//     crash of your own process is resolved the same way as a lost answer.
+//     call, and pass it with WithIdempotencyKey, WithTransferID or
+//     WithPayoutID. Then a crash of your own process is resolved the same
+//     way as a lost answer.
 //  2. On an *UnknownOutcomeError, resolve the outcome by calling again with
-//     the SAME key and the same parameters (or look the transfer up with
-//     GetTransfer). Never retry with a new key, never send it through
+//     the SAME key and the same parameters (or look it up with GetTransfer
+//     or GetPayout). Never retry with a new key, never send it through
 //     another system, and alert if it stays unknown.
-//  3. On ErrUnavailable from a mutation, no attempt reached a router: the
+//  3. A Payout answered with a record in state PENDING or UNKNOWN is not
+//     a failure either: the funds are held and the cell resolves it with
+//     the same provider. Follow it with GetPayout (or ListPayouts by
+//     state); never pay it again under another id.
+//  4. On ErrUnavailable from a mutation, no attempt reached a router: the
 //     operation did not execute. Retrying (with the same key is still best)
 //     is safe.
-//  4. A *BusinessError is a definitive answer (insufficient funds, unknown
+//  5. A *BusinessError is a definitive answer (insufficient funds, unknown
 //     account, key reused with other parameters, ...). It is not retried; a
 //     retry with the same key returns the same answer.
-//  5. Reusing a key with different parameters is rejected
+//  6. Reusing a key with different parameters is rejected
 //     (FAILED_PRECONDITION, reason IDEMPOTENCY_KEY_REUSED): one key, one
 //     intent.
-//  6. Call Close when done: it stops the background health prober and
+//  7. Call Close when done: it stops the background health prober and
 //     closes the connections. Operations started after Close fail with
 //     ErrClosed.
 //

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net"
 	"os"
@@ -41,6 +42,8 @@ type fakeRouter struct {
 	calls  []call
 	perOp  map[string]int
 	behave behaviour
+	// lastPayout is the last Payout request received.
+	lastPayout *pb.Payout
 }
 
 // startFake starts a fake router on a fresh port; it stops at test end.
@@ -161,6 +164,32 @@ func (f *fakeRouter) ListTransfers(ctx context.Context, req *pb.TransferListQuer
 		return nil, err
 	}
 	return &pb.ListTransfersResponse{Transfers: []*pb.TransferRecord{{TransferId: "t1", FromAccountId: req.GetAccountId()}}}, nil
+}
+
+func (f *fakeRouter) Payout(ctx context.Context, req *pb.Payout) (*pb.PayoutRecord, error) {
+	if err := f.record(ctx, "Payout", req.GetPayoutId()); err != nil {
+		return nil, err
+	}
+	f.mu.Lock()
+	f.lastPayout = req
+	f.mu.Unlock()
+	return &pb.PayoutRecord{PayoutId: req.GetPayoutId(), AccountId: req.GetAccountId(), AmountMinor: req.GetAmountMinor(),
+		Currency: req.GetCurrency(), Provider: req.GetProvider(), State: pb.PayoutState_PAYOUT_STATE_UNKNOWN}, nil
+}
+
+func (f *fakeRouter) GetPayout(ctx context.Context, req *pb.PayoutLookup) (*pb.PayoutRecord, error) {
+	if err := f.record(ctx, "GetPayout", ""); err != nil {
+		return nil, err
+	}
+	return &pb.PayoutRecord{PayoutId: req.GetPayoutId(), AccountId: req.GetAccountId(), State: pb.PayoutState_PAYOUT_STATE_SUCCEEDED}, nil
+}
+
+func (f *fakeRouter) ListPayouts(ctx context.Context, req *pb.PayoutListQuery) (*pb.ListPayoutsResponse, error) {
+	if err := f.record(ctx, "ListPayouts", ""); err != nil {
+		return nil, err
+	}
+	return &pb.ListPayoutsResponse{Payouts: []*pb.PayoutRecord{{PayoutId: "po-1", State: req.GetState()}},
+		NextPageToken: fmt.Sprintf("cell-%d-after-%s", req.GetCellId(), req.GetPageToken())}, nil
 }
 
 // cellpayError is a status with a cellpay ErrorInfo, as the ledger sends.

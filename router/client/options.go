@@ -16,6 +16,7 @@ type callOptions struct {
 	key, keySetBy        string // the caller's key and the option that set it
 	keyConflict          string // a second, different key, if any
 	allowNegativeBalance bool
+	provider             string
 }
 
 func setKey(by, key string) Option {
@@ -29,7 +30,8 @@ func setKey(by, key string) Option {
 }
 
 // WithIdempotencyKey sets the idempotency key of a CreateAccount or Deposit
-// (on a Transfer it is the transfer id, like WithTransferID). Without it a
+// (on a Transfer it is the transfer id, like WithTransferID; on a Payout the
+// payout id, like WithPayoutID). Without it a
 // fresh random key is generated per call. Keys use [A-Za-z0-9_.:-], at most
 // 128 bytes. To survive a crash of your own process, generate the key with
 // NewKey and store it before the call.
@@ -38,6 +40,20 @@ func WithIdempotencyKey(key string) Option { return setKey("WithIdempotencyKey",
 // WithTransferID sets a Transfer's id, which is its idempotency key.
 // Without it a fresh random id is generated per call.
 func WithTransferID(id string) Option { return setKey("WithTransferID", id) }
+
+// WithPayoutID sets a Payout's id, which is its idempotency key at the
+// ledger and at the provider. Without it a fresh random id is generated per
+// call and sent on every retry. For money leaving the ledger, choose it
+// yourself: store it with your intent (the batch job's row) before the
+// call, so that a crash of your process is resolved with the same id.
+func WithPayoutID(id string) Option { return setKey("WithPayoutID", id) }
+
+// WithProvider names the provider to pay through (Payout only; default:
+// the cell's first configured provider, which may fall back to the next
+// only after a definite failure).
+func WithProvider(name string) Option {
+	return func(o *callOptions) { o.provider = name }
+}
 
 // WithAllowNegativeBalance creates the account with permission to go below
 // zero (CreateAccount only), e.g. for a settlement account.

@@ -26,6 +26,10 @@ func TestGeneratedKeyReusedAcrossRetries(t *testing.T) {
 			rec, err := c.Deposit(context.Background(), "alice", 500, "CNY", "bank-1")
 			return rec.GetIdempotencyKey(), err
 		},
+		"Payout": func(c *Client) (string, error) {
+			rec, err := c.Payout(context.Background(), "alice", 500, "CNY")
+			return rec.GetPayoutId(), err
+		},
 		"CreateAccount": func(c *Client) (string, error) {
 			_, err := c.CreateAccount(context.Background(), "alice", "CNY")
 			return "", err
