@@ -1,6 +1,7 @@
 package replication
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -29,6 +30,8 @@ type fsm struct {
 	mu      sync.Mutex // guards applied and wakes waiters
 	applied uint64
 	changed chan struct{} // closed and replaced whenever applied grows
+
+	checkpoints checkpoints
 }
 
 var _ raft.BatchingFSM = (*fsm)(nil)
@@ -78,25 +81,41 @@ func (f *fsm) setApplied(i uint64) {
 // Apply implements raft.FSM (unused when batching, kept for the interface).
 func (f *fsm) Apply(l *raft.Log) any { return f.ApplyBatch([]*raft.Log{l})[0] }
 
-// ApplyBatch implements raft.BatchingFSM.
+// ApplyBatch implements raft.BatchingFSM. A checkpoint entry cuts the
+// batch: what came before it commits, and the state right there is hashed
+// (checkpoint.go).
 func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 	out := make([]any, len(logs))
 	applied, _ := f.appliedIndex()
 	tx := &Tx{group: f.group, batch: f.db.NewIndexedBatch()}
-	defer tx.batch.Close()
+	defer func() { tx.batch.Close() }()
 	last := applied
 	for i, l := range logs {
 		if l.Index <= applied {
 			continue // applied before a restart; its effects are already stored
 		}
 		last = l.Index
-		if l.Type == raft.LogCommand {
-			out[i] = f.sm.Apply(tx, Entry{Index: l.Index, Term: l.Term, Data: l.Data})
+		if l.Type != raft.LogCommand {
+			continue
 		}
+		if bytes.Equal(l.Data, checkpointData) {
+			f.commit(tx, last)
+			f.checkpoints.start(last, f.group, f.db.NewSnapshot())
+			tx.batch.Close()
+			tx = &Tx{group: f.group, batch: f.db.NewIndexedBatch()}
+			applied = last
+			continue
+		}
+		out[i] = f.sm.Apply(tx, Entry{Index: l.Index, Term: l.Term, Data: l.Data})
 	}
-	if last == applied {
-		return out
+	if last != applied {
+		f.commit(tx, last)
 	}
+	return out
+}
+
+// commit stores tx's writes with the applied index last.
+func (f *fsm) commit(tx *Tx, last uint64) {
 	if tx.err == nil {
 		tx.err = tx.batch.Set(storage.MetaKey(f.group, appliedKey), appliedValue(last), nil)
 	}
@@ -111,7 +130,6 @@ func (f *fsm) ApplyBatch(logs []*raft.Log) []any {
 		panic(fmt.Sprintf("replication: group %d: cannot commit applied entries up to %d: %v", f.group, last, tx.err))
 	}
 	f.setApplied(last)
-	return out
 }
 
 // Snapshot implements raft.FSM: a Pebble snapshot of the group's state at the

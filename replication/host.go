@@ -252,6 +252,7 @@ func (h *Host) StopGroup(ctx context.Context, id uint64) error {
 func (g *Group) stop(ctx context.Context) error {
 	g.raft.DeregisterObserver(g.observer)
 	err := wait(ctx, g.raft.Shutdown())
+	g.fsm.checkpoints.wait() // Digests read the store, which closes next.
 	close(g.stopped)
 	<-g.watchDone
 	if err != nil {
