@@ -2568,6 +2568,442 @@ func (x *ReplicaStatusResponse) GetTerm() uint64 {
 	return 0
 }
 
+type CheckpointRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CellId        uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointRequest) Reset() {
+	*x = CheckpointRequest{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[30]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointRequest) ProtoMessage() {}
+
+func (x *CheckpointRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[30]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointRequest.ProtoReflect.Descriptor instead.
+func (*CheckpointRequest) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{30}
+}
+
+func (x *CheckpointRequest) GetCellId() uint64 {
+	if x != nil {
+		return x.CellId
+	}
+	return 0
+}
+
+type CheckpointResponse struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CellId        uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
+	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointResponse) Reset() {
+	*x = CheckpointResponse{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[31]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointResponse) ProtoMessage() {}
+
+func (x *CheckpointResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[31]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointResponse.ProtoReflect.Descriptor instead.
+func (*CheckpointResponse) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{31}
+}
+
+func (x *CheckpointResponse) GetCellId() uint64 {
+	if x != nil {
+		return x.CellId
+	}
+	return 0
+}
+
+func (x *CheckpointResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+type CheckpointDigestRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CellId        uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
+	Index         uint64                 `protobuf:"varint,2,opt,name=index,proto3" json:"index,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointDigestRequest) Reset() {
+	*x = CheckpointDigestRequest{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[32]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointDigestRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointDigestRequest) ProtoMessage() {}
+
+func (x *CheckpointDigestRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[32]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointDigestRequest.ProtoReflect.Descriptor instead.
+func (*CheckpointDigestRequest) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{32}
+}
+
+func (x *CheckpointDigestRequest) GetCellId() uint64 {
+	if x != nil {
+		return x.CellId
+	}
+	return 0
+}
+
+func (x *CheckpointDigestRequest) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+type RangeDigest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Lower         []byte                 `protobuf:"bytes,1,opt,name=lower,proto3" json:"lower,omitempty"`
+	Upper         []byte                 `protobuf:"bytes,2,opt,name=upper,proto3" json:"upper,omitempty"`
+	Keys          uint32                 `protobuf:"varint,3,opt,name=keys,proto3" json:"keys,omitempty"`
+	Sha256        []byte                 `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RangeDigest) Reset() {
+	*x = RangeDigest{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RangeDigest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RangeDigest) ProtoMessage() {}
+
+func (x *RangeDigest) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RangeDigest.ProtoReflect.Descriptor instead.
+func (*RangeDigest) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *RangeDigest) GetLower() []byte {
+	if x != nil {
+		return x.Lower
+	}
+	return nil
+}
+
+func (x *RangeDigest) GetUpper() []byte {
+	if x != nil {
+		return x.Upper
+	}
+	return nil
+}
+
+func (x *RangeDigest) GetKeys() uint32 {
+	if x != nil {
+		return x.Keys
+	}
+	return 0
+}
+
+func (x *RangeDigest) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
+type CheckpointDigestResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	CellId uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
+	NodeId string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	Index  uint64                 `protobuf:"varint,3,opt,name=index,proto3" json:"index,omitempty"`
+	// READY: sha256 and ranges are set. PENDING: not applied or hashed yet,
+	// ask again. UNAVAILABLE: this replica has no digest there (it caught up
+	// by snapshot past it, restarted, or it is too old).
+	State         string         `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"`
+	Sha256        []byte         `protobuf:"bytes,5,opt,name=sha256,proto3" json:"sha256,omitempty"`
+	Ranges        []*RangeDigest `protobuf:"bytes,6,rep,name=ranges,proto3" json:"ranges,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CheckpointDigestResponse) Reset() {
+	*x = CheckpointDigestResponse{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CheckpointDigestResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CheckpointDigestResponse) ProtoMessage() {}
+
+func (x *CheckpointDigestResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CheckpointDigestResponse.ProtoReflect.Descriptor instead.
+func (*CheckpointDigestResponse) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *CheckpointDigestResponse) GetCellId() uint64 {
+	if x != nil {
+		return x.CellId
+	}
+	return 0
+}
+
+func (x *CheckpointDigestResponse) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *CheckpointDigestResponse) GetIndex() uint64 {
+	if x != nil {
+		return x.Index
+	}
+	return 0
+}
+
+func (x *CheckpointDigestResponse) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *CheckpointDigestResponse) GetSha256() []byte {
+	if x != nil {
+		return x.Sha256
+	}
+	return nil
+}
+
+func (x *CheckpointDigestResponse) GetRanges() []*RangeDigest {
+	if x != nil {
+		return x.Ranges
+	}
+	return nil
+}
+
+type ReconcileCellRequest struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	CellId uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
+	// Unsettled transfers and payouts older than this are findings
+	// (default 1 min).
+	StuckAfterMs  int64 `protobuf:"varint,2,opt,name=stuck_after_ms,json=stuckAfterMs,proto3" json:"stuck_after_ms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconcileCellRequest) Reset() {
+	*x = ReconcileCellRequest{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[35]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconcileCellRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconcileCellRequest) ProtoMessage() {}
+
+func (x *ReconcileCellRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[35]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconcileCellRequest.ProtoReflect.Descriptor instead.
+func (*ReconcileCellRequest) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ReconcileCellRequest) GetCellId() uint64 {
+	if x != nil {
+		return x.CellId
+	}
+	return 0
+}
+
+func (x *ReconcileCellRequest) GetStuckAfterMs() int64 {
+	if x != nil {
+		return x.StuckAfterMs
+	}
+	return 0
+}
+
+type ReconcileCellResponse struct {
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	CellId uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
+	NodeId string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
+	// The applied index the check read.
+	AppliedIndex uint64 `protobuf:"varint,3,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
+	// The cell's summary and findings, in the JSON form of cell/reconcile's
+	// CellSummary and []Finding (one schema, defined once, in Go).
+	SummaryJson   []byte `protobuf:"bytes,4,opt,name=summary_json,json=summaryJson,proto3" json:"summary_json,omitempty"`
+	FindingsJson  []byte `protobuf:"bytes,5,opt,name=findings_json,json=findingsJson,proto3" json:"findings_json,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReconcileCellResponse) Reset() {
+	*x = ReconcileCellResponse{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[36]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReconcileCellResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReconcileCellResponse) ProtoMessage() {}
+
+func (x *ReconcileCellResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[36]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReconcileCellResponse.ProtoReflect.Descriptor instead.
+func (*ReconcileCellResponse) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{36}
+}
+
+func (x *ReconcileCellResponse) GetCellId() uint64 {
+	if x != nil {
+		return x.CellId
+	}
+	return 0
+}
+
+func (x *ReconcileCellResponse) GetNodeId() string {
+	if x != nil {
+		return x.NodeId
+	}
+	return ""
+}
+
+func (x *ReconcileCellResponse) GetAppliedIndex() uint64 {
+	if x != nil {
+		return x.AppliedIndex
+	}
+	return 0
+}
+
+func (x *ReconcileCellResponse) GetSummaryJson() []byte {
+	if x != nil {
+		return x.SummaryJson
+	}
+	return nil
+}
+
+func (x *ReconcileCellResponse) GetFindingsJson() []byte {
+	if x != nil {
+		return x.FindingsJson
+	}
+	return nil
+}
+
 var File_cellpay_v1_ledger_proto protoreflect.FileDescriptor
 
 const file_cellpay_v1_ledger_proto_rawDesc = "" +
@@ -2763,7 +3199,36 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\fstate_sha256\x18\x04 \x01(\fR\vstateSha256\x12\x16\n" +
 	"\x06leader\x18\x05 \x01(\bR\x06leader\x12$\n" +
 	"\x0eleader_node_id\x18\x06 \x01(\tR\fleaderNodeId\x12\x12\n" +
-	"\x04term\x18\a \x01(\x04R\x04term*\x94\x01\n" +
+	"\x04term\x18\a \x01(\x04R\x04term\",\n" +
+	"\x11CheckpointRequest\x12\x17\n" +
+	"\acell_id\x18\x01 \x01(\x04R\x06cellId\"C\n" +
+	"\x12CheckpointResponse\x12\x17\n" +
+	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"H\n" +
+	"\x17CheckpointDigestRequest\x12\x17\n" +
+	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12\x14\n" +
+	"\x05index\x18\x02 \x01(\x04R\x05index\"e\n" +
+	"\vRangeDigest\x12\x14\n" +
+	"\x05lower\x18\x01 \x01(\fR\x05lower\x12\x14\n" +
+	"\x05upper\x18\x02 \x01(\fR\x05upper\x12\x12\n" +
+	"\x04keys\x18\x03 \x01(\rR\x04keys\x12\x16\n" +
+	"\x06sha256\x18\x04 \x01(\fR\x06sha256\"\xc1\x01\n" +
+	"\x18CheckpointDigestResponse\x12\x17\n" +
+	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12\x14\n" +
+	"\x05index\x18\x03 \x01(\x04R\x05index\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\x12\x16\n" +
+	"\x06sha256\x18\x05 \x01(\fR\x06sha256\x12/\n" +
+	"\x06ranges\x18\x06 \x03(\v2\x17.cellpay.v1.RangeDigestR\x06ranges\"U\n" +
+	"\x14ReconcileCellRequest\x12\x17\n" +
+	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12$\n" +
+	"\x0estuck_after_ms\x18\x02 \x01(\x03R\fstuckAfterMs\"\xb6\x01\n" +
+	"\x15ReconcileCellResponse\x12\x17\n" +
+	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12\x17\n" +
+	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12#\n" +
+	"\rapplied_index\x18\x03 \x01(\x04R\fappliedIndex\x12!\n" +
+	"\fsummary_json\x18\x04 \x01(\fR\vsummaryJson\x12#\n" +
+	"\rfindings_json\x18\x05 \x01(\fR\ffindingsJson*\x94\x01\n" +
 	"\vPayoutState\x12\x1c\n" +
 	"\x18PAYOUT_STATE_UNSPECIFIED\x10\x00\x12\x18\n" +
 	"\x14PAYOUT_STATE_PENDING\x10\x01\x12\x1a\n" +
@@ -2790,7 +3255,7 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\x12!\n" +
 	"\x1dERROR_REASON_PAYOUT_NOT_FOUND\x10\v\x12!\n" +
 	"\x1dERROR_REASON_UNKNOWN_PROVIDER\x10\f\x12\x1d\n" +
-	"\x19ERROR_REASON_ACCOUNT_HELD\x10\r2\xa7\x06\n" +
+	"\x19ERROR_REASON_ACCOUNT_HELD\x10\r2\xa9\b\n" +
 	"\x04Cell\x12F\n" +
 	"\rCreateAccount\x12 .cellpay.v1.CreateAccountRequest\x1a\x13.cellpay.v1.Account\x12@\n" +
 	"\aDeposit\x12\x1a.cellpay.v1.DepositRequest\x1a\x19.cellpay.v1.DepositRecord\x12C\n" +
@@ -2802,7 +3267,11 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\bCreditIn\x12\x1b.cellpay.v1.CreditInRequest\x1a\x1a.cellpay.v1.TransferRecord\x12=\n" +
 	"\x06Payout\x12\x19.cellpay.v1.PayoutRequest\x1a\x18.cellpay.v1.PayoutRecord\x12C\n" +
 	"\tGetPayout\x12\x1c.cellpay.v1.GetPayoutRequest\x1a\x18.cellpay.v1.PayoutRecord\x12N\n" +
-	"\vListPayouts\x12\x1e.cellpay.v1.ListPayoutsRequest\x1a\x1f.cellpay.v1.ListPayoutsResponse\x12T\n" +
+	"\vListPayouts\x12\x1e.cellpay.v1.ListPayoutsRequest\x1a\x1f.cellpay.v1.ListPayoutsResponse\x12K\n" +
+	"\n" +
+	"Checkpoint\x12\x1d.cellpay.v1.CheckpointRequest\x1a\x1e.cellpay.v1.CheckpointResponse\x12]\n" +
+	"\x10CheckpointDigest\x12#.cellpay.v1.CheckpointDigestRequest\x1a$.cellpay.v1.CheckpointDigestResponse\x12T\n" +
+	"\rReconcileCell\x12 .cellpay.v1.ReconcileCellRequest\x1a!.cellpay.v1.ReconcileCellResponse\x12T\n" +
 	"\rReplicaStatus\x12 .cellpay.v1.ReplicaStatusRequest\x1a!.cellpay.v1.ReplicaStatusResponseB5Z3github.com/cellpay/cellpay/api/cellpay/v1;cellpayv1b\x06proto3"
 
 var (
@@ -2818,41 +3287,48 @@ func file_cellpay_v1_ledger_proto_rawDescGZIP() []byte {
 }
 
 var file_cellpay_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_cellpay_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 30)
+var file_cellpay_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
 var file_cellpay_v1_ledger_proto_goTypes = []any{
-	(PayoutState)(0),              // 0: cellpay.v1.PayoutState
-	(TransferState)(0),            // 1: cellpay.v1.TransferState
-	(ErrorReason)(0),              // 2: cellpay.v1.ErrorReason
-	(*Account)(nil),               // 3: cellpay.v1.Account
-	(*Command)(nil),               // 4: cellpay.v1.Command
-	(*CreateAccount)(nil),         // 5: cellpay.v1.CreateAccount
-	(*Deposit)(nil),               // 6: cellpay.v1.Deposit
-	(*Transfer)(nil),              // 7: cellpay.v1.Transfer
-	(*CreditIn)(nil),              // 8: cellpay.v1.CreditIn
-	(*OutboxDelivered)(nil),       // 9: cellpay.v1.OutboxDelivered
-	(*Payout)(nil),                // 10: cellpay.v1.Payout
-	(*PayoutOutcome)(nil),         // 11: cellpay.v1.PayoutOutcome
-	(*PayoutRecord)(nil),          // 12: cellpay.v1.PayoutRecord
-	(*PayoutRequest)(nil),         // 13: cellpay.v1.PayoutRequest
-	(*GetPayoutRequest)(nil),      // 14: cellpay.v1.GetPayoutRequest
-	(*ListPayoutsRequest)(nil),    // 15: cellpay.v1.ListPayoutsRequest
-	(*ListPayoutsResponse)(nil),   // 16: cellpay.v1.ListPayoutsResponse
-	(*OutboxRecord)(nil),          // 17: cellpay.v1.OutboxRecord
-	(*DepositRecord)(nil),         // 18: cellpay.v1.DepositRecord
-	(*TransferRecord)(nil),        // 19: cellpay.v1.TransferRecord
-	(*LedgerError)(nil),           // 20: cellpay.v1.LedgerError
-	(*CommandResult)(nil),         // 21: cellpay.v1.CommandResult
-	(*IdempotencyRecord)(nil),     // 22: cellpay.v1.IdempotencyRecord
-	(*CreateAccountRequest)(nil),  // 23: cellpay.v1.CreateAccountRequest
-	(*DepositRequest)(nil),        // 24: cellpay.v1.DepositRequest
-	(*TransferRequest)(nil),       // 25: cellpay.v1.TransferRequest
-	(*CreditInRequest)(nil),       // 26: cellpay.v1.CreditInRequest
-	(*GetAccountRequest)(nil),     // 27: cellpay.v1.GetAccountRequest
-	(*GetTransferRequest)(nil),    // 28: cellpay.v1.GetTransferRequest
-	(*ListTransfersRequest)(nil),  // 29: cellpay.v1.ListTransfersRequest
-	(*ListTransfersResponse)(nil), // 30: cellpay.v1.ListTransfersResponse
-	(*ReplicaStatusRequest)(nil),  // 31: cellpay.v1.ReplicaStatusRequest
-	(*ReplicaStatusResponse)(nil), // 32: cellpay.v1.ReplicaStatusResponse
+	(PayoutState)(0),                 // 0: cellpay.v1.PayoutState
+	(TransferState)(0),               // 1: cellpay.v1.TransferState
+	(ErrorReason)(0),                 // 2: cellpay.v1.ErrorReason
+	(*Account)(nil),                  // 3: cellpay.v1.Account
+	(*Command)(nil),                  // 4: cellpay.v1.Command
+	(*CreateAccount)(nil),            // 5: cellpay.v1.CreateAccount
+	(*Deposit)(nil),                  // 6: cellpay.v1.Deposit
+	(*Transfer)(nil),                 // 7: cellpay.v1.Transfer
+	(*CreditIn)(nil),                 // 8: cellpay.v1.CreditIn
+	(*OutboxDelivered)(nil),          // 9: cellpay.v1.OutboxDelivered
+	(*Payout)(nil),                   // 10: cellpay.v1.Payout
+	(*PayoutOutcome)(nil),            // 11: cellpay.v1.PayoutOutcome
+	(*PayoutRecord)(nil),             // 12: cellpay.v1.PayoutRecord
+	(*PayoutRequest)(nil),            // 13: cellpay.v1.PayoutRequest
+	(*GetPayoutRequest)(nil),         // 14: cellpay.v1.GetPayoutRequest
+	(*ListPayoutsRequest)(nil),       // 15: cellpay.v1.ListPayoutsRequest
+	(*ListPayoutsResponse)(nil),      // 16: cellpay.v1.ListPayoutsResponse
+	(*OutboxRecord)(nil),             // 17: cellpay.v1.OutboxRecord
+	(*DepositRecord)(nil),            // 18: cellpay.v1.DepositRecord
+	(*TransferRecord)(nil),           // 19: cellpay.v1.TransferRecord
+	(*LedgerError)(nil),              // 20: cellpay.v1.LedgerError
+	(*CommandResult)(nil),            // 21: cellpay.v1.CommandResult
+	(*IdempotencyRecord)(nil),        // 22: cellpay.v1.IdempotencyRecord
+	(*CreateAccountRequest)(nil),     // 23: cellpay.v1.CreateAccountRequest
+	(*DepositRequest)(nil),           // 24: cellpay.v1.DepositRequest
+	(*TransferRequest)(nil),          // 25: cellpay.v1.TransferRequest
+	(*CreditInRequest)(nil),          // 26: cellpay.v1.CreditInRequest
+	(*GetAccountRequest)(nil),        // 27: cellpay.v1.GetAccountRequest
+	(*GetTransferRequest)(nil),       // 28: cellpay.v1.GetTransferRequest
+	(*ListTransfersRequest)(nil),     // 29: cellpay.v1.ListTransfersRequest
+	(*ListTransfersResponse)(nil),    // 30: cellpay.v1.ListTransfersResponse
+	(*ReplicaStatusRequest)(nil),     // 31: cellpay.v1.ReplicaStatusRequest
+	(*ReplicaStatusResponse)(nil),    // 32: cellpay.v1.ReplicaStatusResponse
+	(*CheckpointRequest)(nil),        // 33: cellpay.v1.CheckpointRequest
+	(*CheckpointResponse)(nil),       // 34: cellpay.v1.CheckpointResponse
+	(*CheckpointDigestRequest)(nil),  // 35: cellpay.v1.CheckpointDigestRequest
+	(*RangeDigest)(nil),              // 36: cellpay.v1.RangeDigest
+	(*CheckpointDigestResponse)(nil), // 37: cellpay.v1.CheckpointDigestResponse
+	(*ReconcileCellRequest)(nil),     // 38: cellpay.v1.ReconcileCellRequest
+	(*ReconcileCellResponse)(nil),    // 39: cellpay.v1.ReconcileCellResponse
 }
 var file_cellpay_v1_ledger_proto_depIdxs = []int32{
 	5,  // 0: cellpay.v1.Command.create_account:type_name -> cellpay.v1.CreateAccount
@@ -2882,33 +3358,40 @@ var file_cellpay_v1_ledger_proto_depIdxs = []int32{
 	7,  // 24: cellpay.v1.TransferRequest.command:type_name -> cellpay.v1.Transfer
 	8,  // 25: cellpay.v1.CreditInRequest.command:type_name -> cellpay.v1.CreditIn
 	19, // 26: cellpay.v1.ListTransfersResponse.transfers:type_name -> cellpay.v1.TransferRecord
-	23, // 27: cellpay.v1.Cell.CreateAccount:input_type -> cellpay.v1.CreateAccountRequest
-	24, // 28: cellpay.v1.Cell.Deposit:input_type -> cellpay.v1.DepositRequest
-	25, // 29: cellpay.v1.Cell.Transfer:input_type -> cellpay.v1.TransferRequest
-	27, // 30: cellpay.v1.Cell.GetAccount:input_type -> cellpay.v1.GetAccountRequest
-	28, // 31: cellpay.v1.Cell.GetTransfer:input_type -> cellpay.v1.GetTransferRequest
-	29, // 32: cellpay.v1.Cell.ListTransfers:input_type -> cellpay.v1.ListTransfersRequest
-	26, // 33: cellpay.v1.Cell.CreditIn:input_type -> cellpay.v1.CreditInRequest
-	13, // 34: cellpay.v1.Cell.Payout:input_type -> cellpay.v1.PayoutRequest
-	14, // 35: cellpay.v1.Cell.GetPayout:input_type -> cellpay.v1.GetPayoutRequest
-	15, // 36: cellpay.v1.Cell.ListPayouts:input_type -> cellpay.v1.ListPayoutsRequest
-	31, // 37: cellpay.v1.Cell.ReplicaStatus:input_type -> cellpay.v1.ReplicaStatusRequest
-	3,  // 38: cellpay.v1.Cell.CreateAccount:output_type -> cellpay.v1.Account
-	18, // 39: cellpay.v1.Cell.Deposit:output_type -> cellpay.v1.DepositRecord
-	19, // 40: cellpay.v1.Cell.Transfer:output_type -> cellpay.v1.TransferRecord
-	3,  // 41: cellpay.v1.Cell.GetAccount:output_type -> cellpay.v1.Account
-	19, // 42: cellpay.v1.Cell.GetTransfer:output_type -> cellpay.v1.TransferRecord
-	30, // 43: cellpay.v1.Cell.ListTransfers:output_type -> cellpay.v1.ListTransfersResponse
-	19, // 44: cellpay.v1.Cell.CreditIn:output_type -> cellpay.v1.TransferRecord
-	12, // 45: cellpay.v1.Cell.Payout:output_type -> cellpay.v1.PayoutRecord
-	12, // 46: cellpay.v1.Cell.GetPayout:output_type -> cellpay.v1.PayoutRecord
-	16, // 47: cellpay.v1.Cell.ListPayouts:output_type -> cellpay.v1.ListPayoutsResponse
-	32, // 48: cellpay.v1.Cell.ReplicaStatus:output_type -> cellpay.v1.ReplicaStatusResponse
-	38, // [38:49] is the sub-list for method output_type
-	27, // [27:38] is the sub-list for method input_type
-	27, // [27:27] is the sub-list for extension type_name
-	27, // [27:27] is the sub-list for extension extendee
-	0,  // [0:27] is the sub-list for field type_name
+	36, // 27: cellpay.v1.CheckpointDigestResponse.ranges:type_name -> cellpay.v1.RangeDigest
+	23, // 28: cellpay.v1.Cell.CreateAccount:input_type -> cellpay.v1.CreateAccountRequest
+	24, // 29: cellpay.v1.Cell.Deposit:input_type -> cellpay.v1.DepositRequest
+	25, // 30: cellpay.v1.Cell.Transfer:input_type -> cellpay.v1.TransferRequest
+	27, // 31: cellpay.v1.Cell.GetAccount:input_type -> cellpay.v1.GetAccountRequest
+	28, // 32: cellpay.v1.Cell.GetTransfer:input_type -> cellpay.v1.GetTransferRequest
+	29, // 33: cellpay.v1.Cell.ListTransfers:input_type -> cellpay.v1.ListTransfersRequest
+	26, // 34: cellpay.v1.Cell.CreditIn:input_type -> cellpay.v1.CreditInRequest
+	13, // 35: cellpay.v1.Cell.Payout:input_type -> cellpay.v1.PayoutRequest
+	14, // 36: cellpay.v1.Cell.GetPayout:input_type -> cellpay.v1.GetPayoutRequest
+	15, // 37: cellpay.v1.Cell.ListPayouts:input_type -> cellpay.v1.ListPayoutsRequest
+	33, // 38: cellpay.v1.Cell.Checkpoint:input_type -> cellpay.v1.CheckpointRequest
+	35, // 39: cellpay.v1.Cell.CheckpointDigest:input_type -> cellpay.v1.CheckpointDigestRequest
+	38, // 40: cellpay.v1.Cell.ReconcileCell:input_type -> cellpay.v1.ReconcileCellRequest
+	31, // 41: cellpay.v1.Cell.ReplicaStatus:input_type -> cellpay.v1.ReplicaStatusRequest
+	3,  // 42: cellpay.v1.Cell.CreateAccount:output_type -> cellpay.v1.Account
+	18, // 43: cellpay.v1.Cell.Deposit:output_type -> cellpay.v1.DepositRecord
+	19, // 44: cellpay.v1.Cell.Transfer:output_type -> cellpay.v1.TransferRecord
+	3,  // 45: cellpay.v1.Cell.GetAccount:output_type -> cellpay.v1.Account
+	19, // 46: cellpay.v1.Cell.GetTransfer:output_type -> cellpay.v1.TransferRecord
+	30, // 47: cellpay.v1.Cell.ListTransfers:output_type -> cellpay.v1.ListTransfersResponse
+	19, // 48: cellpay.v1.Cell.CreditIn:output_type -> cellpay.v1.TransferRecord
+	12, // 49: cellpay.v1.Cell.Payout:output_type -> cellpay.v1.PayoutRecord
+	12, // 50: cellpay.v1.Cell.GetPayout:output_type -> cellpay.v1.PayoutRecord
+	16, // 51: cellpay.v1.Cell.ListPayouts:output_type -> cellpay.v1.ListPayoutsResponse
+	34, // 52: cellpay.v1.Cell.Checkpoint:output_type -> cellpay.v1.CheckpointResponse
+	37, // 53: cellpay.v1.Cell.CheckpointDigest:output_type -> cellpay.v1.CheckpointDigestResponse
+	39, // 54: cellpay.v1.Cell.ReconcileCell:output_type -> cellpay.v1.ReconcileCellResponse
+	32, // 55: cellpay.v1.Cell.ReplicaStatus:output_type -> cellpay.v1.ReplicaStatusResponse
+	42, // [42:56] is the sub-list for method output_type
+	28, // [28:42] is the sub-list for method input_type
+	28, // [28:28] is the sub-list for extension type_name
+	28, // [28:28] is the sub-list for extension extendee
+	0,  // [0:28] is the sub-list for field type_name
 }
 
 func init() { file_cellpay_v1_ledger_proto_init() }
@@ -2938,7 +3421,7 @@ func file_cellpay_v1_ledger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cellpay_v1_ledger_proto_rawDesc), len(file_cellpay_v1_ledger_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   30,
+			NumMessages:   37,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,17 +23,20 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Cell_CreateAccount_FullMethodName = "/cellpay.v1.Cell/CreateAccount"
-	Cell_Deposit_FullMethodName       = "/cellpay.v1.Cell/Deposit"
-	Cell_Transfer_FullMethodName      = "/cellpay.v1.Cell/Transfer"
-	Cell_GetAccount_FullMethodName    = "/cellpay.v1.Cell/GetAccount"
-	Cell_GetTransfer_FullMethodName   = "/cellpay.v1.Cell/GetTransfer"
-	Cell_ListTransfers_FullMethodName = "/cellpay.v1.Cell/ListTransfers"
-	Cell_CreditIn_FullMethodName      = "/cellpay.v1.Cell/CreditIn"
-	Cell_Payout_FullMethodName        = "/cellpay.v1.Cell/Payout"
-	Cell_GetPayout_FullMethodName     = "/cellpay.v1.Cell/GetPayout"
-	Cell_ListPayouts_FullMethodName   = "/cellpay.v1.Cell/ListPayouts"
-	Cell_ReplicaStatus_FullMethodName = "/cellpay.v1.Cell/ReplicaStatus"
+	Cell_CreateAccount_FullMethodName    = "/cellpay.v1.Cell/CreateAccount"
+	Cell_Deposit_FullMethodName          = "/cellpay.v1.Cell/Deposit"
+	Cell_Transfer_FullMethodName         = "/cellpay.v1.Cell/Transfer"
+	Cell_GetAccount_FullMethodName       = "/cellpay.v1.Cell/GetAccount"
+	Cell_GetTransfer_FullMethodName      = "/cellpay.v1.Cell/GetTransfer"
+	Cell_ListTransfers_FullMethodName    = "/cellpay.v1.Cell/ListTransfers"
+	Cell_CreditIn_FullMethodName         = "/cellpay.v1.Cell/CreditIn"
+	Cell_Payout_FullMethodName           = "/cellpay.v1.Cell/Payout"
+	Cell_GetPayout_FullMethodName        = "/cellpay.v1.Cell/GetPayout"
+	Cell_ListPayouts_FullMethodName      = "/cellpay.v1.Cell/ListPayouts"
+	Cell_Checkpoint_FullMethodName       = "/cellpay.v1.Cell/Checkpoint"
+	Cell_CheckpointDigest_FullMethodName = "/cellpay.v1.Cell/CheckpointDigest"
+	Cell_ReconcileCell_FullMethodName    = "/cellpay.v1.Cell/ReconcileCell"
+	Cell_ReplicaStatus_FullMethodName    = "/cellpay.v1.Cell/ReplicaStatus"
 )
 
 // CellClient is the client API for Cell service.
@@ -58,6 +61,13 @@ type CellClient interface {
 	Payout(ctx context.Context, in *PayoutRequest, opts ...grpc.CallOption) (*PayoutRecord, error)
 	GetPayout(ctx context.Context, in *GetPayoutRequest, opts ...grpc.CallOption) (*PayoutRecord, error)
 	ListPayouts(ctx context.Context, in *ListPayoutsRequest, opts ...grpc.CallOption) (*ListPayoutsResponse, error)
+	// Reconciliation (cell/reconcile). Checkpoint (leader) appends a
+	// checkpoint to the cell's log; CheckpointDigest (any replica) returns
+	// the replica's state digest there; ReconcileCell (leader) checks the
+	// cell's current state.
+	Checkpoint(ctx context.Context, in *CheckpointRequest, opts ...grpc.CallOption) (*CheckpointResponse, error)
+	CheckpointDigest(ctx context.Context, in *CheckpointDigestRequest, opts ...grpc.CallOption) (*CheckpointDigestResponse, error)
+	ReconcileCell(ctx context.Context, in *ReconcileCellRequest, opts ...grpc.CallOption) (*ReconcileCellResponse, error)
 	// ReplicaStatus reports this node's replica of a cell (any replica answers).
 	ReplicaStatus(ctx context.Context, in *ReplicaStatusRequest, opts ...grpc.CallOption) (*ReplicaStatusResponse, error)
 }
@@ -170,6 +180,36 @@ func (c *cellClient) ListPayouts(ctx context.Context, in *ListPayoutsRequest, op
 	return out, nil
 }
 
+func (c *cellClient) Checkpoint(ctx context.Context, in *CheckpointRequest, opts ...grpc.CallOption) (*CheckpointResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckpointResponse)
+	err := c.cc.Invoke(ctx, Cell_Checkpoint_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *cellClient) CheckpointDigest(ctx context.Context, in *CheckpointDigestRequest, opts ...grpc.CallOption) (*CheckpointDigestResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CheckpointDigestResponse)
+	err := c.cc.Invoke(ctx, Cell_CheckpointDigest_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *cellClient) ReconcileCell(ctx context.Context, in *ReconcileCellRequest, opts ...grpc.CallOption) (*ReconcileCellResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ReconcileCellResponse)
+	err := c.cc.Invoke(ctx, Cell_ReconcileCell_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *cellClient) ReplicaStatus(ctx context.Context, in *ReplicaStatusRequest, opts ...grpc.CallOption) (*ReplicaStatusResponse, error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(ReplicaStatusResponse)
@@ -202,6 +242,13 @@ type CellServer interface {
 	Payout(context.Context, *PayoutRequest) (*PayoutRecord, error)
 	GetPayout(context.Context, *GetPayoutRequest) (*PayoutRecord, error)
 	ListPayouts(context.Context, *ListPayoutsRequest) (*ListPayoutsResponse, error)
+	// Reconciliation (cell/reconcile). Checkpoint (leader) appends a
+	// checkpoint to the cell's log; CheckpointDigest (any replica) returns
+	// the replica's state digest there; ReconcileCell (leader) checks the
+	// cell's current state.
+	Checkpoint(context.Context, *CheckpointRequest) (*CheckpointResponse, error)
+	CheckpointDigest(context.Context, *CheckpointDigestRequest) (*CheckpointDigestResponse, error)
+	ReconcileCell(context.Context, *ReconcileCellRequest) (*ReconcileCellResponse, error)
 	// ReplicaStatus reports this node's replica of a cell (any replica answers).
 	ReplicaStatus(context.Context, *ReplicaStatusRequest) (*ReplicaStatusResponse, error)
 	mustEmbedUnimplementedCellServer()
@@ -243,6 +290,15 @@ func (UnimplementedCellServer) GetPayout(context.Context, *GetPayoutRequest) (*P
 }
 func (UnimplementedCellServer) ListPayouts(context.Context, *ListPayoutsRequest) (*ListPayoutsResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ListPayouts not implemented")
+}
+func (UnimplementedCellServer) Checkpoint(context.Context, *CheckpointRequest) (*CheckpointResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method Checkpoint not implemented")
+}
+func (UnimplementedCellServer) CheckpointDigest(context.Context, *CheckpointDigestRequest) (*CheckpointDigestResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CheckpointDigest not implemented")
+}
+func (UnimplementedCellServer) ReconcileCell(context.Context, *ReconcileCellRequest) (*ReconcileCellResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ReconcileCell not implemented")
 }
 func (UnimplementedCellServer) ReplicaStatus(context.Context, *ReplicaStatusRequest) (*ReplicaStatusResponse, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method ReplicaStatus not implemented")
@@ -448,6 +504,60 @@ func _Cell_ListPayouts_Handler(srv interface{}, ctx context.Context, dec func(in
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Cell_Checkpoint_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckpointRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CellServer).Checkpoint(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cell_Checkpoint_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CellServer).Checkpoint(ctx, req.(*CheckpointRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Cell_CheckpointDigest_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CheckpointDigestRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CellServer).CheckpointDigest(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cell_CheckpointDigest_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CellServer).CheckpointDigest(ctx, req.(*CheckpointDigestRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Cell_ReconcileCell_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReconcileCellRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CellServer).ReconcileCell(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Cell_ReconcileCell_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CellServer).ReconcileCell(ctx, req.(*ReconcileCellRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 func _Cell_ReplicaStatus_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
 	in := new(ReplicaStatusRequest)
 	if err := dec(in); err != nil {
@@ -512,6 +622,18 @@ var Cell_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "ListPayouts",
 			Handler:    _Cell_ListPayouts_Handler,
+		},
+		{
+			MethodName: "Checkpoint",
+			Handler:    _Cell_Checkpoint_Handler,
+		},
+		{
+			MethodName: "CheckpointDigest",
+			Handler:    _Cell_CheckpointDigest_Handler,
+		},
+		{
+			MethodName: "ReconcileCell",
+			Handler:    _Cell_ReconcileCell_Handler,
 		},
 		{
 			MethodName: "ReplicaStatus",
