@@ -83,7 +83,7 @@ func (r Report) WriteText(w io.Writer) error {
 	var b bytes.Buffer
 	problems := r.Problems()
 	if problems == 0 {
-		fmt.Fprintf(&b, "all clear: no findings in %d cells (amounts in minor units)\n", len(r.Covered.Cells))
+		fmt.Fprintf(&b, "all clear: no problem found in %s (amounts in minor units)\n", plural(len(r.Covered.Cells), "cell"))
 	} else {
 		fmt.Fprintf(&b, "NOT CLEAR: %d findings in %s (amounts in minor units)\n", problems, plural(len(r.kinds(true)), "kind"))
 		writeKinds(&b, r.Findings, r.kinds(true))
