@@ -107,6 +107,24 @@ func DialRemote(ctx context.Context, cfg RemoteConfig) (Target, error) {
 			}
 		}
 	}
+	// The proxy must be the one the processes dial: every site needs a
+	// route to every node of the other sites, as `--via-proxy` requires.
+	for _, s := range topo.Sites() {
+		redirects, err := cfg.Proxy.RedirectsFrom(s.ID)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var outside []string
+		for _, n := range topo.Nodes() {
+			if n.Site != s.ID {
+				outside = append(outside, n.RaftAddr, n.ClientAddr)
+			}
+		}
+		if missing := redirects.Missing(outside); len(missing) > 0 {
+			errs = append(errs, fmt.Errorf("chaos: the proxy config has no route from site %s to %v: it is not the proxy of this topology's cluster", s.ID, missing))
+		}
+	}
 	for _, region := range regions {
 		redirects, err := cfg.Proxy.RedirectsFrom(proxy.ClientSite(region))
 		if err != nil {

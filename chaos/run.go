@@ -102,7 +102,7 @@ func (o Options) Validate() error {
 	}
 	if err == nil && sc.Crashes && o.Target != nil {
 		if _, ok := o.Target.(Crasher); !ok {
-			bad("scenario %s stops and restarts processes, which this target cannot do (%s); give it the processes' pid files (RemoteConfig.PidDir, --pids)", sc.Name, o.Target.Describe())
+			bad("scenario %s stops and restarts processes, which this target cannot do; give it the processes' pid files (RemoteConfig.PidDir, --pids)", sc.Name)
 		}
 	}
 	if o.Duration < 3*time.Second {
