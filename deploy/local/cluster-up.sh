@@ -147,7 +147,7 @@ cluster up: $(ls "$run"/pids | wc -l) processes, run directory $run
   chaos proxy control:    $control
   status:     $bin status --router 127.0.1.100:7300
   chaos:      $bin chaos isolate hz-a; $bin chaos heal; $bin chaos status
-  game day:   $bin chaos run --target $run/proxy.json --config $run/topology.yaml --env $env_name --scenario fiber-cut
+  game day:   $bin chaos run --target $run --env $env_name --scenario fiber-cut
   drills:     $bin drill status --config $run/topology.yaml --token "\$(cat $run/operator.token)"
   stop:       deploy/local/cluster-down.sh (make cluster-stop)
 EOF
