@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/credentials/insecure"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
@@ -201,7 +202,12 @@ func (r *remote) conn(nodeID string) (*grpc.ClientConn, error) {
 	if !ok {
 		return nil, fmt.Errorf("chaos: node %q is not in the topology", nodeID)
 	}
-	c, err := grpc.NewClient("passthrough:///"+n.ClientAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// A short reconnect backoff: a crashed node is back within seconds, and
+	// the run polls it every 50 ms (gRPC's default backoff grows to 2 min).
+	bo := backoff.DefaultConfig
+	bo.BaseDelay, bo.MaxDelay = 50*time.Millisecond, time.Second
+	c, err := grpc.NewClient("passthrough:///"+n.ClientAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: r.callTimeout}))
 	if err != nil {
 		return nil, fmt.Errorf("chaos: node %s at %s: %w", nodeID, n.ClientAddr, err)
 	}
