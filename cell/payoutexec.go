@@ -39,7 +39,8 @@ type PayoutConfig struct {
 	// alert (Node.UnresolvedPayouts). Default 5 min.
 	UnresolvedAge time.Duration
 	// Wait is how long a Payout request waits for a definite outcome before
-	// it answers PENDING or UNKNOWN. Default 1 s; negative: never.
+	// it answers PENDING or UNKNOWN, at most half of what is left of the
+	// request's deadline. Default 1 s; negative: never.
 	Wait time.Duration
 }
 

@@ -36,7 +36,8 @@ type ServiceConfig struct {
 	// Now is the leader's clock, stamped into each command. Default time.Now.
 	Now func() time.Time
 	// CrossCellWait is how long a cross-cell Transfer waits for its credit
-	// to settle before it answers IN_FLIGHT. Default 1 s; negative: never.
+	// to settle before it answers IN_FLIGHT, at most half of what is left of
+	// the request's deadline. Default 1 s; negative: never.
 	CrossCellWait time.Duration
 }
 
@@ -284,7 +285,7 @@ func (s *Service) awaitPayout(ctx context.Context, cellID uint64, rec *pb.Payout
 	if err != nil {
 		return rec
 	}
-	wait := time.NewTimer(s.payouts.cfg.Wait)
+	wait := time.NewTimer(waitWithin(ctx, s.payouts.cfg.Wait))
 	defer wait.Stop()
 	poll := time.NewTicker(10 * time.Millisecond)
 	defer poll.Stop()
@@ -338,6 +339,16 @@ func (s *Service) ListPayouts(ctx context.Context, req *pb.ListPayoutsRequest) (
 	return &pb.ListPayoutsResponse{Payouts: recs, NextPageToken: next}, nil
 }
 
+// waitWithin bounds a wait for an outcome to half of what is left of the
+// request's deadline, so the answer (settled or not) still reaches a caller
+// that would otherwise give up and retry.
+func waitWithin(ctx context.Context, wait time.Duration) time.Duration {
+	if dl, ok := ctx.Deadline(); ok {
+		wait = min(wait, time.Until(dl)/2)
+	}
+	return max(wait, 0)
+}
+
 // awaitSettled wakes the relay and waits, at most CrossCellWait and never
 // past ctx, for the transfer to settle; it returns the latest record.
 func (s *Service) awaitSettled(ctx context.Context, cellID uint64, rec *pb.TransferRecord) *pb.TransferRecord {
@@ -346,7 +357,7 @@ func (s *Service) awaitSettled(ctx context.Context, cellID uint64, rec *pb.Trans
 	if err != nil {
 		return rec
 	}
-	wait := time.NewTimer(s.cfg.CrossCellWait)
+	wait := time.NewTimer(waitWithin(ctx, s.cfg.CrossCellWait))
 	defer wait.Stop()
 	poll := time.NewTicker(10 * time.Millisecond)
 	defer poll.Stop()

@@ -72,9 +72,15 @@ func (g *Group) Checkpoint(ctx context.Context) (uint64, error) {
 	return f.Index(), nil
 }
 
-// CheckpointDigest returns this replica's digest at a checkpoint index.
+// CheckpointDigest returns this replica's digest at a checkpoint index:
+// ErrCheckpointPending while the replica has not applied that far or is
+// still hashing.
 func (g *Group) CheckpointDigest(index uint64) (Digest, error) {
-	return g.fsm.checkpoints.get(index)
+	d, err := g.fsm.checkpoints.get(index)
+	if applied, _ := g.fsm.appliedIndex(); errors.Is(err, ErrCheckpointUnknown) && applied < index {
+		return Digest{}, ErrCheckpointPending
+	}
+	return d, err
 }
 
 // checkpoints holds a replica's recent checkpoint digests.

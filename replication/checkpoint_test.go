@@ -78,6 +78,9 @@ func TestCheckpointDigestsAgreeUnderWrites(t *testing.T) {
 	if _, err := c.group(0, 1).CheckpointDigest(first[0].Index + 1); !errors.Is(err, ErrCheckpointUnknown) {
 		t.Fatalf("digest at a non-checkpoint index: %v, want ErrCheckpointUnknown", err)
 	}
+	if _, err := c.group(0, 1).CheckpointDigest(1 << 40); !errors.Is(err, ErrCheckpointPending) {
+		t.Fatalf("digest at an index not applied yet: %v, want ErrCheckpointPending", err)
+	}
 }
 
 // TestCheckpointFindsStateAlteredBehindRaft: a replica's stored state is

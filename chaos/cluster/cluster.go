@@ -11,8 +11,10 @@ package cluster
 
 import (
 	"context"
+
 	"errors"
 	"fmt"
+	"github.com/cockroachdb/pebble/v2"
 	"io"
 	"log/slog"
 	"net"
@@ -23,8 +25,10 @@ import (
 
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/channel"
+	"github.com/cellpay/cellpay/cell/reconcile"
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/chaos/fabric"
+	"github.com/cellpay/cellpay/replication/storage"
 	"github.com/cellpay/cellpay/router"
 	"github.com/cellpay/cellpay/router/gossip"
 )
@@ -57,6 +61,10 @@ type Config struct {
 	// returns each. Payouts tunes the executor (its Providers are set here).
 	ProviderNames []string
 	Payouts       cell.PayoutConfig
+	// ProviderWrap, if set, is what the nodes call instead of each
+	// simulated provider (a test's misbehaving bank); Sim still returns the
+	// simulator, whose statement is what was really paid.
+	ProviderWrap func(*channel.Sim) channel.Provider
 }
 
 func (c *Config) defaults() {
@@ -137,7 +145,11 @@ func Start(cfg Config) (_ *Cluster, err error) {
 			return nil, err
 		}
 		c.sims[name] = sim
-		c.cfg.Payouts.Providers = append(c.cfg.Payouts.Providers, sim)
+		var p channel.Provider = sim
+		if cfg.ProviderWrap != nil {
+			p = cfg.ProviderWrap(sim)
+		}
+		c.cfg.Payouts.Providers = append(c.cfg.Payouts.Providers, p)
 	}
 	spec := topology.Spec{Environment: "test", Sites: cfg.Sites}
 	for i, a := range cfg.Sites {
@@ -532,5 +544,45 @@ func (c *Cluster) Close() error {
 	return errors.Join(errs...)
 }
 
+// Reconcile runs a reconciliation of every cell (router.Reconciler, with
+// the simulated providers' statements), dialing the nodes directly.
+func (c *Cluster) Reconcile(ctx context.Context, since time.Time, stuckAfter time.Duration) (reconcile.Report, error) {
+	statements := map[string]channel.StatementReader{}
+	for name, sim := range c.sims {
+		statements[name] = sim
+	}
+	return c.ReconcileWith(ctx, since, stuckAfter, statements)
+}
+
+// ReconcileWith is Reconcile with the given statements.
+func (c *Cluster) ReconcileWith(ctx context.Context, since time.Time, stuckAfter time.Duration, statements map[string]channel.StatementReader) (reconcile.Report, error) {
+	r, err := router.NewReconciler(router.ReconcilerConfig{Topology: c.Topology, Statements: statements, StuckAfter: stuckAfter})
+	if err != nil {
+		return reconcile.Report{}, err
+	}
+	defer r.Close()
+	return r.Run(ctx, nil, since)
+}
+
 // Sim returns the simulated payout provider of that name (nil if none).
 func (c *Cluster) Sim(name string) *channel.Sim { return c.sims[name] }
+
+// AlterStateOnDisk changes a stopped node's stored state behind Raft's
+// back: it sets key (a state key of the cell, e.g. "a/<account>") to value
+// directly in the node's Pebble store, as a disk fault or an operator's
+// hand edit would. Reconciliation must catch it. The node must be stopped
+// (StopNode); restart it with RestartNode.
+func (c *Cluster) AlterStateOnDisk(nodeID string, cellID uint64, key, value []byte) error {
+	c.mu.Lock()
+	_, running := c.nodes[nodeID]
+	c.mu.Unlock()
+	if running {
+		return fmt.Errorf("cluster: node %q is running; stop it first", nodeID)
+	}
+	db, err := pebble.Open(filepath.Join(c.cfg.Dir, nodeID, "pebble"), &pebble.Options{})
+	if err != nil {
+		return err
+	}
+	err = db.Set(storage.StateKey(storage.GroupID(cellID), key), value, pebble.Sync)
+	return errors.Join(err, db.Close())
+}
