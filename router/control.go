@@ -53,6 +53,8 @@ type ControlConfig struct {
 	Logger  *slog.Logger
 	// Now is the clock (default time.Now).
 	Now func() time.Time
+	// Reconcile is when the meta leader reconciles on its own.
+	Reconcile ReconcileSchedule
 }
 
 // RouterInfo is a router the controller asks for its view.
@@ -121,6 +123,7 @@ type Control struct {
 	prober  *prober
 	meta    *replication.Group // nil on a node that is not a meta voter
 	ctrl    *controller
+	recon   *autoReconciler // nil on a node that is not a meta voter
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	started bool
@@ -167,6 +170,10 @@ func (c *Control) Start(node *cell.Node) error {
 		c.meta = g
 		c.ctrl = newController(c)
 		c.goRun(func() { c.ctrl.run(ctx) })
+		if !c.cfg.Reconcile.Disabled {
+			c.recon = newAutoReconciler(c, c.cfg.Reconcile)
+			c.goRun(func() { c.recon.run(ctx) })
+		}
 	}
 	c.started = true
 	c.logger.Info("control started", "node", node.ID(), "meta_voter", c.meta != nil)

@@ -204,6 +204,9 @@ func (k *controller) tick(ctx context.Context) {
 		}
 		k.event(pctx, &pb.MetaEvent{Kind: "site_state", Site: ch.Site, State: rec.State, Reason: ch.Reason})
 		k.c.logger.Info("site state", "site", ch.Site, "from", ch.From, "to", ch.To, "reason", ch.Reason)
+		if k.c.recon != nil && (ch.To == failover.Down || ch.From == failover.Down) {
+			k.c.recon.moved() // A failover or a recovery: reconcile once it is quiet.
+		}
 		if ch.From == failover.Healthy && ch.To == failover.Suspect {
 			k.watchFault(in, ch.Site, now)
 		}
@@ -264,6 +267,9 @@ func (k *controller) startMove(ctx context.Context, mv failover.Move) {
 			k.c.logger.Warn("move failed", "cell", mv.Cell, "to", mv.ToNode, "error", err)
 		} else {
 			k.c.logger.Info("leader moved", "cell", mv.Cell, "from", mv.FromNode, "to", mv.ToNode, "kind", mv.Kind, "took", took)
+			if k.c.recon != nil {
+				k.c.recon.moved()
+			}
 		}
 		ectx, ecancel := context.WithTimeout(context.Background(), k.c.cfg.MoveTimeout)
 		defer ecancel()

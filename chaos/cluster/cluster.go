@@ -235,6 +235,10 @@ func (c *Cluster) startNode(n topology.Node, raftLn, clientLn net.Listener) erro
 		}
 		return routers.agent.Routers()
 	}
+	ccfg.Reconcile.Statements = map[string]channel.StatementReader{}
+	for name, sim := range c.sims {
+		ccfg.Reconcile.Statements[name] = sim
+	}
 	if c.cfg.Control != nil {
 		c.cfg.Control(&ccfg)
 	}

@@ -61,6 +61,7 @@ func TestReconcileAllClearAfterFiberCutFailoverAndFailback(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	c.Fabric.HealAll()
+	healed := time.Now()
 	waitFor(t, 60*time.Second, "every cell back home", func() (bool, string) { return leadersWhere(c, homeSite), leaderMap(c) })
 	pay()
 	l.stop()
@@ -75,6 +76,21 @@ func TestReconcileAllClearAfterFiberCutFailoverAndFailback(t *testing.T) {
 			return false, err.Error()
 		}
 		return rep.AllClear, reportText(rep)
+	})
+	// The meta leader reconciled on its own after the failover and after
+	// the failback, and recorded it.
+	waitFor(t, 60*time.Second, "an automatic reconciliation after the failback, all clear", func() (bool, string) {
+		ms := metaStatus(t, c)
+		var seen []string
+		for _, ev := range ms.GetEvents() {
+			if ev.GetKind() == "reconciled" {
+				seen = append(seen, ev.GetReason())
+				if ev.GetAtUnixMs() > healed.UnixMilli() && strings.HasPrefix(ev.GetReason(), "after leader moves: all clear") {
+					return true, ""
+				}
+			}
+		}
+		return false, fmt.Sprintf("reconciled events: %q", seen)
 	})
 	if len(rep.Covered.Cells) != len(c.Topology.Cells()) || len(rep.Covered.Providers) != 2 {
 		t.Fatalf("the report covered cells %v and providers %v; want every cell and both providers", rep.Covered.Cells, rep.Covered.Providers)

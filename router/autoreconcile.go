@@ -1,0 +1,156 @@
+package router
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/cell/channel"
+	"github.com/cellpay/cellpay/cell/reconcile"
+)
+
+// ReconcileSchedule is when the meta leader reconciles the cluster on its
+// own: after every failover or failback, once the moves have been quiet
+// for Quiet, and every Interval in the background.
+type ReconcileSchedule struct {
+	// Interval between background runs. Default 5 min; negative: none
+	// (runs after moves still happen).
+	Interval time.Duration
+	// Quiet is how long after the last leader move a run waits. Default 5 s.
+	Quiet time.Duration
+	// Window is how far back each run matches payouts against statements.
+	// Default 1 h.
+	Window time.Duration
+	// StuckAfter: unsettled work older than this is a finding. Default 1 min.
+	StuckAfter time.Duration
+	// Timeout bounds one run. Default 2 min.
+	Timeout time.Duration
+	// Statements are the providers' statements to match (by provider name).
+	Statements map[string]channel.StatementReader
+	// Disabled turns automatic reconciliation off (cellpay reconcile still
+	// works).
+	Disabled bool
+}
+
+func (s *ReconcileSchedule) defaults() {
+	if s.Interval == 0 {
+		s.Interval = 5 * time.Minute
+	}
+	if s.Quiet <= 0 {
+		s.Quiet = 5 * time.Second
+	}
+	if s.Window <= 0 {
+		s.Window = time.Hour
+	}
+	if s.StuckAfter <= 0 {
+		s.StuckAfter = time.Minute
+	}
+	if s.Timeout <= 0 {
+		s.Timeout = 2 * time.Minute
+	}
+}
+
+// autoReconciler runs reconciliations on the meta leader and remembers the
+// last report.
+type autoReconciler struct {
+	c     *Control
+	sched ReconcileSchedule
+	kick  chan struct{} // a leader moved
+
+	mu   sync.Mutex
+	last *reconcile.Report
+}
+
+func newAutoReconciler(c *Control, sched ReconcileSchedule) *autoReconciler {
+	sched.defaults()
+	return &autoReconciler{c: c, sched: sched, kick: make(chan struct{}, 1)}
+}
+
+// moved tells the reconciler a leader moved (never blocks).
+func (a *autoReconciler) moved() {
+	select {
+	case a.kick <- struct{}{}:
+	default:
+	}
+}
+
+// lastReport is the newest report this node made (nil if none).
+func (a *autoReconciler) lastReport() *reconcile.Report {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.last
+}
+
+func (a *autoReconciler) run(ctx context.Context) {
+	var background <-chan time.Time
+	if a.sched.Interval > 0 {
+		t := time.NewTicker(a.sched.Interval)
+		defer t.Stop()
+		background = t.C
+	}
+	var quiet *time.Timer
+	var afterMoves <-chan time.Time
+	for {
+		reason := ""
+		select {
+		case <-ctx.Done():
+			if quiet != nil {
+				quiet.Stop()
+			}
+			return
+		case <-a.kick:
+			// Every move restarts the quiet period: one run per failover.
+			if quiet != nil {
+				quiet.Stop()
+			}
+			quiet = time.NewTimer(a.sched.Quiet)
+			afterMoves = quiet.C
+			continue
+		case <-afterMoves:
+			afterMoves, reason = nil, "after leader moves"
+		case <-background:
+			reason = "background"
+		}
+		if a.c.meta == nil || !a.c.meta.IsLeader() {
+			continue
+		}
+		a.once(ctx, reason)
+	}
+}
+
+// once runs one reconciliation and records its outcome as a meta event.
+func (a *autoReconciler) once(ctx context.Context, reason string) {
+	rctx, cancel := context.WithTimeout(ctx, a.sched.Timeout)
+	defer cancel()
+	r, err := NewReconciler(ReconcilerConfig{Topology: a.c.cfg.Topology, Dialer: a.c.cfg.Dialer, Statements: a.sched.Statements, StuckAfter: a.sched.StuckAfter})
+	if err != nil {
+		a.c.logger.Error("reconcile", "error", err)
+		return
+	}
+	defer r.Close()
+	rep, err := r.Run(rctx, nil, a.c.cfg.Now().Add(-a.sched.Window))
+	summary := FindingsText(rep)
+	if err != nil {
+		summary += "; incomplete: " + err.Error()
+	}
+	a.mu.Lock()
+	a.last = &rep
+	a.mu.Unlock()
+	level := a.c.logger.Info
+	if !rep.AllClear || err != nil {
+		level = a.c.logger.Warn
+	}
+	level("reconciled", "why", reason, "result", summary)
+	ectx, ecancel := context.WithTimeout(ctx, a.c.cfg.MoveTimeout)
+	defer ecancel()
+	ev := &pb.MetaEvent{Kind: EventReconciled, Reason: reason + ": " + summary, DurationMs: rep.Covered.Duration.Milliseconds()}
+	if _, err := a.c.propose(ectx, &pb.MetaCommand{Op: &pb.MetaCommand_Event{Event: ev}}); err != nil {
+		a.c.logger.Warn("could not record the reconciliation", "error", err)
+	}
+}
+
+// EventReconciled is the meta event kind of a finished reconciliation; its
+// reason starts with why it ran and carries the result ("all clear: ..." or
+// "N problems: ...").
+const EventReconciled = "reconciled"
