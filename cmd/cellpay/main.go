@@ -68,7 +68,8 @@ Exit codes: 0 success, 1 failure, 2 bad arguments or flags,
 3 invalid configuration (or configuration for another environment),
 4 the cluster could not be asked (status, drill), 5 a chaos run's checks
 failed, 6 a drill was refused, 7 no or bad operator token, 8 a drill was not
-confirmed at the prompt, 9 a drill failed, was aborted or did not finish.`,
+confirmed at the prompt, 9 a drill failed, was aborted or did not finish,
+10 a reconciliation found problems.`,
 		// run prints errors, once; a usage dump would bury them.
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -83,6 +84,7 @@ confirmed at the prompt, 9 a drill failed, was aborted or did not finish.`,
 		newChaosCmd(),
 		newDrillCmd(),
 		newNodeCmd(),
+		newReconcileCmd(),
 		newPayoutsCmd(),
 		newProviderCmd(),
 		newRouterCmd(),

@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/cell/channel"
 	"github.com/cellpay/cellpay/router"
 	"github.com/cellpay/cellpay/router/gossip"
 )
@@ -62,6 +63,12 @@ address of the other sites must have a route (exit 3 otherwise).`,
 			}
 			ccfg := router.DefaultControlConfig()
 			ccfg.Topology, ccfg.Logger, ccfg.Dialer = topo, logger, dial
+			ccfg.Reconcile.Statements = map[string]channel.StatementReader{}
+			for _, p := range providers {
+				if sr, ok := p.(channel.StatementReader); ok {
+					ccfg.Reconcile.Statements[p.Name()] = sr
+				}
+			}
 			if operatorsPath != "" {
 				if ccfg.Operators, err = loadOperators(operatorsPath); err != nil {
 					return &exitError{code: exitInvalidConfig, err: err}
