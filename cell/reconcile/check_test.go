@@ -158,9 +158,11 @@ func TestCheckCellErrors(t *testing.T) {
 		t.Run(key, func(t *testing.T) {
 			b := baseLedger(t)
 			b.m.kv[key] = []byte{0xff, 0xff, 0xff} // neither a protobuf message nor 8 bytes
-			_, _, err := CheckCell(1, b.m, now, stuckAge)
-			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", key)) || !strings.HasPrefix(err.Error(), "reconcile: cell 1: ") {
-				t.Fatalf("error %v; want one naming key %q", err, key)
+			for _, s := range []Scanner{b.m, &snapshotMem{memState: b.m}} {
+				_, _, err := CheckCell(1, s, now, stuckAge)
+				if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("%q", key)) || !strings.HasPrefix(err.Error(), "reconcile: cell 1: ") {
+					t.Fatalf("%T: error %v; want one naming key %q", s, err, key)
+				}
 			}
 		})
 	}

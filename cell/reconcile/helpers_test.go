@@ -3,6 +3,7 @@ package reconcile
 import (
 	"bytes"
 	"encoding/binary"
+	"reflect"
 	"slices"
 	"testing"
 	"time"
@@ -196,11 +197,45 @@ const stuckAge = 10 * time.Minute
 
 var now = t0.Add(time.Hour)
 
+// snapshotMem is a memState as a SnapshotScanner; it records the keys its
+// scans passed.
+type snapshotMem struct {
+	*memState
+	visited []string
+}
+
+func (s *snapshotMem) ReadsOneSnapshot() {}
+
+func (s *snapshotMem) Scan(lower, upper []byte, fn func(key, value []byte) bool) error {
+	return s.memState.Scan(lower, upper, func(k, v []byte) bool {
+		s.visited = append(s.visited, string(k))
+		return fn(k, v)
+	})
+}
+
+// check runs CheckCell on s; a memState is checked both as a Scanner (one
+// Scan) and as a SnapshotScanner (a Scan per checked range), which must
+// agree.
 func check(t testing.TB, s Scanner) (CellSummary, []Finding) {
 	t.Helper()
 	sum, fs, err := CheckCell(1, s, now, stuckAge)
 	if err != nil {
 		t.Fatalf("CheckCell: %v", err)
+	}
+	if m, ok := s.(*memState); ok {
+		snap := &snapshotMem{memState: m}
+		sum2, fs2, err := CheckCell(1, snap, now, stuckAge)
+		if err != nil {
+			t.Fatalf("CheckCell of a snapshot: %v", err)
+		}
+		if !reflect.DeepEqual(sum, sum2) || !reflect.DeepEqual(fs, fs2) {
+			t.Fatalf("one scan and a scan per range disagree:\n%+v\n%+v\nand\n%+v\n%+v", sum, fs, sum2, fs2)
+		}
+		for _, k := range snap.visited {
+			if k[0] == 'h' || k[0] == 'i' {
+				t.Fatalf("a scan per range read %q, which the check does not need", k)
+			}
+		}
 	}
 	return sum, fs
 }
