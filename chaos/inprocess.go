@@ -111,7 +111,7 @@ func (p *inProcess) ReadLedger(_ context.Context, accounts []string) (history.Fi
 			if decodeErr = proto.Unmarshal(v, &rec); decodeErr != nil {
 				return false
 			}
-			final.Transfers[rec.GetTransferId()] = history.Transfer{From: rec.GetFromAccountId(), To: rec.GetToAccountId(), Amount: rec.GetAmountMinor()}
+			addRecord(&final, &rec)
 			return true
 		})
 		if err = errors.Join(err, decodeErr); err != nil {

@@ -369,7 +369,6 @@ func (r *remote) readAccount(ctx context.Context, leader string, cellID uint64, 
 	if err != nil {
 		return err
 	}
-	transfers := map[string]history.Transfer{}
 	token := ""
 	for page := 0; ; page++ {
 		if page >= transferPagesMax {
@@ -382,16 +381,13 @@ func (r *remote) readAccount(ctx context.Context, leader string, cellID uint64, 
 			return err
 		}
 		for _, t := range resp.GetTransfers() {
-			transfers[t.GetTransferId()] = history.Transfer{From: t.GetFromAccountId(), To: t.GetToAccountId(), Amount: t.GetAmountMinor()}
+			addRecord(final, t)
 		}
 		if token = resp.GetNextPageToken(); token == "" {
 			break
 		}
 	}
 	final.Balances[account] = acc.GetBalanceMinor()
-	for id, t := range transfers {
-		final.Transfers[id] = t
-	}
 	return nil
 }
 

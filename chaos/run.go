@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/chaos/check"
 	"github.com/cellpay/cellpay/chaos/history"
 	"github.com/cellpay/cellpay/chaos/report"
@@ -297,12 +298,33 @@ func pollLeaders(t Target, h *history.History, stop <-chan struct{}) {
 	}
 }
 
-// gatherFinal waits until every cell has a leader and all its replicas
-// report the same applied index and digest, then reads the ledger state
-// from the leaders.
+// addRecord adds a stored transfer record to final.
+func addRecord(final *history.Final, rec *pb.TransferRecord) {
+	final.AddTransfer(rec.GetTransferId(), rec.GetFromAccountId(), rec.GetToAccountId(), rec.GetAmountMinor(),
+		rec.GetFromCellId() != 0, rec.GetState() == pb.TransferState_TRANSFER_STATE_IN_FLIGHT,
+		rec.GetState() == pb.TransferState_TRANSFER_STATE_REVERSED)
+}
+
+// gatherFinal waits until every cell has a leader, all its replicas report
+// the same applied index and digest, and no cross-cell transfer is in
+// flight, then returns the ledger state read from the leaders.
 func gatherFinal(ctx context.Context, t Target, accounts []string, timeout time.Duration) (history.Final, error) {
-	final := history.Final{Balances: map[string]int64{}, Transfers: map[string]history.Transfer{}, Replicas: map[uint64][]history.Replica{}}
 	deadline := time.Now().Add(timeout)
+	for {
+		final, err := agreedFinal(ctx, t, accounts, deadline)
+		if err != nil || final.InFlight == 0 {
+			return final, err
+		}
+		if time.Now().After(deadline) || ctx.Err() != nil {
+			return final, fmt.Errorf("chaos: %d cross-cell transfers still in flight after %s", final.InFlight, timeout)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// agreedFinal waits until the replicas agree and reads the ledger.
+func agreedFinal(ctx context.Context, t Target, accounts []string, deadline time.Time) (history.Final, error) {
+	final := history.Final{Balances: map[string]int64{}, Transfers: map[string]history.Transfer{}, Replicas: map[uint64][]history.Replica{}}
 	for {
 		final.Replicas = t.Replicas(ctx)
 		leaders := t.Leaders(ctx)
@@ -322,7 +344,7 @@ func gatherFinal(ctx context.Context, t Target, accounts []string, timeout time.
 			break
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return final, fmt.Errorf("chaos: replicas did not agree within %s", timeout)
+			return final, errors.New("chaos: replicas did not agree before the quiet timeout")
 		}
 		time.Sleep(200 * time.Millisecond)
 	}

@@ -14,7 +14,8 @@ import (
 )
 
 // bank is the bank workload: accounts in every cell, funded by deposits,
-// then random transfers (same cell), small deposits and balance reads.
+// then random transfers (most in one cell, some to another cell), small
+// deposits and balance reads.
 type bank struct {
 	h        *history.History
 	clients  []*client.Client // one per region; worker p uses clients[p%len]
@@ -29,6 +30,9 @@ const (
 	accountsPerCell = 4
 	initialBalance  = 1_000_000
 	transferMax     = 500
+	// crossCellPercent of all operations are transfers to another cell's
+	// account (out of the 65% that are transfers).
+	crossCellPercent = 15
 )
 
 // accountSearchMax bounds the search for an account id that hashes into a
@@ -149,6 +153,14 @@ func (b *bank) run(ctx context.Context, workers int, seed int64, stop <-chan str
 					to := accts[rng.IntN(len(accts))]
 					for to == a {
 						to = accts[rng.IntN(len(accts))]
+					}
+					if r < crossCellPercent && len(b.accounts) > 1 {
+						// A payee in another cell: a cross-cell transfer (saga).
+						other := b.accounts[rng.IntN(len(b.accounts))]
+						for other[0] == accts[0] {
+							other = b.accounts[rng.IntN(len(b.accounts))]
+						}
+						to = other[rng.IntN(len(other))]
 					}
 					amount := 1 + rng.Int64N(transferMax)
 					key := fmt.Sprintf("t-%s%d-%d-%d", b.tag, seed, p, k)

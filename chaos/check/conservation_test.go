@@ -17,6 +17,19 @@ func TestConservationBrokenSum(t *testing.T) {
 	expectFail(t, Conservation(ops, final), "balances sum to 160 but 150 was deposited", "+10")
 }
 
+// Money debited by a cross-cell transfer and not yet credited counts; a
+// sum that ignores it, or an in-flight amount nobody debited, fails.
+func TestConservationCountsMoneyInFlight(t *testing.T) {
+	ops, final := bank()
+	final.Balances = map[string]int64{"a": 60, "b": 80} // a sent 10 to another cell, not yet credited
+	final.InFlight, final.InFlightMinor = 1, 10
+	expectPass(t, Conservation(ops, final))
+	final.InFlightMinor = 0
+	expectFail(t, Conservation(ops, final), "balances sum to 140 but 150 was deposited")
+	final.Balances["a"], final.InFlightMinor = 70, 10
+	expectFail(t, Conservation(ops, final), "balances sum to 160 but 150 was deposited")
+}
+
 func TestConservationLostDeposit(t *testing.T) {
 	ops, final := bank()
 	final.Balances = map[string]int64{"a": 0, "b": 80}

@@ -2,6 +2,7 @@ package check
 
 import (
 	"fmt"
+	"math"
 	"runtime"
 	"sort"
 	"strings"
@@ -68,7 +69,9 @@ type accountVerdict struct {
 // account. Failed ops and reads without an answer are left out; a transfer
 // of unknown or pending outcome counts as effective, completing "never"
 // (math.MaxInt64, so it may be linearized anywhere after its invocation),
-// iff the final state stores it, and is left out otherwise; a deposit of
+// iff the final state stores it, and is left out otherwise; the payee's
+// side of a cross-cell transfer completes "never" too (its credit is
+// applied by the payer cell's relay, possibly after the answer); a deposit of
 // unknown or pending outcome is kept with a "never" completion, which lets
 // the search place it anywhere after its invocation, including after every
 // read: "took effect" and "did not" both stay possible. Retries sharing an
@@ -172,7 +175,11 @@ func accountHistories(ops []history.Op, final history.Final) []accountHistory {
 			continue
 		}
 		add(t.Account, linOp{delta: -t.Amount, label: t.String(), process: process}, t.CallNs, t.ReturnNs, nil)
-		add(t.To, linOp{delta: t.Amount, label: t.String(), process: process}, t.CallNs, t.ReturnNs, nil)
+		creditReturn := t.ReturnNs
+		if final.Transfers[t.Key].CrossCell {
+			creditReturn = math.MaxInt64 // Credited by the payer cell's relay, maybe after the answer.
+		}
+		add(t.To, linOp{delta: t.Amount, label: t.String(), process: process}, t.CallNs, creditReturn, nil)
 	}
 	for _, op := range ops {
 		if op.Kind == history.KindRead && op.Outcome == history.OutcomeOK {

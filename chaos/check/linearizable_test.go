@@ -81,6 +81,24 @@ func TestLinearizableUnknownTransferResolvedByFinal(t *testing.T) {
 	}
 }
 
+// The payee of a cross-cell transfer is credited by the payer cell's relay,
+// possibly after the answer: a read of the payee that misses the credit
+// after the transfer returned is legal; the payer's debit is not delayed.
+func TestLinearizableCrossCellCreditMayLag(t *testing.T) {
+	cross := map[string]*history.Transfer{"t3": ptr(history.Transfer{From: "a", To: "b", Amount: 5, CrossCell: true})}
+	local := map[string]*history.Transfer{"t3": ptr(history.Transfer{From: "a", To: "b", Amount: 5})}
+	ops, final := bank()
+	lagging := build(append(ops, transfer("t3", "a", "b", 5, 50, 60, history.OutcomeOK), read("b", 80, 70, 75), read("b", 85, 90, 95))...)
+	expectPass(t, Linearizable(lagging, withState(final, map[string]int64{"a": 65, "b": 85}, cross), linTimeout))
+	expectFail(t, Linearizable(lagging, withState(final, map[string]int64{"a": 65, "b": 85}, local), linTimeout), "account b")
+	// The payer's side is not relaxed: its debit is within the call.
+	stale := build(append(ops, transfer("t3", "a", "b", 5, 50, 60, history.OutcomeOK), read("a", 70, 70, 75))...)
+	expectFail(t, Linearizable(stale, withState(final, map[string]int64{"a": 65, "b": 85}, cross), linTimeout), "account a")
+	// Nor may the credit be unseen once seen.
+	flap := build(append(ops, transfer("t3", "a", "b", 5, 50, 60, history.OutcomeOK), read("b", 85, 70, 75), read("b", 80, 90, 95))...)
+	expectFail(t, Linearizable(flap, withState(final, map[string]int64{"a": 65, "b": 85}, cross), linTimeout), "account b")
+}
+
 // A deposit of unknown outcome may be seen or not, but not unseen again.
 func TestLinearizableUnknownDeposit(t *testing.T) {
 	ops, final := bank()

@@ -82,8 +82,15 @@ type Final struct {
 	Balances map[string]int64 `json:"balances"`
 	// Deposited is the sum of the cells' deposit totals.
 	Deposited int64 `json:"deposited"`
-	// Transfers maps each stored transfer id to its record.
+	// Transfers maps each stored transfer id to its record (a cross-cell
+	// transfer is stored in both cells; one entry). Reversed cross-cell
+	// transfers are left out: they moved no money.
 	Transfers map[string]Transfer `json:"transfers"`
+	// InFlight counts the cross-cell transfers debited from their payer and
+	// not yet settled when the state was read (0 once the relays are done).
+	InFlight int `json:"in_flight"`
+	// InFlightMinor is the money they carry: debited, not yet credited.
+	InFlightMinor int64 `json:"in_flight_minor"`
 	// Replicas holds every replica's (applied index, digest) per cell.
 	Replicas map[uint64][]Replica `json:"replicas"`
 }
@@ -93,6 +100,22 @@ type Transfer struct {
 	From   string `json:"from"`
 	To     string `json:"to"`
 	Amount int64  `json:"amount"`
+	// CrossCell: payer and payee are in different cells; the payee is
+	// credited by the payer cell's relay after the transfer is answered.
+	CrossCell bool `json:"cross_cell,omitempty"`
+}
+
+// AddTransfer adds a stored transfer record to f: a cross-cell transfer
+// still in flight is only counted (InFlight), a reversed one left out.
+func (f *Final) AddTransfer(id, from, to string, amount int64, crossCell, inFlight, reversed bool) {
+	switch {
+	case inFlight:
+		f.InFlight++
+		f.InFlightMinor += amount
+	case reversed:
+	default:
+		f.Transfers[id] = Transfer{From: from, To: to, Amount: amount, CrossCell: crossCell}
+	}
 }
 
 // Replica is one replica's report.
