@@ -211,6 +211,7 @@ func buildBenchCell(dir string) (*storage.DB, int, error) {
 			rec.State = pb.PayoutState_PAYOUT_STATE_PENDING
 			if i%100 == 0 {
 				rec.State, rec.Reason, rec.UnknownSinceUnixMs = pb.PayoutState_PAYOUT_STATE_UNKNOWN, "timeout", rec.CreatedAtUnixMs
+				a.UnknownPayouts++
 			}
 			if i < benchStuckPayouts/2*100 {
 				rec.CreatedAtUnixMs = ms(0)

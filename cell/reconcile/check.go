@@ -106,16 +106,21 @@ type checker struct {
 	// the state's name.
 	transferStates [4]int
 	currencyNames  map[string]string
-	findings       []Finding
-	err            error
+	// holds is each held account's unknown_payouts; unknownPayouts counts
+	// each account's UNKNOWN payouts. They must agree: a hold without its
+	// payout never ends, an UNKNOWN payout without its hold lets the
+	// account send money whose payout may have left.
+	holds, unknownPayouts map[string]uint32
+	findings              []Finding
+	err                   error
 }
 
 // CheckCell checks one cell's committed state in one pass (see Scanner) and
 // returns its summary and findings: NotConserved per currency, BelowLimit
 // per account, StuckTransfer per outbox record older than stuckAge,
 // StuckPayout per payout PENDING or UNKNOWN created longer than stuckAge
-// before now, and Inconsistent where stored totals or index keys disagree
-// with the records. It decodes only the keys it checks (a/, o/, p/, s/, t/,
+// before now, and Inconsistent where stored totals, index keys or account
+// holds disagree with the records. It decodes only the keys it checks (a/, o/, p/, s/, t/,
 // w/) and skips the others (idempotency records, histories); with a
 // SnapshotScanner it does not even read them. An undecodable value is an
 // error naming its key, and the summary and findings are then incomplete.
@@ -130,7 +135,9 @@ func CheckCell(cellID uint64, r Scanner, now time.Time, stuckAge time.Duration) 
 		outbox:  map[string]*outboxEntry{},
 		open:    map[string]bool{},
 
-		currencyNames: map[string]string{},
+		currencyNames:  map[string]string{},
+		holds:          map[string]uint32{},
+		unknownPayouts: map[string]uint32{},
 	}
 	var err error
 	if _, ok := r.(SnapshotScanner); ok {
@@ -207,6 +214,9 @@ func (c *checker) account(k, v []byte) error {
 	id := string(k[2:])
 	c.summary.Accounts++
 	c.addCurrency(acc.GetCurrency(), func(t *CurrencyTotals) { t.BalancesMinor += acc.GetBalanceMinor() })
+	if n := acc.GetUnknownPayouts(); n > 0 {
+		c.holds[id] = n
+	}
 	if acc.GetId() != id {
 		c.add(Finding{Kind: Inconsistent, IDs: []string{id}, Currency: acc.GetCurrency(),
 			Detail: fmt.Sprintf("the account stored under key a/%s has id %q", id, acc.GetId())})
@@ -249,6 +259,9 @@ func (c *checker) payout(k, v []byte) error {
 	case pb.PayoutState_PAYOUT_STATE_PENDING, pb.PayoutState_PAYOUT_STATE_UNKNOWN:
 		c.sumsOf(currency).held += amount
 		c.open[id] = false
+		if state == pb.PayoutState_PAYOUT_STATE_UNKNOWN {
+			c.unknownPayouts[rec.GetAccountId()]++
+		}
 		if age := c.now.Sub(time.UnixMilli(rec.GetCreatedAtUnixMs())); age > c.stuckAge {
 			c.add(Finding{Kind: StuckPayout, IDs: []string{id}, AmountMinor: amount, Currency: currency, Age: age, Detail: stuckPayoutDetail(&rec, c.now)})
 		}
@@ -384,6 +397,19 @@ func (c *checker) finish() {
 		if !c.open[id] {
 			c.add(Finding{Kind: Inconsistent, IDs: []string{id},
 				Detail: "payout is PENDING or UNKNOWN without a work item: no executor will resolve it"})
+		}
+	}
+	accounts := map[string]bool{}
+	for id := range c.holds {
+		accounts[id] = true
+	}
+	for id := range c.unknownPayouts {
+		accounts[id] = true
+	}
+	for _, id := range slices.Sorted(maps.Keys(accounts)) {
+		if held, unknown := c.holds[id], c.unknownPayouts[id]; held != unknown {
+			c.add(Finding{Kind: Inconsistent, IDs: []string{id},
+				Detail: fmt.Sprintf("account is held by %d unknown payouts (unknown_payouts), but %d of its payouts are UNKNOWN", held, unknown)})
 		}
 	}
 	for cur := range c.sums {

@@ -122,17 +122,26 @@ func TestCheckCellInconsistent(t *testing.T) {
 			b.m.addTotal("held", "CNY", -60)
 			b.acc["alice"].BalanceMinor += 60
 			b.putAccount(b.acc["alice"])
-		}, "", "held total 0 CNY, but the PENDING and UNKNOWN payouts sum to 60"},
+		}, "", "held total 1 CNY, but the PENDING and UNKNOWN payouts sum to 61"},
 		{"received inflated with a balance", func(b *ledgerBuilder) {
 			b.m.addTotal("received", "CNY", 7)
 			b.acc["bob"].BalanceMinor += 7
 			b.putAccount(b.acc["bob"])
 		}, "", "received total 47 CNY, but the credits from other cells sum to 40"},
+		{"hold lost", func(b *ledgerBuilder) {
+			b.acc["alice"].UnknownPayouts--
+			b.putAccount(b.acc["alice"])
+		}, "alice", "held by 0 unknown payouts (unknown_payouts), but 1 of its payouts are UNKNOWN"},
+		{"hold without its payout", func(b *ledgerBuilder) {
+			b.acc["bob"].UnknownPayouts = 2
+			b.putAccount(b.acc["bob"])
+		}, "bob", "held by 2 unknown payouts"},
 		{"account under another key", func(b *ledgerBuilder) { b.m.kv["a/zed"] = b.m.kv["a/erin"]; delete(b.m.kv, "a/erin") }, "zed", `has id "erin"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := baseLedger(t).sendOut("x-2", "alice", 2, 10, time.Hour-time.Second, false)
 			b.payout("po-3", "alice", "bank-a", 60, pb.PayoutState_PAYOUT_STATE_PENDING, time.Hour-time.Second)
+			b.payout("po-5", "alice", "bank-a", 1, pb.PayoutState_PAYOUT_STATE_UNKNOWN, time.Hour-time.Second)
 			if fs := mustCheck(t, b); len(fs) != 0 {
 				t.Fatalf("findings before breaking the state: %+v", fs)
 			}

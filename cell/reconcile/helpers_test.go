@@ -171,6 +171,7 @@ func (b *ledgerBuilder) payout(id, account, provider string, amount int64, state
 		rec.ProviderRef = ""
 		if state == pb.PayoutState_PAYOUT_STATE_UNKNOWN {
 			rec.UnknownSinceUnixMs, rec.Reason = ms(at+time.Second), "timeout"
+			a.UnknownPayouts++ // the account is held
 		}
 	}
 	b.putAccount(a)
