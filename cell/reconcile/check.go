@@ -14,11 +14,11 @@ import (
 )
 
 // Scanner reads a cell's committed state; replication.Reader satisfies it.
-// CheckCell calls Scan once, over the whole state (lower and upper nil):
-// replication.Reader serves one Scan from one Pebble iterator, a view of
-// the state at one moment, so the sums agree with each other even while
-// commands apply. Keys and values passed to fn are valid only during the
-// call.
+// Unless it is a SnapshotScanner, CheckCell calls Scan once, over the whole
+// state (lower and upper nil): replication.Reader serves one Scan from one
+// Pebble iterator, a view of the state at one moment, so the sums agree
+// with each other even while commands apply. Keys and values passed to fn
+// are valid only during the call.
 type Scanner interface {
 	Scan(lower, upper []byte, fn func(key, value []byte) bool) error
 }
@@ -72,8 +72,9 @@ type CurrencyTotals struct {
 }
 
 // expectedBalances is the right side of the identity. Sums wrap modulo
-// 2^64 like the ledger's own int64 arithmetic; every term is bounded by the
-// ledger's overflow checks, so a wrapped sum never hides a difference.
+// 2^64 like the ledger's own int64 arithmetic (cell.Totals.Conserved); a
+// difference could hide only as a multiple of 2^64, which needs totals
+// near the int64 limit.
 func (t CurrencyTotals) expectedBalances() int64 {
 	return t.DepositedMinor + t.ReceivedMinor - t.SentMinor - t.InFlightMinor - t.HeldMinor - t.PaidOutMinor
 }
@@ -120,9 +121,9 @@ type checker struct {
 // per account, StuckTransfer per outbox record older than stuckAge,
 // StuckPayout per payout PENDING or UNKNOWN created longer than stuckAge
 // before now, and Inconsistent where stored totals, index keys or account
-// holds disagree with the records. It decodes only the keys it checks (a/, o/, p/, s/, t/,
-// w/) and skips the others (idempotency records, histories); with a
-// SnapshotScanner it does not even read them. An undecodable value is an
+// holds disagree with the records. It decodes only the keys it checks (a/,
+// o/, p/, s/, t/, w/) and skips the others (idempotency records,
+// histories); with a SnapshotScanner it does not even read them. An undecodable value is an
 // error naming its key, and the summary and findings are then incomplete.
 func CheckCell(cellID uint64, r Scanner, now time.Time, stuckAge time.Duration) (CellSummary, []Finding, error) {
 	if stuckAge < 0 {
