@@ -97,9 +97,15 @@ type Finding struct {
 	CellID uint64 `json:"cell_id,omitempty"`
 	// IDs names what is concerned: transfer, payout or account ids, or
 	// replica node ids; sorted unless the Detail says otherwise.
-	IDs         []string `json:"ids,omitempty"`
-	AmountMinor int64    `json:"amount_minor,omitempty"`
-	Currency    string   `json:"currency,omitempty"`
+	IDs []string `json:"ids,omitempty"`
+	// AmountMinor is the money concerned: the record's amount (stuck
+	// kinds, statement kinds, Unresolved), the balance (BelowLimit), or a
+	// difference: balances - expected (NotConserved), stored total - sum
+	// of its records (Inconsistent), paid - recorded (AmountMismatch),
+	// paid beyond the first payment (DuplicateAtProvider), received - sent
+	// (CrossCellImbalance); the money in flight (CheckSkipped).
+	AmountMinor int64  `json:"amount_minor,omitempty"`
+	Currency    string `json:"currency,omitempty"`
 	// Age is how long the work has been waiting (stuck kinds).
 	Age time.Duration `json:"age_ns,omitempty"`
 	// Detail says what was found, for people.
