@@ -369,19 +369,27 @@ func (e *payoutExecutor) fallback(rec *pb.PayoutRecord) string {
 func (e *payoutExecutor) unresolved(now time.Time) []*pb.PayoutRecord {
 	var out []*pb.PayoutRecord
 	for _, cellID := range e.cells {
-		g, err := e.host.Group(cellID)
-		if err != nil || !g.IsLeader() {
+		out = append(out, e.unresolvedOf(cellID, now)...)
+	}
+	return out
+}
+
+// unresolvedOf is unresolved for one cell (none unless led here). It reads
+// at most listPageSizeMax payouts per state.
+func (e *payoutExecutor) unresolvedOf(cellID uint64, now time.Time) []*pb.PayoutRecord {
+	g, err := e.host.Group(cellID)
+	if err != nil || !g.IsLeader() {
+		return nil
+	}
+	var out []*pb.PayoutRecord
+	for _, state := range []pb.PayoutState{pb.PayoutState_PAYOUT_STATE_PENDING, pb.PayoutState_PAYOUT_STATE_UNKNOWN} {
+		recs, _, err := ListPayouts(g.Reader(), state, listPageSizeMax, "")
+		if err != nil {
 			continue
 		}
-		for _, state := range []pb.PayoutState{pb.PayoutState_PAYOUT_STATE_PENDING, pb.PayoutState_PAYOUT_STATE_UNKNOWN} {
-			recs, _, err := ListPayouts(g.Reader(), state, listPageSizeMax, "")
-			if err != nil {
-				continue
-			}
-			for _, rec := range recs {
-				if now.Sub(time.UnixMilli(rec.GetCreatedAtUnixMs())) >= e.cfg.UnresolvedAge {
-					out = append(out, rec)
-				}
+		for _, rec := range recs {
+			if now.Sub(time.UnixMilli(rec.GetCreatedAtUnixMs())) >= e.cfg.UnresolvedAge {
+				out = append(out, rec)
 			}
 		}
 	}

@@ -464,8 +464,17 @@ func (s *Service) ReplicaStatus(_ context.Context, req *pb.ReplicaStatusRequest)
 		return nil, status.Errorf(codes.Internal, "cell %d: digest: %v", req.GetCellId(), err)
 	}
 	leader, _, term := g.Leader()
-	return &pb.ReplicaStatusResponse{
+	resp := &pb.ReplicaStatusResponse{
 		CellId: req.GetCellId(), NodeId: s.host.NodeID(), AppliedIndex: applied, StateSha256: sha[:],
 		Leader: g.IsLeader(), LeaderNodeId: leader, Term: term,
-	}, nil
+	}
+	if s.payouts != nil {
+		for _, rec := range s.payouts.unresolvedOf(req.GetCellId(), s.cfg.Now()) {
+			resp.UnresolvedPayouts++
+			if at := rec.GetCreatedAtUnixMs(); resp.OldestUnresolvedPayoutUnixMs == 0 || at < resp.OldestUnresolvedPayoutUnixMs {
+				resp.OldestUnresolvedPayoutUnixMs = at
+			}
+		}
+	}
+	return resp, nil
 }

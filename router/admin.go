@@ -109,6 +109,7 @@ func (a *admin) cellStatus(ctx context.Context, topo *topology.Topology, c topol
 	cs := &pb.CellStatus{CellId: c.ID, HomeSite: c.Home}
 	cs.RequestsOk, cs.RequestsFailed = a.r.fwd.counters(c.ID)
 	replicas := make([]*pb.ReplicaState, len(c.Replicas))
+	var alertMu sync.Mutex // guards cs's alert fields against two claimed leaders
 	var wg sync.WaitGroup
 	for i, id := range c.Replicas {
 		n, _ := topo.Node(id)
@@ -129,6 +130,9 @@ func (a *admin) cellStatus(ctx context.Context, topo *topology.Topology, c topol
 			replicas[i].Reachable, replicas[i].AppliedIndex, replicas[i].Leader = true, st.GetAppliedIndex(), st.GetLeader()
 			if st.GetLeader() {
 				a.r.table.observe(c.ID, id, st.GetTerm()) // a fresh, first-hand claim
+				alertMu.Lock()
+				cs.UnresolvedPayouts, cs.OldestUnresolvedPayoutUnixMs = st.GetUnresolvedPayouts(), st.GetOldestUnresolvedPayoutUnixMs()
+				alertMu.Unlock()
 			}
 		}()
 	}

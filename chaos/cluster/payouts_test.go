@@ -11,6 +11,7 @@ import (
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/channel"
+	"github.com/cellpay/cellpay/router/client"
 )
 
 // TestPayoutLeaderCrashBetweenSubmitAndRecord: the provider pays at once
@@ -77,4 +78,46 @@ func TestPayoutLeaderCrashBetweenSubmitAndRecord(t *testing.T) {
 	if ok, bad := tot.Conserved(); !ok || tot.PaidOut["CNY"] != 250 {
 		t.Fatalf("totals %+v (%v); want conserved with 250 paid out", tot, bad)
 	}
+}
+
+// TestUnresolvedPayoutIsAnAlertInStatus: a payout whose outcome stays
+// unknown past the alert age shows in the routers' status; it clears once
+// the provider answers.
+func TestUnresolvedPayoutIsAnAlertInStatus(t *testing.T) {
+	c, err := Start(Config{Dir: t.TempDir(), Seed: 1, Payouts: cell.PayoutConfig{UnresolvedAge: 500 * time.Millisecond, CallTimeout: 300 * time.Millisecond}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	if err := c.WaitLeaders(ctx); err != nil {
+		t.Fatal(err)
+	}
+	cl := newClient(t, c, "hangzhou")
+	f := openAccounts(t, c, cl, 1, "al", 1_000)
+	c.Sim("bank-a").SetBehaviour(channel.Behaviour{Mode: channel.ModeTimeoutBefore})
+	if _, err := cl.Payout(ctx, f.accts[1][0], 10, "CNY", client.WithPayoutID("po-alert")); err != nil {
+		t.Fatalf("payout: %v", err)
+	}
+	conn, err := grpc.NewClient(c.RouterAddr("hz-a"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	alert := func() uint32 {
+		st, err := pb.NewRouterAdminClient(conn).Status(ctx, &pb.StatusRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, cs := range st.GetCells() {
+			if cs.GetCellId() == 1 {
+				return cs.GetUnresolvedPayouts()
+			}
+		}
+		return 0
+	}
+	waitFor(t, 30*time.Second, "the unresolved payout is an alert in status", func() (bool, string) { return alert() == 1, "no alert" })
+	c.Sim("bank-a").SetBehaviour(channel.Behaviour{Mode: channel.ModeSucceed})
+	waitFor(t, 30*time.Second, "the alert clears once the payout resolves", func() (bool, string) { return alert() == 0, "alert still on" })
 }

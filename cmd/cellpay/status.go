@@ -85,6 +85,12 @@ func printStatus(out io.Writer, st *pb.ClusterStatus) error {
 		}
 		fmt.Fprintf(w, "%d\t%s\t%s\t%s\t%d\t%s\t%d\t%d\n", c.GetCellId(), c.GetHomeSite(), c.GetActingSite(), c.GetLeaderNodeId(), c.GetTerm(), strings.Join(reps, " "), c.GetRequestsOk(), c.GetRequestsFailed())
 	}
+	for _, c := range st.GetCells() {
+		if n := c.GetUnresolvedPayouts(); n > 0 {
+			fmt.Fprintf(w, "\nALERT\tcell %d: %d payouts unresolved past the alert age, the oldest created %s (cellpay payouts list --state unknown)\n",
+				c.GetCellId(), n, time.UnixMilli(c.GetOldestUnresolvedPayoutUnixMs()).UTC().Format(time.RFC3339))
+		}
+	}
 	if len(st.GetSiteStates()) > 0 {
 		fmt.Fprintln(w, "\nSITE\tSTATE\tSINCE\tREASON")
 		for _, s := range st.GetSiteStates() {

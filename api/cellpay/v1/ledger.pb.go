@@ -2481,12 +2481,16 @@ type ReplicaStatusResponse struct {
 	NodeId       string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	AppliedIndex uint64                 `protobuf:"varint,3,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
 	// SHA-256 over the cell's state at applied_index.
-	StateSha256   []byte `protobuf:"bytes,4,opt,name=state_sha256,json=stateSha256,proto3" json:"state_sha256,omitempty"`
-	Leader        bool   `protobuf:"varint,5,opt,name=leader,proto3" json:"leader,omitempty"`
-	LeaderNodeId  string `protobuf:"bytes,6,opt,name=leader_node_id,json=leaderNodeId,proto3" json:"leader_node_id,omitempty"`
-	Term          uint64 `protobuf:"varint,7,opt,name=term,proto3" json:"term,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	StateSha256  []byte `protobuf:"bytes,4,opt,name=state_sha256,json=stateSha256,proto3" json:"state_sha256,omitempty"`
+	Leader       bool   `protobuf:"varint,5,opt,name=leader,proto3" json:"leader,omitempty"`
+	LeaderNodeId string `protobuf:"bytes,6,opt,name=leader_node_id,json=leaderNodeId,proto3" json:"leader_node_id,omitempty"`
+	Term         uint64 `protobuf:"varint,7,opt,name=term,proto3" json:"term,omitempty"`
+	// On the leader: the cell's payouts still PENDING or UNKNOWN past the
+	// alert age (PayoutConfig.UnresolvedAge), and when the oldest was created.
+	UnresolvedPayouts            uint32 `protobuf:"varint,8,opt,name=unresolved_payouts,json=unresolvedPayouts,proto3" json:"unresolved_payouts,omitempty"`
+	OldestUnresolvedPayoutUnixMs int64  `protobuf:"varint,9,opt,name=oldest_unresolved_payout_unix_ms,json=oldestUnresolvedPayoutUnixMs,proto3" json:"oldest_unresolved_payout_unix_ms,omitempty"`
+	unknownFields                protoimpl.UnknownFields
+	sizeCache                    protoimpl.SizeCache
 }
 
 func (x *ReplicaStatusResponse) Reset() {
@@ -2564,6 +2568,20 @@ func (x *ReplicaStatusResponse) GetLeaderNodeId() string {
 func (x *ReplicaStatusResponse) GetTerm() uint64 {
 	if x != nil {
 		return x.Term
+	}
+	return 0
+}
+
+func (x *ReplicaStatusResponse) GetUnresolvedPayouts() uint32 {
+	if x != nil {
+		return x.UnresolvedPayouts
+	}
+	return 0
+}
+
+func (x *ReplicaStatusResponse) GetOldestUnresolvedPayoutUnixMs() int64 {
+	if x != nil {
+		return x.OldestUnresolvedPayoutUnixMs
 	}
 	return 0
 }
@@ -3191,7 +3209,7 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\ttransfers\x18\x01 \x03(\v2\x1a.cellpay.v1.TransferRecordR\ttransfers\x12&\n" +
 	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"/\n" +
 	"\x14ReplicaStatusRequest\x12\x17\n" +
-	"\acell_id\x18\x01 \x01(\x04R\x06cellId\"\xe3\x01\n" +
+	"\acell_id\x18\x01 \x01(\x04R\x06cellId\"\xda\x02\n" +
 	"\x15ReplicaStatusResponse\x12\x17\n" +
 	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12#\n" +
@@ -3199,7 +3217,9 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\fstate_sha256\x18\x04 \x01(\fR\vstateSha256\x12\x16\n" +
 	"\x06leader\x18\x05 \x01(\bR\x06leader\x12$\n" +
 	"\x0eleader_node_id\x18\x06 \x01(\tR\fleaderNodeId\x12\x12\n" +
-	"\x04term\x18\a \x01(\x04R\x04term\",\n" +
+	"\x04term\x18\a \x01(\x04R\x04term\x12-\n" +
+	"\x12unresolved_payouts\x18\b \x01(\rR\x11unresolvedPayouts\x12F\n" +
+	" oldest_unresolved_payout_unix_ms\x18\t \x01(\x03R\x1coldestUnresolvedPayoutUnixMs\",\n" +
 	"\x11CheckpointRequest\x12\x17\n" +
 	"\acell_id\x18\x01 \x01(\x04R\x06cellId\"C\n" +
 	"\x12CheckpointResponse\x12\x17\n" +

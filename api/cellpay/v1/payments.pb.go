@@ -635,8 +635,11 @@ type CellStatus struct {
 	// Recent request outcomes at this router.
 	RequestsOk     uint64 `protobuf:"varint,7,opt,name=requests_ok,json=requestsOk,proto3" json:"requests_ok,omitempty"`
 	RequestsFailed uint64 `protobuf:"varint,8,opt,name=requests_failed,json=requestsFailed,proto3" json:"requests_failed,omitempty"`
-	unknownFields  protoimpl.UnknownFields
-	sizeCache      protoimpl.SizeCache
+	// An alert: payouts unsettled past the alert age (from the leader).
+	UnresolvedPayouts            uint32 `protobuf:"varint,9,opt,name=unresolved_payouts,json=unresolvedPayouts,proto3" json:"unresolved_payouts,omitempty"`
+	OldestUnresolvedPayoutUnixMs int64  `protobuf:"varint,10,opt,name=oldest_unresolved_payout_unix_ms,json=oldestUnresolvedPayoutUnixMs,proto3" json:"oldest_unresolved_payout_unix_ms,omitempty"`
+	unknownFields                protoimpl.UnknownFields
+	sizeCache                    protoimpl.SizeCache
 }
 
 func (x *CellStatus) Reset() {
@@ -721,6 +724,20 @@ func (x *CellStatus) GetRequestsOk() uint64 {
 func (x *CellStatus) GetRequestsFailed() uint64 {
 	if x != nil {
 		return x.RequestsFailed
+	}
+	return 0
+}
+
+func (x *CellStatus) GetUnresolvedPayouts() uint32 {
+	if x != nil {
+		return x.UnresolvedPayouts
+	}
+	return 0
+}
+
+func (x *CellStatus) GetOldestUnresolvedPayoutUnixMs() int64 {
+	if x != nil {
+		return x.OldestUnresolvedPayoutUnixMs
 	}
 	return 0
 }
@@ -989,7 +1006,7 @@ const file_cellpay_v1_payments_proto_rawDesc = "" +
 	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
 	"\x04site\x18\x03 \x01(\tR\x04site\x12\x14\n" +
 	"\x05state\x18\x04 \x01(\tR\x05state\x12\x12\n" +
-	"\x04addr\x18\x05 \x01(\tR\x04addr\"\x9d\x02\n" +
+	"\x04addr\x18\x05 \x01(\tR\x04addr\"\x94\x03\n" +
 	"\n" +
 	"CellStatus\x12\x17\n" +
 	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12\x1b\n" +
@@ -1001,7 +1018,10 @@ const file_cellpay_v1_payments_proto_rawDesc = "" +
 	"\breplicas\x18\x06 \x03(\v2\x18.cellpay.v1.ReplicaStateR\breplicas\x12\x1f\n" +
 	"\vrequests_ok\x18\a \x01(\x04R\n" +
 	"requestsOk\x12'\n" +
-	"\x0frequests_failed\x18\b \x01(\x04R\x0erequestsFailed\"\xa8\x01\n" +
+	"\x0frequests_failed\x18\b \x01(\x04R\x0erequestsFailed\x12-\n" +
+	"\x12unresolved_payouts\x18\t \x01(\rR\x11unresolvedPayouts\x12F\n" +
+	" oldest_unresolved_payout_unix_ms\x18\n" +
+	" \x01(\x03R\x1coldestUnresolvedPayoutUnixMs\"\xa8\x01\n" +
 	"\fReplicaState\x12\x17\n" +
 	"\anode_id\x18\x01 \x01(\tR\x06nodeId\x12\x12\n" +
 	"\x04site\x18\x02 \x01(\tR\x04site\x12\x1c\n" +
