@@ -55,6 +55,8 @@ type Service struct {
 	relay *relay
 	// payouts, if set (StartNode with providers), executes payouts.
 	payouts *payoutExecutor
+	// metrics, if set (StartNode with NodeConfig.Metrics), counts proposals.
+	metrics *nodeMetrics
 }
 
 // NewService serves the cells hosted by host.
@@ -116,11 +118,13 @@ func (s *Service) propose(ctx context.Context, cellID uint64, cmd *pb.Command) (
 
 // proposeReplayed is propose that also reports whether the result was
 // replayed from the command's idempotency key (nothing executed now).
-func (s *Service) proposeReplayed(ctx context.Context, cellID uint64, cmd *pb.Command) (*pb.CommandResult, bool, error) {
+func (s *Service) proposeReplayed(ctx context.Context, cellID uint64, cmd *pb.Command) (_ *pb.CommandResult, replayed bool, err error) {
 	g, err := s.group(cellID)
 	if err != nil {
 		return nil, false, err
 	}
+	var applyTook time.Duration // zero unless applied
+	defer func() { s.metrics.proposed(cellID, cmd, applyTook, replayed, err) }()
 	cmd.TimestampUnixMs = s.cfg.Now().UnixMilli()
 	if _, isTransfer := cmd.GetBody().(*pb.Command_Transfer); !isTransfer {
 		cmd.IdempotencyRetentionMs = s.cfg.IdempotencyRetention.Milliseconds()
@@ -131,6 +135,7 @@ func (s *Service) proposeReplayed(ctx context.Context, cellID uint64, cmd *pb.Co
 	}
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.ProposalTimeout)
 	defer cancel()
+	applyStart := time.Now()
 	out, err := g.Apply(ctx, data)
 	if err != nil {
 		if st := s.notLeader(cellID, err); st != nil {
@@ -143,6 +148,7 @@ func (s *Service) proposeReplayed(ctx context.Context, cellID uint64, cmd *pb.Co
 		}
 		return nil, false, status.FromContextError(err).Err()
 	}
+	applyTook = time.Since(applyStart)
 	applied, ok := out.(Applied)
 	if !ok {
 		return nil, false, status.Errorf(codes.Internal, "cell %d: apply returned %T", cellID, out)
@@ -278,34 +284,6 @@ func (s *Service) Payout(ctx context.Context, req *pb.PayoutRequest) (*pb.Payout
 	return s.awaitPayout(ctx, req.GetCellId(), rec), nil
 }
 
-// awaitPayout waits, at most PayoutConfig.Wait and never past ctx, for a
-// payout to settle; it returns the latest record.
-func (s *Service) awaitPayout(ctx context.Context, cellID uint64, rec *pb.PayoutRecord) *pb.PayoutRecord {
-	g, err := s.group(cellID)
-	if err != nil {
-		return rec
-	}
-	wait := time.NewTimer(waitWithin(ctx, s.payouts.cfg.Wait))
-	defer wait.Stop()
-	poll := time.NewTicker(10 * time.Millisecond)
-	defer poll.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return rec
-		case <-wait.C:
-			return rec
-		case <-poll.C:
-		}
-		if now, err := GetPayout(g.Reader(), rec.GetPayoutId()); err == nil {
-			rec = now
-			if settledPayout(now.GetState()) {
-				return now
-			}
-		}
-	}
-}
-
 // GetPayout implements pb.CellServer (a current read).
 func (s *Service) GetPayout(ctx context.Context, req *pb.GetPayoutRequest) (*pb.PayoutRecord, error) {
 	if err := validID("payout_id", req.GetPayoutId(), idempotencyKeyBytesMax); err != nil {
@@ -337,44 +315,6 @@ func (s *Service) ListPayouts(ctx context.Context, req *pb.ListPayoutsRequest) (
 		return nil, status.Errorf(codes.Internal, "cell %d: listing payouts: %v", req.GetCellId(), err)
 	}
 	return &pb.ListPayoutsResponse{Payouts: recs, NextPageToken: next}, nil
-}
-
-// waitWithin bounds a wait for an outcome to half of what is left of the
-// request's deadline, so the answer (settled or not) still reaches a caller
-// that would otherwise give up and retry.
-func waitWithin(ctx context.Context, wait time.Duration) time.Duration {
-	if dl, ok := ctx.Deadline(); ok {
-		wait = min(wait, time.Until(dl)/2)
-	}
-	return max(wait, 0)
-}
-
-// awaitSettled wakes the relay and waits, at most CrossCellWait and never
-// past ctx, for the transfer to settle; it returns the latest record.
-func (s *Service) awaitSettled(ctx context.Context, cellID uint64, rec *pb.TransferRecord) *pb.TransferRecord {
-	s.relay.notify()
-	g, err := s.group(cellID)
-	if err != nil {
-		return rec
-	}
-	wait := time.NewTimer(waitWithin(ctx, s.cfg.CrossCellWait))
-	defer wait.Stop()
-	poll := time.NewTicker(10 * time.Millisecond)
-	defer poll.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return rec
-		case <-wait.C:
-			return rec
-		case <-poll.C:
-		}
-		// The local replica is the leader's (it just applied the debit);
-		// a settled record read here is committed.
-		if now, err := GetTransfer(g.Reader(), rec.GetTransferId()); err == nil && now.GetState() != pb.TransferState_TRANSFER_STATE_IN_FLIGHT {
-			return now
-		}
-	}
 }
 
 // currentReader returns the cell's state after a linearizable read check.
