@@ -10,6 +10,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -49,6 +50,9 @@ type NodeConfig struct {
 	Payouts       PayoutConfig
 	Logger        *slog.Logger
 	RaftLogOutput io.Writer
+	// Metrics, if set, is where the node registers its Prometheus metrics
+	// (docs/METRICS.md); nil: none.
+	Metrics prometheus.Registerer
 }
 
 // Node is a running cellpay node.
@@ -62,6 +66,8 @@ type Node struct {
 	relay   *relay          // nil without a Courier
 	payouts *payoutExecutor // nil without providers
 	logger  *slog.Logger
+	// stopLeaderWatch ends the metrics' leader watch (nil without metrics).
+	stopLeaderWatch func()
 }
 
 // topologyDirectory answers the Cell service's questions from the topology.
@@ -101,6 +107,8 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	if err := cfg.Payouts.validate(); err != nil {
 		errs = append(errs, err)
 	}
+	metrics, metricsErr := newNodeMetrics(cfg.Metrics)
+	errs = append(errs, metricsErr)
 	if err := errors.Join(errs...); err != nil {
 		closeAll(cfg.RaftListener, cfg.ClientListener)
 		return nil, err
@@ -161,6 +169,12 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		id: self.ID, host: host, server: grpc.NewServer(opts...), client: clientLn, served: make(chan struct{}),
 		service: NewService(host, topologyDirectory{topo}, cfg.Service),
 		logger:  cfg.Logger.With("component", "node", "node", self.ID),
+	}
+	n.service.metrics = metrics
+	if metrics != nil {
+		events, cancel := host.WatchLeaders()
+		n.stopLeaderWatch = cancel
+		go metrics.watchLeaders(self.ID, events)
 	}
 	ids := make([]uint64, 0, len(cells))
 	for _, c := range cells {
@@ -230,6 +244,9 @@ func (n *Node) Close(drain time.Duration) error {
 		<-done
 	}
 	<-n.served
+	if n.stopLeaderWatch != nil {
+		n.stopLeaderWatch()
+	}
 	if n.relay != nil {
 		n.relay.close()
 	}

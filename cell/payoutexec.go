@@ -194,6 +194,7 @@ func (e *payoutExecutor) close() {
 func (e *payoutExecutor) pass(cellID uint64, wg *sync.WaitGroup) {
 	g, err := e.host.Group(cellID)
 	if err != nil || !g.IsLeader() {
+		e.service.metrics.payoutPass(cellID, false, nil, time.Time{}, 0)
 		return
 	}
 	records, _, err := ListPayouts(g.Reader(), pb.PayoutState_PAYOUT_STATE_PENDING, uint32(e.cfg.BatchMax), "")
@@ -208,6 +209,7 @@ func (e *payoutExecutor) pass(cellID uint64, wg *sync.WaitGroup) {
 	}
 	e.forgetSettled(cellID, records)
 	now := time.Now()
+	e.service.metrics.payoutPass(cellID, true, records, now, e.cfg.UnresolvedAge)
 	for _, rec := range records {
 		id := rec.GetPayoutId()
 		e.mu.Lock()
@@ -292,14 +294,14 @@ func (e *payoutExecutor) execute(cellID uint64, rec *pb.PayoutRecord, fresh bool
 	var res channel.Result
 	var err error
 	if fresh && rec.GetState() == pb.PayoutState_PAYOUT_STATE_PENDING {
-		res, err = p.Submit(ctx, payout)
+		res, err = e.submit(ctx, p, payout)
 	} else {
-		res, err = p.Query(ctx, payout.ID)
+		res, err = e.query(ctx, p, payout.ID)
 		if errors.Is(err, channel.ErrNotFound) {
 			// Never heard of it, and no submit of ours is in flight (one
 			// executor per cell, each call bounded): submitting to the same
 			// provider with the same id is safe, it deduplicates.
-			res, err = p.Submit(ctx, payout)
+			res, err = e.submit(ctx, p, payout)
 		}
 	}
 	outcome := e.outcomeOf(rec, res, err)
@@ -320,6 +322,21 @@ func (e *payoutExecutor) execute(cellID uint64, rec *pb.PayoutRecord, fresh bool
 		return true, false
 	}
 	return false, now.GetState() == pb.PayoutState_PAYOUT_STATE_PENDING // rerouted
+}
+
+// submit and query call the provider, counted and timed in the metrics.
+func (e *payoutExecutor) submit(ctx context.Context, p channel.Provider, payout channel.Payout) (channel.Result, error) {
+	start := time.Now()
+	res, err := p.Submit(ctx, payout)
+	e.service.metrics.providerCall(p.Name(), "submit", res, err, time.Since(start))
+	return res, err
+}
+
+func (e *payoutExecutor) query(ctx context.Context, p channel.Provider, payoutID string) (channel.Result, error) {
+	start := time.Now()
+	res, err := p.Query(ctx, payoutID)
+	e.service.metrics.providerCall(p.Name(), "query", res, err, time.Since(start))
+	return res, err
 }
 
 // outcomeOf turns a provider's answer into the outcome to record, or nil

@@ -156,6 +156,7 @@ func (r *relay) close() {
 func (r *relay) pass(cellID uint64, wg *sync.WaitGroup) {
 	g, err := r.host.Group(cellID)
 	if err != nil || !g.IsLeader() {
+		r.service.metrics.outbox(cellID, -1)
 		return
 	}
 	records, err := readOutbox(g.Reader(), r.cfg.BatchMax)
@@ -163,6 +164,7 @@ func (r *relay) pass(cellID uint64, wg *sync.WaitGroup) {
 		r.logger.Error("relay: reading the outbox", "cell", cellID, "error", err)
 		return
 	}
+	r.service.metrics.outbox(cellID, len(records))
 	r.forgetSettled(cellID, records)
 	now := time.Now()
 	for _, rec := range records {
