@@ -207,7 +207,7 @@ func TestLeaderWatchCounts(t *testing.T) {
 	for _, ev := range []replication.LeaderEvent{
 		{Group: 1, LeaderID: ""}, {Group: 1, LeaderID: "n1", Term: 2}, // first leader: no change
 		{Group: 1, LeaderID: ""}, {Group: 1, LeaderID: "n2", Term: 3}, // a change
-		{Group: 1, LeaderID: "n2", Term: 3}, // the same again
+		{Group: 1, LeaderID: "n2", Term: 3},                                      // the same again
 		{Group: 0, LeaderID: "n2", Term: 1}, {Group: 0, LeaderID: "n1", Term: 2}, // the meta group
 	} {
 		events <- ev
@@ -256,7 +256,7 @@ func TestMetricsRegistryReuse(t *testing.T) {
 func TestOutcomeLabels(t *testing.T) {
 	ledger := func(r pb.ErrorReason) error { return StatusError(codes.FailedPrecondition, ReasonString(r), "x", nil) }
 	for _, tt := range []struct {
-		err             error
+		err              error
 		outcome, propose string
 	}{
 		{nil, "ok", "ok"},

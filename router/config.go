@@ -9,6 +9,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cellpay/cellpay/cell/topology"
 )
 
@@ -58,6 +60,9 @@ type Config struct {
 	HTTPBodyBytesMax int64
 
 	Logger *slog.Logger
+	// Metrics, if set, is where the router registers its Prometheus
+	// metrics (docs/METRICS.md); nil: none.
+	Metrics prometheus.Registerer
 }
 
 // DefaultConfig returns a Config with every tunable at its default.

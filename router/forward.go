@@ -30,6 +30,8 @@ type forwarder struct {
 	// unreachable, if set, reports whether the prober's latest probe of a
 	// node failed: such a node is tried only when every replica is.
 	unreachable func(nodeID string) bool
+	// metrics, if set, counts attempts, retries and hints followed.
+	metrics *routerMetrics
 
 	cellsMu sync.Mutex
 	cells   map[uint64]*cellState
@@ -120,6 +122,7 @@ func (f *forwarder) do(ctx context.Context, cellID uint64, call func(context.Con
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.RequestTimeout)
 	defer cancel()
 	st := f.cell(cellID)
+	noteForwarded(ctx, cellID)
 	select {
 	case st.slots <- struct{}{}:
 		defer func() { <-st.slots }()
@@ -131,6 +134,7 @@ func (f *forwarder) do(ctx context.Context, cellID uint64, call func(context.Con
 	var last error
 	for attempt := 0; ; attempt++ {
 		nodeID := f.target(c, st)
+		f.metrics.attempt(cellID)
 		err := f.attempt(ctx, nodeID, call)
 		if err == nil {
 			st.ok.Add(1)
@@ -154,6 +158,7 @@ func (f *forwarder) do(ctx context.Context, cellID uint64, call func(context.Con
 			break
 		}
 		if followed && attempt < len(c.Replicas) {
+			f.metrics.retry(cellID, err, true)
 			continue // a fresh hint: go there at once
 		}
 		sleep := backoff/2 + rand.N(backoff/2+1)
@@ -167,6 +172,7 @@ func (f *forwarder) do(ctx context.Context, cellID uint64, call func(context.Con
 		if ctx.Err() != nil {
 			break
 		}
+		f.metrics.retry(cellID, err, false)
 	}
 	st.failed.Add(1)
 	if s, ok := status.FromError(last); ok && s.Code() != codes.Unknown {

@@ -40,7 +40,8 @@ func Start(cfg Config) (*Router, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	if err := cfg.Validate(); err != nil {
+	metrics, err := newRouterMetrics(cfg.Metrics)
+	if err = errors.Join(cfg.Validate(), err); err != nil {
 		for _, l := range []interface{ Close() error }{cfg.Listener, cfg.HTTPListener} {
 			if l != nil {
 				_ = l.Close()
@@ -57,6 +58,7 @@ func Start(cfg Config) (*Router, error) {
 		ok, _, at := r.prober.node(nodeID)
 		return !at.IsZero() && !ok
 	}
+	r.fwd.metrics = metrics
 
 	gcfg := gossip.DefaultConfig()
 	gcfg.Name, gcfg.BindAddr, gcfg.Seeds, gcfg.Logger = cfg.ID, cfg.GossipAddr, cfg.GossipSeeds, cfg.Logger
@@ -80,7 +82,7 @@ func Start(cfg Config) (*Router, error) {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.ServerTLS)))
 	}
 	r.server = grpc.NewServer(opts...)
-	pay := &payments{topo: cfg.Topology, fwd: r.fwd}
+	pay := metered(&payments{topo: cfg.Topology, fwd: r.fwd}, metrics)
 	pb.RegisterPaymentsServer(r.server, pay)
 	pb.RegisterRouterAdminServer(r.server, &admin{r: r})
 	healthpb.RegisterHealthServer(r.server, health.NewServer())
