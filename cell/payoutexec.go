@@ -120,16 +120,9 @@ type payoutExecutor struct {
 	done   chan struct{}
 	slots  chan struct{}
 
-	mu      sync.Mutex
-	pending map[string]*payoutWork // by payout id
-}
-
-type payoutWork struct {
-	cellID   uint64
-	inFlight bool
-	fresh    bool // recorded PENDING by this node's service: never submitted
-	retryAt  time.Time
-	backoff  time.Duration
+	// work is by payout id; fresh: recorded PENDING by this node's service,
+	// never submitted.
+	work *workSet
 }
 
 func newPayoutExecutor(host *replication.Host, service *Service, cells []uint64, cfg PayoutConfig, logger *slog.Logger) *payoutExecutor {
@@ -140,7 +133,7 @@ func newPayoutExecutor(host *replication.Host, service *Service, cells []uint64,
 		host: host, service: service, cells: cells, cfg: cfg, providers: map[string]channel.Provider{},
 		logger: logger.With("component", "payouts"),
 		kick:   make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		slots: make(chan struct{}, cfg.InFlightMax), pending: map[string]*payoutWork{},
+		slots: make(chan struct{}, cfg.InFlightMax), work: newWorkSet(cfg.BackoffMin, cfg.BackoffMax),
 	}
 	for _, p := range cfg.Providers {
 		e.providers[p.Name()] = p
@@ -154,11 +147,7 @@ func (e *payoutExecutor) defaultProvider() string { return e.cfg.Providers[0].Na
 // recorded tells the executor that this node just recorded a payout
 // PENDING (so it was never submitted) and asks for a pass now.
 func (e *payoutExecutor) recorded(cellID uint64, payoutID string) {
-	e.mu.Lock()
-	if _, ok := e.pending[payoutID]; !ok {
-		e.pending[payoutID] = &payoutWork{cellID: cellID, fresh: true}
-	}
-	e.mu.Unlock()
+	e.work.markFresh(cellID, payoutID)
 	select {
 	case e.kick <- struct{}{}:
 	default:
@@ -207,30 +196,25 @@ func (e *payoutExecutor) pass(cellID uint64, wg *sync.WaitGroup) {
 		e.logger.Error("payouts: reading the work items", "cell", cellID, "error", err)
 		return
 	}
-	e.forgetSettled(cellID, records)
+	if len(records) < e.cfg.BatchMax { // A partial view cannot tell what left.
+		current := make(map[string]bool, len(records))
+		for _, rec := range records {
+			current[rec.GetPayoutId()] = true
+		}
+		e.work.forget(cellID, current)
+	}
 	now := time.Now()
 	e.service.metrics.payoutPass(cellID, true, records, now, e.cfg.UnresolvedAge)
 	for _, rec := range records {
 		id := rec.GetPayoutId()
-		e.mu.Lock()
-		w := e.pending[id]
-		if w == nil {
-			w = &payoutWork{cellID: cellID}
-			e.pending[id] = w
-		}
-		due := !w.inFlight && !now.Before(w.retryAt)
-		fresh := w.fresh
-		if due {
-			w.inFlight, w.fresh = true, false
-		}
-		e.mu.Unlock()
+		due, fresh := e.work.claim(cellID, id, now)
 		if !due {
 			continue
 		}
 		select {
 		case e.slots <- struct{}{}:
 		case <-e.stop:
-			e.finish(id, false, false)
+			e.work.finish(id, false, false)
 			return
 		}
 		wg.Add(1)
@@ -238,46 +222,9 @@ func (e *payoutExecutor) pass(cellID uint64, wg *sync.WaitGroup) {
 			defer wg.Done()
 			defer func() { <-e.slots }()
 			settled, again := e.execute(cellID, rec, fresh)
-			e.finish(id, settled, again)
+			e.work.finish(id, settled, again)
 		}()
 	}
-}
-
-// forgetSettled drops the state of payouts that left the work items.
-func (e *payoutExecutor) forgetSettled(cellID uint64, records []*pb.PayoutRecord) {
-	if len(records) >= e.cfg.BatchMax {
-		return // A partial view.
-	}
-	current := make(map[string]bool, len(records))
-	for _, rec := range records {
-		current[rec.GetPayoutId()] = true
-	}
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	for id, w := range e.pending {
-		if w.cellID == cellID && !w.inFlight && !w.fresh && !current[id] {
-			delete(e.pending, id)
-		}
-	}
-}
-
-// finish records the end of one execution: settled, due again at once
-// (rerouted to another provider, never submitted there), or backing off.
-func (e *payoutExecutor) finish(id string, settled, again bool) {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	w := e.pending[id]
-	if settled || w == nil {
-		delete(e.pending, id)
-		return
-	}
-	w.inFlight = false
-	if again {
-		w.fresh, w.retryAt, w.backoff = true, time.Time{}, 0
-		return
-	}
-	w.backoff = min(max(2*w.backoff, e.cfg.BackoffMin), e.cfg.BackoffMax)
-	w.retryAt = time.Now().Add(w.backoff)
 }
 
 // execute takes one step for a payout: it reports whether the payout is

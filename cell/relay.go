@@ -95,15 +95,7 @@ type relay struct {
 	done   chan struct{}
 	slots  chan struct{}
 
-	mu      sync.Mutex
-	pending map[string]*delivery // by transfer id: in flight or backing off
-}
-
-type delivery struct {
-	cellID   uint64
-	inFlight bool
-	retryAt  time.Time
-	backoff  time.Duration
+	work *workSet // by transfer id: in flight or backing off
 }
 
 func newRelay(host *replication.Host, service *Service, courier Courier, cells []uint64, cfg RelayConfig, logger *slog.Logger) *relay {
@@ -114,7 +106,7 @@ func newRelay(host *replication.Host, service *Service, courier Courier, cells [
 		host: host, service: service, courier: courier, cells: cells, cfg: cfg,
 		logger: logger.With("component", "relay"),
 		kick:   make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		slots: make(chan struct{}, cfg.InFlightMax), pending: make(map[string]*delivery),
+		slots: make(chan struct{}, cfg.InFlightMax), work: newWorkSet(cfg.BackoffMin, cfg.BackoffMax),
 	}
 }
 
@@ -165,71 +157,32 @@ func (r *relay) pass(cellID uint64, wg *sync.WaitGroup) {
 		return
 	}
 	r.service.metrics.outbox(cellID, len(records))
-	r.forgetSettled(cellID, records)
+	if len(records) < r.cfg.BatchMax { // A partial view cannot tell what left.
+		current := make(map[string]bool, len(records))
+		for _, rec := range records {
+			current[rec.GetTransfer().GetTransferId()] = true
+		}
+		r.work.forget(cellID, current)
+	}
 	now := time.Now()
 	for _, rec := range records {
 		id := rec.GetTransfer().GetTransferId()
-		r.mu.Lock()
-		d := r.pending[id]
-		if d == nil {
-			d = &delivery{cellID: cellID}
-			r.pending[id] = d
-		}
-		due := !d.inFlight && !now.Before(d.retryAt)
-		if due {
-			d.inFlight = true
-		}
-		r.mu.Unlock()
-		if !due {
+		if due, _ := r.work.claim(cellID, id, now); !due {
 			continue
 		}
 		select {
 		case r.slots <- struct{}{}:
 		case <-r.stop:
-			r.finish(id, false)
+			r.work.finish(id, false, false)
 			return
 		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
 			defer func() { <-r.slots }()
-			r.finish(id, r.deliver(cellID, rec))
+			r.work.finish(id, r.deliver(cellID, rec), false)
 		}()
 	}
-}
-
-// forgetSettled drops the backoff state of a cell's records that left its
-// outbox (settled by an earlier leader), so pending stays bounded by the
-// outboxes.
-func (r *relay) forgetSettled(cellID uint64, records []*pb.OutboxRecord) {
-	if len(records) == r.cfg.BatchMax {
-		return // A partial view: what is not in it may still be waiting.
-	}
-	current := make(map[string]bool, len(records))
-	for _, rec := range records {
-		current[rec.GetTransfer().GetTransferId()] = true
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	for id, d := range r.pending {
-		if d.cellID == cellID && !d.inFlight && !current[id] {
-			delete(r.pending, id)
-		}
-	}
-}
-
-// finish records a delivery's end: settled, or backing off.
-func (r *relay) finish(id string, settled bool) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	d := r.pending[id]
-	if settled || d == nil {
-		delete(r.pending, id)
-		return
-	}
-	d.inFlight = false
-	d.backoff = min(max(2*d.backoff, r.cfg.BackoffMin), r.cfg.BackoffMax)
-	d.retryAt = time.Now().Add(d.backoff)
 }
 
 // deliver credits the payee and records the outcome in the payer's cell;
