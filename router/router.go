@@ -16,6 +16,7 @@ import (
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/router/gossip"
 	"github.com/cellpay/cellpay/router/httpapi"
+	"github.com/cellpay/cellpay/router/statuspage"
 )
 
 // Router is a running regional router.
@@ -101,7 +102,9 @@ func Start(cfg Config) (*Router, error) {
 	})
 	if cfg.HTTPListener != nil {
 		r.http = &http.Server{
-			Handler:           httpapi.New(pay, httpapi.Config{BodyBytesMax: cfg.HTTPBodyBytesMax, RequestTimeout: cfg.RequestTimeout}),
+			// The status page (/status, /status.json) in front of the API (/v1/).
+			Handler: statuspage.New(statuspage.Config{Status: r.ClusterStatus, Sites: statuspage.SitesOf(cfg.Topology)},
+				httpapi.New(pay, httpapi.Config{BodyBytesMax: cfg.HTTPBodyBytesMax, RequestTimeout: cfg.RequestTimeout})),
 			ReadHeaderTimeout: 5 * time.Second,
 		}
 		r.goRun(func() {
@@ -119,6 +122,13 @@ func (r *Router) goRun(fn func()) {
 		defer r.wg.Done()
 		fn()
 	}()
+}
+
+// ClusterStatus is what RouterAdmin.Status answers, computed in process;
+// it returns by ctx's deadline (each replica and meta voter is asked with a
+// shorter timeout of its own).
+func (r *Router) ClusterStatus(ctx context.Context) (*pb.ClusterStatus, error) {
+	return (&admin{r: r}).Status(ctx, &pb.StatusRequest{})
 }
 
 // Addr is the gRPC address of the router.
