@@ -39,14 +39,33 @@ func (a *admin) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.ClusterSta
 		}
 		out.Members = append(out.Members, ms)
 	}
-	for _, c := range topo.Cells() {
-		out.Cells = append(out.Cells, a.cellStatus(ctx, topo, c))
+	// Every cell and the meta group at once: with a site cut off, each
+	// waits statusReplicaTimeout for its replica there, and one after the
+	// other that would be a second per cell.
+	cells := topo.Cells()
+	out.Cells = make([]*pb.CellStatus, len(cells))
+	limit := make(chan struct{}, statusCellsInFlightMax)
+	var wg sync.WaitGroup
+	for i, c := range cells {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			limit <- struct{}{}
+			defer func() { <-limit }()
+			out.Cells[i] = a.cellStatus(ctx, topo, c)
+		}()
 	}
-	if ms := a.metaStatus(ctx); ms != nil {
+	ms := a.metaStatus(ctx)
+	wg.Wait()
+	if ms != nil {
 		out.SiteStates, out.Events = ms.GetSites(), ms.GetEvents()
 	}
 	return out, nil
 }
+
+// statusCellsInFlightMax bounds the cells Status asks about at once (each
+// asks all its replicas in parallel).
+const statusCellsInFlightMax = 32
 
 // statusEventsMax is how many recent failover events Status shows.
 const statusEventsMax = 50
