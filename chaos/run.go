@@ -55,6 +55,10 @@ type Options struct {
 	Logger                                               *slog.Logger
 	// Progress, if set, receives one line per phase.
 	Progress func(string)
+	// Observe, if set, is given the run's history once, as soon as it
+	// starts recording (before the accounts are set up), for a live view
+	// (the demo's status line). The caller only reads it.
+	Observe func(*history.History)
 }
 
 // runTagBytesMax keeps account ids ("acct-TAG-CELL-N") within the ledger's
@@ -179,6 +183,9 @@ func Run(ctx context.Context, opts Options) (report.Run, error) {
 	}
 
 	h := history.New()
+	if opts.Observe != nil {
+		opts.Observe(h)
+	}
 	var clients []*client.Client
 	for _, region := range regionsOf(topo) {
 		cfg := t.ClientConfig(region)
