@@ -137,6 +137,7 @@ func (a *autoReconciler) once(ctx context.Context, reason string) {
 	a.mu.Lock()
 	a.last = &rep
 	a.mu.Unlock()
+	a.c.metrics.reconciled(reason, rep, err, a.c.cfg.Now())
 	level := a.c.logger.Info
 	if !rep.AllClear || err != nil {
 		level = a.c.logger.Warn

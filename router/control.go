@@ -10,6 +10,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -55,6 +56,9 @@ type ControlConfig struct {
 	Now func() time.Time
 	// Reconcile is when the meta leader reconciles on its own.
 	Reconcile ReconcileSchedule
+	// Metrics, if set, is where the control plane registers its Prometheus
+	// metrics (docs/METRICS.md; usually the node's registry); nil: none.
+	Metrics prometheus.Registerer
 }
 
 // RouterInfo is a router the controller asks for its view.
@@ -113,9 +117,10 @@ func (c ControlConfig) ObservationAgeMaxTooShort() bool {
 // while that replica leads, runs the failover controller and drills.
 type Control struct {
 	pb.UnimplementedControlServer
-	cfg    ControlConfig
-	logger *slog.Logger
-	conns  *connPool
+	cfg     ControlConfig
+	logger  *slog.Logger
+	conns   *connPool
+	metrics *controlMetrics // nil without ControlConfig.Metrics
 
 	mu      sync.Mutex
 	node    *cell.Node
@@ -141,7 +146,11 @@ func NewControl(cfg ControlConfig) (*Control, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	return &Control{cfg: cfg, logger: cfg.Logger.With("component", "control"), conns: newConnPool(cfg.Dialer, cfg.TLS)}, nil
+	metrics, err := newControlMetrics(cfg.Metrics)
+	if err != nil {
+		return nil, err
+	}
+	return &Control{cfg: cfg, logger: cfg.Logger.With("component", "control"), conns: newConnPool(cfg.Dialer, cfg.TLS), metrics: metrics}, nil
 }
 
 // Register registers the Control service on s.

@@ -76,6 +76,7 @@ func (k *controller) run(ctx context.Context) {
 		} else {
 			k.leading = false
 		}
+		k.c.metrics.sites(k.c.cfg.Topology, k.state, k.leading)
 		select {
 		case <-ctx.Done():
 			return
@@ -249,6 +250,7 @@ func (k *controller) startMove(ctx context.Context, mv failover.Move) {
 		defer cancel()
 		err := k.c.moveVia(mctx, mv.FromNode, mv.Cell, mv.ToNode)
 		took := k.c.cfg.Now().Sub(start)
+		k.c.metrics.moved(mv.Kind, err)
 		k.mu.Lock()
 		delete(k.moving, mv.Cell)
 		if err != nil {
@@ -279,6 +281,7 @@ func (k *controller) startMove(ctx context.Context, mv failover.Move) {
 
 // event records ev, logging (not failing) when it cannot.
 func (k *controller) event(ctx context.Context, ev *pb.MetaEvent) {
+	k.c.metrics.event(ev.GetKind())
 	if _, err := k.c.propose(ctx, &pb.MetaCommand{Op: &pb.MetaCommand_Event{Event: ev}}); err != nil {
 		k.c.logger.Warn("could not record an event", "kind", ev.GetKind(), "cell", ev.GetCellId(), "error", err)
 	}
@@ -320,6 +323,7 @@ func (k *controller) checkFirstWrites(ctx context.Context, snap []observed, now 
 			continue
 		}
 		delete(k.waits, id)
+		k.c.metrics.firstWrite(w, first.Sub(w.since))
 		k.event(ctx, &pb.MetaEvent{Kind: "first_write", CellId: id, ToNode: by, Reason: w.reason, DurationMs: first.Sub(w.since).Milliseconds(), AtUnixMs: first.UnixMilli()})
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"net"
@@ -113,6 +114,9 @@ type Cluster struct {
 	routerAddrs map[string]string         // by site, kept across restarts
 	httpAddrs   map[string]string
 	seed        string // a gossip address to join
+	// Prometheus registries of each node (by id) and router (by site),
+	// kept across restarts as a scraper sees one process's metrics.
+	nodeRegs, routerRegs map[string]*prometheus.Registry
 }
 
 type node struct {
@@ -225,8 +229,9 @@ func (c *Cluster) startNode(n topology.Node, raftLn, clientLn net.Listener) erro
 		sync.Mutex
 		agent *router.NodeAgent
 	}
+	reg := c.registry(&c.nodeRegs, n.ID)
 	ccfg := router.DefaultControlConfig()
-	ccfg.Topology, ccfg.Dialer, ccfg.Logger = c.Topology, c.Fabric.Dialer(n.Site), c.cfg.Logger
+	ccfg.Topology, ccfg.Dialer, ccfg.Logger, ccfg.Metrics = c.Topology, c.Fabric.Dialer(n.Site), c.cfg.Logger, reg
 	ccfg.Routers = func() []router.RouterInfo {
 		routers.Lock()
 		defer routers.Unlock()
@@ -253,7 +258,7 @@ func (c *Cluster) startNode(n topology.Node, raftLn, clientLn net.Listener) erro
 		Topology: c.Topology, NodeID: n.ID, DataDir: dir, RaftListener: raftLn, ClientListener: clientLn,
 		Dialer: c.Fabric.Dialer(n.Site), HeartbeatIntervalMin: c.cfg.HeartbeatIntervalMin,
 		Logger: c.cfg.Logger, RaftLogOutput: io.Discard, Register: control.Register, Courier: courier,
-		Payouts: c.cfg.Payouts,
+		Payouts: c.cfg.Payouts, Metrics: reg,
 	})
 	if err != nil {
 		_ = courier.Close()
@@ -322,7 +327,7 @@ func (c *Cluster) StartRouter(site string) error {
 		cfg.IngressDialer = c.ClientDialer(s.Region) // an outside prober in the router's region
 	}
 	cfg.RequestTimeout = c.cfg.RouterRequestTimeout
-	cfg.Logger = c.cfg.Logger
+	cfg.Logger, cfg.Metrics = c.cfg.Logger, c.registry(&c.routerRegs, site)
 	r, err := router.Start(cfg)
 	if err != nil {
 		return err
@@ -421,6 +426,28 @@ func (c *Cluster) HTTPAddr(site string) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.httpAddrs[site]
+}
+
+// NodeMetrics is the Prometheus registry of node id (its Cell service,
+// relay, payouts and control plane); RouterMetrics that of site's router.
+// Each is kept across restarts, so counts go on.
+func (c *Cluster) NodeMetrics(id string) *prometheus.Registry { return c.registry(&c.nodeRegs, id) }
+
+// RouterMetrics is the Prometheus registry of site's router.
+func (c *Cluster) RouterMetrics(site string) *prometheus.Registry {
+	return c.registry(&c.routerRegs, site)
+}
+
+func (c *Cluster) registry(regs *map[string]*prometheus.Registry, key string) *prometheus.Registry {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if *regs == nil {
+		*regs = map[string]*prometheus.Registry{}
+	}
+	if (*regs)[key] == nil {
+		(*regs)[key] = prometheus.NewRegistry()
+	}
+	return (*regs)[key]
 }
 
 // RouterAddrs groups the router addresses by region, for router/client.

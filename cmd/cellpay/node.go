@@ -22,6 +22,7 @@ func newNodeCmd() *cobra.Command {
 		providerTokenFile                          string
 		seeds, providerSpecs                       []string
 		drain                                      time.Duration
+		metricsOpts                                metricsFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "node --config FILE --node ID --data DIR --env NAME",
@@ -40,13 +41,25 @@ With --via-proxy FILE (the chaos proxy's config), every dial to a node or
 router in another site (Raft, control plane probes and observations) goes to
 the proxy route from this node's site to that address instead, so 'cellpay
 chaos' faults apply; same-site dials and gossip stay direct. Every node
-address of the other sites must have a route (exit 3 otherwise).`,
+address of the other sites must have a route (exit 3 otherwise).
+
+With --metrics-addr ADDR the node serves Prometheus metrics at
+http://ADDR/metrics on a listener of its own (docs/METRICS.md); --pprof adds
+Go's profiler at /debug/pprof/ on that listener.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := metricsOpts.validate(cmd, map[string]string{"--gossip-addr": gossipAddr}); err != nil {
+				return err
+			}
 			logger, topo, err := startProcess(cmd, []flagValue{{"--config", configPath}, {"--node", nodeID}, {"--data", dataDir}, {"--env", env}}, logLevel, configPath, env)
 			if err != nil {
 				return err
 			}
+			metrics, metricsSrv, err := startMetrics(metricsOpts, logger)
+			if err != nil {
+				return err
+			}
+			defer metricsSrv.close() // last: scrapes work while the node drains
 			providers, err := parseProviders(cmd, providerSpecs, providerTokenFile)
 			if err != nil {
 				return err
@@ -62,7 +75,7 @@ address of the other sites must have a route (exit 3 otherwise).`,
 				logger.Info("dialing other sites through the chaos proxy", "config", viaProxy, "site", self.Site, "redirected_addrs", d.redirected)
 			}
 			ccfg := router.DefaultControlConfig()
-			ccfg.Topology, ccfg.Logger, ccfg.Dialer = topo, logger, dial
+			ccfg.Topology, ccfg.Logger, ccfg.Dialer, ccfg.Metrics = topo, logger, dial, metrics
 			ccfg.Reconcile.Statements = map[string]channel.StatementReader{}
 			for _, p := range providers {
 				if sr, ok := p.(channel.StatementReader); ok {
@@ -94,7 +107,7 @@ address of the other sites must have a route (exit 3 otherwise).`,
 			node, err := cell.StartNode(cell.NodeConfig{
 				Topology: topo, NodeID: nodeID, DataDir: dataDir, Logger: logger, RaftLogOutput: cmd.ErrOrStderr(),
 				Register: control.Register, Dialer: dial, Courier: courier,
-				Payouts: cell.PayoutConfig{Providers: providers},
+				Payouts: cell.PayoutConfig{Providers: providers}, Metrics: metrics,
 			})
 			if err != nil {
 				return err
@@ -138,6 +151,7 @@ address of the other sites must have a route (exit 3 otherwise).`,
 	f.StringSliceVar(&seeds, "join", nil, "gossip addresses of other members to join (comma-separated)")
 	addViaProxyFlag(cmd, &viaProxy)
 	addProviderFlags(cmd, &providerSpecs, &providerTokenFile)
+	addMetricsFlags(cmd, &metricsOpts)
 	f.StringVar(&operatorsPath, "operators", "", "file of operators allowed to run drills, one 'name sha256-hex-of-token' per line (without it, drills are refused)")
 	return cmd
 }

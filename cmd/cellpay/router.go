@@ -17,6 +17,7 @@ func newRouterCmd() *cobra.Command {
 		viaProxy                                                          string
 		seeds                                                             []string
 		requestTimeout, drain                                             time.Duration
+		metricsOpts                                                       metricsFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "router --config FILE --site SITE --id ID --listen ADDR --gossip-addr ADDR --env NAME",
@@ -32,15 +33,28 @@ sites go to the proxy's routes from --site, and the router probes the other
 sites' routers the way its region's clients reach them (the routes from
 clients-REGION), reporting ingress reachability to the failover controller.
 Same-site dials and gossip stay direct. Every node address of the other
-sites must have a route (exit 3 otherwise).`,
+sites must have a route (exit 3 otherwise).
+
+With --metrics-addr ADDR the router serves Prometheus metrics at
+http://ADDR/metrics on a listener of its own (docs/METRICS.md); --pprof adds
+Go's profiler at /debug/pprof/ on that listener, never on --listen or --http.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := metricsOpts.validate(cmd, map[string]string{"--listen": listen, "--http": httpAddr, "--gossip-addr": gossipAddr}); err != nil {
+				return err
+			}
 			logger, topo, err := startProcess(cmd, []flagValue{{"--config", configPath}, {"--site", site}, {"--id", id}, {"--listen", listen}, {"--gossip-addr", gossipAddr}, {"--env", env}}, logLevel, configPath, env)
 			if err != nil {
 				return err
 			}
 			cfg := router.DefaultConfig()
 			cfg.Topology, cfg.ID, cfg.Site, cfg.GossipAddr, cfg.GossipSeeds, cfg.Logger = topo, id, site, gossipAddr, seeds, logger
+			metrics, metricsSrv, err := startMetrics(metricsOpts, logger)
+			if err != nil {
+				return err
+			}
+			defer metricsSrv.close() // last: scrapes work while the router drains
+			cfg.Metrics = metrics
 			if viaProxy != "" {
 				d, err := loadProxyDialers(viaProxy, topo, site)
 				if err != nil {
@@ -86,5 +100,6 @@ sites must have a route (exit 3 otherwise).`,
 	f.DurationVar(&requestTimeout, "request-timeout", 5*time.Second, "deadline of one client request, retries included")
 	f.DurationVar(&drain, "drain", 5*time.Second, "how long in-flight requests may take at shutdown")
 	addViaProxyFlag(cmd, &viaProxy)
+	addMetricsFlags(cmd, &metricsOpts)
 	return cmd
 }

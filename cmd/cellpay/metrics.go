@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"strconv"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/spf13/cobra"
+)
+
+// metricsFlags are --metrics-addr and --pprof of a long-running process.
+type metricsFlags struct {
+	addr  string
+	pprof bool
+}
+
+func addMetricsFlags(cmd *cobra.Command, f *metricsFlags) {
+	cmd.Flags().StringVar(&f.addr, "metrics-addr", "", "host:port of a separate HTTP listener serving Prometheus metrics at /metrics (empty: no metrics), e.g. 127.0.0.1:9101")
+	cmd.Flags().BoolVar(&f.pprof, "pprof", false, "also serve Go's profiler at /debug/pprof/ on the --metrics-addr listener (never on the API listeners); keep that address private")
+}
+
+// validate reports every bad metrics flag at once (a usage error). taken
+// are the process's other listen addresses by flag name, which the metrics
+// listener must not reuse.
+func (f metricsFlags) validate(cmd *cobra.Command, taken map[string]string) error {
+	var errs []error
+	if f.pprof && f.addr == "" {
+		errs = append(errs, errors.New("--pprof needs --metrics-addr: the profiler is served on the metrics listener only"))
+	}
+	if f.addr != "" {
+		host, port, err := net.SplitHostPort(f.addr)
+		if n, perr := strconv.Atoi(port); err != nil || perr != nil || n < 0 || n > 65535 {
+			errs = append(errs, fmt.Errorf("--metrics-addr %q: want host:port, e.g. 127.0.0.1:9101", f.addr))
+		} else if host == "" {
+			errs = append(errs, fmt.Errorf("--metrics-addr %q: name the host to listen on, e.g. 127.0.0.1%s (metrics and pprof should not face the clients)", f.addr, f.addr))
+		}
+		for name, addr := range taken {
+			if addr != "" && addr == f.addr {
+				errs = append(errs, fmt.Errorf("--metrics-addr %s is also %s: the metrics need a listener of their own", f.addr, name))
+			}
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return usageError(cmd, err)
+	}
+	return nil
+}
+
+// startMetrics starts the metrics listener of --metrics-addr and returns
+// the registry the process's components register with: its own, with the
+// Go runtime's and the process's metrics. Without --metrics-addr both are
+// nil (a nil Registerer: no metrics).
+func startMetrics(f metricsFlags, logger *slog.Logger) (prometheus.Registerer, *metricsServer, error) {
+	if f.addr == "" {
+		return nil, nil, nil
+	}
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	srv, err := serveMetrics(f, reg, logger)
+	if err != nil {
+		return nil, nil, err
+	}
+	return reg, srv, nil
+}
+
+// metricsServer serves a registry (and pprof, if asked) on its own listener.
+type metricsServer struct {
+	srv  *http.Server
+	done chan struct{}
+}
+
+// serveMetrics listens on f.addr and serves reg at /metrics. The pprof
+// handlers are added to this mux only: importing net/http/pprof also puts
+// them on http.DefaultServeMux, which no cellpay server uses.
+func serveMetrics(f metricsFlags, reg *prometheus.Registry, logger *slog.Logger) (*metricsServer, error) {
+	ln, err := net.Listen("tcp", f.addr)
+	if err != nil {
+		return nil, fmt.Errorf("metrics listener: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}))
+	if f.pprof {
+		mux.HandleFunc("/debug/pprof/", pprof.Index) // also serves the named profiles (heap, goroutine, ...)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
+	m := &metricsServer{done: make(chan struct{}),
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
+	go func() {
+		defer close(m.done)
+		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			logger.Error("metrics server stopped", "error", err)
+		}
+	}()
+	logger.Info("serving metrics", "addr", ln.Addr().String(), "path", "/metrics", "pprof", f.pprof)
+	return m, nil
+}
+
+// close stops the server (nil: nothing to stop), letting a scrape in
+// progress finish for up to a second (a CPU profile in progress is cut
+// short).
+func (m *metricsServer) close() {
+	if m == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if err := m.srv.Shutdown(ctx); err != nil {
+		_ = m.srv.Close()
+	}
+	<-m.done
+}
