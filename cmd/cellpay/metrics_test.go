@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cellpay/cellpay/cell/topology"
 )
 
 // lockedBuffer is a bytes.Buffer safe for a process writing while the
@@ -213,17 +215,25 @@ func TestNodeServesMetrics(t *testing.T) {
 }
 
 func TestMetricsFlagErrors(t *testing.T) {
+	path := metricsTopology(t)
+	topo, err := topology.Load(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	self, _ := topo.Node("hz-a-1")
+	node := []string{"node", "--config", path, "--node", "hz-a-1", "--data", t.TempDir(), "--env", "test"}
 	for _, tt := range []struct {
 		args []string
 		want string
 	}{
 		{[]string{"router", "--pprof"}, "--pprof needs --metrics-addr"},
-		{[]string{"node", "--pprof"}, "--pprof needs --metrics-addr"},
+		{append(node, "--pprof"), "--pprof needs --metrics-addr"},
 		{[]string{"router", "--metrics-addr", "localhost"}, `--metrics-addr "localhost": want host:port`},
 		{[]string{"router", "--metrics-addr", "127.0.0.1:http"}, `--metrics-addr "127.0.0.1:http": want host:port`},
-		{[]string{"node", "--metrics-addr", ":9101"}, `--metrics-addr ":9101": name the host`},
+		{append(node, "--metrics-addr", ":9101"), `--metrics-addr ":9101": name the host`},
 		{[]string{"router", "--listen", "127.0.0.1:7301", "--metrics-addr", "127.0.0.1:7301"}, "--metrics-addr 127.0.0.1:7301 is also --listen"},
-		{[]string{"node", "--gossip-addr", "127.0.0.1:7946", "--metrics-addr", "127.0.0.1:7946", "--pprof"}, "is also --gossip-addr"},
+		{append(node, "--gossip-addr", "127.0.0.1:7946", "--metrics-addr", "127.0.0.1:7946", "--pprof"), "is also --gossip-addr"},
+		{append(node, "--metrics-addr", self.ClientAddr), "is also the node's client_addr in the topology"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			code, stdout, stderr := runCLI(t, tt.args...)

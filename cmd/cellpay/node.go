@@ -48,11 +48,13 @@ http://ADDR/metrics on a listener of its own (docs/METRICS.md); --pprof adds
 Go's profiler at /debug/pprof/ on that listener.`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			if err := metricsOpts.validate(cmd, map[string]string{"--gossip-addr": gossipAddr}); err != nil {
-				return err
-			}
 			logger, topo, err := startProcess(cmd, []flagValue{{"--config", configPath}, {"--node", nodeID}, {"--data", dataDir}, {"--env", env}}, logLevel, configPath, env)
 			if err != nil {
+				return err
+			}
+			self, _ := topo.Node(nodeID)
+			if err := metricsOpts.validate(cmd, map[string]string{"--gossip-addr": gossipAddr,
+				"the node's raft_addr in the topology": self.RaftAddr, "the node's client_addr in the topology": self.ClientAddr}); err != nil {
 				return err
 			}
 			metrics, metricsSrv, err := startMetrics(metricsOpts, logger)
