@@ -86,15 +86,22 @@ func Traffic(ctx context.Context, t Target, opts TrafficOptions) error {
 		}
 		return err
 	}
+	// When ctx ends the workers stop sending, but the operations in flight
+	// finish (within the clients' deadline) rather than end as unknown
+	// outcomes that no fault caused.
+	opCtx := context.WithoutCancel(ctx)
 	for round := int64(1); ctx.Err() == nil; round++ {
 		b.h = history.New()
 		if opts.Observe != nil {
 			opts.Observe(b.h)
 		}
 		stop := make(chan struct{})
-		timer := time.AfterFunc(trafficRound, func() { close(stop) })
-		b.run(ctx, opts.Workers, opts.Seed+round, stop)
-		timer.Stop()
+		go func() {
+			pause(trafficRound, ctx.Done())
+			close(stop)
+		}()
+		b.run(opCtx, opts.Workers, opts.Seed+round, stop)
+		<-stop
 	}
 	return nil
 }

@@ -48,8 +48,8 @@ func awayCells(c *cluster.Cluster) int {
 // homeWatch polls where the cells lead and remembers the last time they
 // all came home after some were away: when the failback ended.
 type homeWatch struct {
+	c       *cluster.Cluster
 	mu      sync.Mutex
-	wasAway bool
 	homeAt  time.Time // zero: never came home after being away
 	awayNow bool
 	stop    chan struct{}
@@ -60,7 +60,7 @@ type homeWatch struct {
 const homeWatchInterval = 100 * time.Millisecond
 
 func watchHome(c *cluster.Cluster) *homeWatch {
-	w := &homeWatch{stop: make(chan struct{}), done: make(chan struct{})}
+	w := &homeWatch{c: c, stop: make(chan struct{}), done: make(chan struct{})}
 	go func() {
 		defer close(w.done)
 		t := time.NewTicker(homeWatchInterval)
@@ -70,26 +70,30 @@ func watchHome(c *cluster.Cluster) *homeWatch {
 			case <-w.stop:
 				return
 			case now := <-t.C:
-				away := awayCells(c) > 0
-				w.mu.Lock()
-				if away {
-					w.wasAway = true
-				} else if w.awayNow {
-					w.homeAt = now
-				}
-				w.awayNow = away
-				w.mu.Unlock()
+				w.look(now)
 			}
 		}
 	}()
 	return w
 }
 
-// close stops the watch and returns the last time every cell came home
-// (zero if none), and whether cells are away now.
+// look notes where the cells lead now.
+func (w *homeWatch) look(now time.Time) {
+	away := awayCells(w.c) > 0
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !away && w.awayNow {
+		w.homeAt = now
+	}
+	w.awayNow = away
+}
+
+// close stops the watch, looks a last time, and returns the last time
+// every cell came home (zero if none), and whether cells are away now.
 func (w *homeWatch) close() (homeAt time.Time, awayNow bool) {
 	close(w.stop)
 	<-w.done
+	w.look(time.Now())
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.homeAt, w.awayNow

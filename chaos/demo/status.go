@@ -1,6 +1,7 @@
 package demo
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -158,9 +159,19 @@ func (s *status) close() {
 	s.phase = ""
 }
 
-// progress maps chaos.Run's phase lines onto the story's phases.
-func (s *status) progress(scenario string) func(string) {
+// progress maps chaos.Run's phase lines onto the story's phases; once ctx
+// ends, the run hurries through them to stop, which is one phase.
+func (s *status) progress(ctx context.Context, scenario string) func(string) {
 	return func(line string) {
+		if ctx.Err() != nil {
+			s.mu.Lock()
+			same := s.phase == "stopping"
+			s.mu.Unlock()
+			if !same {
+				s.enter("stopping", "interrupted", false)
+			}
+			return
+		}
 		word, rest, _ := strings.Cut(line, ":")
 		rest = strings.TrimSpace(rest)
 		switch word {

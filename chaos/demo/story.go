@@ -77,7 +77,7 @@ func Story(ctx context.Context, cfg Config) (Result, error) {
 		Scenario: cfg.Scenario, Seed: cfg.Seed, Duration: cfg.Duration,
 		FaultStart: chaos.Percent(faultStartPercent), FaultEnd: chaos.Percent(faultEndPercent),
 		Target: chaos.InProcess(c), RunTag: "demo", Workers: cfg.Workers, Logger: cfg.Logger,
-		Progress: st.progress(sc.Name),
+		Progress: st.progress(ctx, sc.Name),
 		Observe:  func(x *history.History) { h = x; st.observe(x) },
 	}
 	run, runErr := chaos.Run(ctx, opts)

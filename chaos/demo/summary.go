@@ -294,22 +294,17 @@ func (s summary) writeRTO(line func(label, format string, args ...any)) {
 			secs = append(secs, r.seconds)
 			parts = append(parts, fmt.Sprintf("cell %d %.1fs", r.cell, r.seconds))
 		}
-		line("RTO", "p50 %.1fs · p99 %.1fs, %s's %d cells (fault → first acknowledged write)",
-			percentile(secs, 0.50), percentile(secs, 0.99), s.fault.site, len(s.rtos))
+		cells := fmt.Sprintf("%d cells", len(s.rtos))
+		if len(s.rtos) == 1 {
+			cells = "cell"
+		}
+		line("RTO", "p50 %.1fs · p99 %.1fs, %s's %s (fault → first acknowledged write)",
+			percentile(secs, 0.50), percentile(secs, 0.99), s.fault.site, cells)
 		for i := 0; i < len(parts); i += 6 {
 			line("", "%s", strings.Join(parts[i:min(i+6, len(parts))], " · "))
 		}
 	} else {
 		line("RTO", "no write reached a cell %s led after the fault", s.fault.site)
-	}
-	var gaps []float64
-	for _, f := range s.run.Failovers {
-		if f.EndNs != 0 {
-			gaps = append(gaps, f.Seconds)
-		}
-	}
-	if len(gaps) > 0 {
-		line("", "new leaders outside %s after p50 %.1fs · max %.1fs", s.fault.site, percentile(gaps, 0.5), percentile(gaps, 1))
 	}
 }
 
