@@ -216,8 +216,9 @@
     box.replaceChildren(...out);
   }
 
-  // renderSiteMap draws regions as columns of sites, and a link from this
-  // router's site to every site with what the router measures.
+  // renderSiteMap draws each region as a column of site boxes, and a link
+  // from this router's site to every other site with what the router
+  // measures there (reachability, median round-trip time).
   function renderSiteMap(st, sites) {
     const box = document.getElementById('site-map');
     const regions = [];
@@ -231,29 +232,41 @@
       }
       g.sites.push(s);
     }
-    const colW = 210;
-    const gap = 22;
-    const headH = 34;
-    const rowH = 148;
+    const boxW = 168;
+    const boxH = 92;
+    const colW = 184;
+    const gap = 72; // between regions: room for a link and its label
+    const margin = 8;
+    const headH = 40;
+    const rowGap = 60; // room for a link's label between two boxes
+    const rowH = boxH + rowGap;
     const rows = Math.max(1, ...regions.map((g) => g.sites.length));
-    const width = Math.max(1, regions.length) * (colW + gap) + gap;
-    const height = headH + rows * rowH + 16;
+    const width = 2 * margin + Math.max(1, regions.length) * (colW + gap) - gap;
+    const height = headH + (rows - 1) * rowH + boxH + 18;
     const root = svg('svg', { viewBox: '0 0 ' + width + ' ' + height, width: '100%', role: 'img', 'aria-label': 'map of the sites by region' });
     root.style.maxWidth = width + 'px';
-    const pos = new Map();
+    const pos = new Map(); // site -> box {x, y, cx, cy, column, row}
     regions.forEach((g, i) => {
-      const x0 = gap + i * (colW + gap);
+      const x0 = margin + i * (colW + gap);
       root.append(svg('rect', { x: x0, y: 8, width: colW, height: height - 16, rx: 14, class: 'region' }));
       root.append(svg('text', { x: x0 + 14, y: 30, class: 'region-name' }, (g.name || 'no region').toUpperCase()));
       const top = headH + (rows - g.sites.length) * rowH / 2;
       g.sites.forEach((s, j) => {
-        pos.set(s.id, { x: x0 + colW / 2, y: top + j * rowH + 50 });
+        const x = x0 + (colW - boxW) / 2;
+        const y = top + j * rowH;
+        pos.set(s.id, { x, y, cx: x + boxW / 2, cy: y + boxH / 2, column: i, row: j });
       });
     });
 
+    // edge is where the segment from a's center towards b's leaves a's box.
+    const edge = (a, b, margin) => {
+      const dx = b.cx - a.cx;
+      const dy = b.cy - a.cy;
+      const t = Math.min(dx ? (boxW / 2 + margin) / Math.abs(dx) : Infinity, dy ? (boxH / 2 + margin) / Math.abs(dy) : Infinity);
+      return { x: a.cx + dx * t, y: a.cy + dy * t };
+    };
     const observer = st.router_site;
     const from = pos.get(observer);
-    const radius = 34;
     const links = svg('g', { class: 'links' });
     const labels = svg('g', { class: 'link-labels' });
     if (from) {
@@ -262,30 +275,26 @@
         if (!to || s.id === observer) continue;
         const h = s.reach;
         const kind = !h || !num(h.probed_at_unix_ms) ? 'unprobed' : (h.reachable ? 'reachable' : 'unreachable');
-        const dx = to.x - from.x;
-        const dy = to.y - from.y;
-        const len = Math.hypot(dx, dy) || 1;
-        const ux = dx / len;
-        const uy = dy / len;
-        const x1 = from.x + ux * radius;
-        const y1 = from.y + uy * radius;
-        const x2 = to.x - ux * radius;
-        const y2 = to.y - uy * radius;
-        // Sites in one column would be joined through the sites between
-        // them: bend those links sideways.
-        let mx = (x1 + x2) / 2;
-        let my = (y1 + y2) / 2;
-        let d = 'M' + x1 + ' ' + y1 + ' L' + x2 + ' ' + y2;
-        if (Math.abs(dx) < 1 && Math.abs(dy) > rowH * 1.5) {
-          const bend = 70;
-          d = 'M' + (from.x - radius) + ' ' + from.y + ' Q' + (from.x - radius - bend) + ' ' + ((from.y + to.y) / 2) + ' ' + (to.x - radius) + ' ' + to.y;
-          mx = from.x - radius - bend / 2;
-          my = (from.y + to.y) / 2;
+        let d;
+        let mx;
+        let my;
+        if (to.column === from.column && Math.abs(to.row - from.row) > 1) {
+          // A straight link would cross the boxes between: go round them.
+          const side = from.x - 6;
+          const bend = side - 34;
+          d = 'M' + side + ' ' + from.cy + ' Q' + bend + ' ' + ((from.cy + to.cy) / 2) + ' ' + side + ' ' + to.cy;
+          mx = (side + bend) / 2 + 18;
+          my = (from.cy + to.cy) / 2;
+        } else {
+          const p1 = edge(from, to, 4);
+          const p2 = edge(to, from, 4);
+          d = 'M' + p1.x + ' ' + p1.y + ' L' + p2.x + ' ' + p2.y;
+          mx = (p1.x + p2.x) / 2;
+          my = (p1.y + p2.y) / 2;
         }
-        const path = svg('path', { d, class: 'link ' + kind, 'data-target': s.id });
-        links.append(path);
+        links.append(svg('path', { d, class: 'link ' + kind, 'data-target': s.id }));
         const text = kind === 'reachable' ? rttText(num(h.rtt_us)) : (kind === 'unreachable' ? 'unreachable' : 'probing');
-        const w = text.length * 7.6 + 14;
+        const w = text.length * 7.6 + 16;
         const label = svg('g', { class: 'link-label ' + kind });
         label.append(svg('rect', { x: mx - w / 2, y: my - 11, width: w, height: 22, rx: 11 }));
         label.append(svg('text', { x: mx, y: my + 4.5, 'text-anchor': 'middle' }, text));
@@ -298,19 +307,16 @@
       const p = pos.get(s.id);
       if (!p) continue;
       const g = svg('g', { class: 'site ' + s.state, 'data-site': s.id, 'data-state': s.state, 'data-region': s.region });
-      const title = svg('title', {}, s.id + ': ' + s.state + (s.reason ? ' (' + s.reason + ')' : ''));
-      g.append(title);
-      if (s.id === observer) {
-        g.append(svg('circle', { cx: p.x, cy: p.y, r: radius + 7, class: 'observer-ring' }));
-      }
-      g.append(svg('circle', { cx: p.x, cy: p.y, r: radius, class: 'site-dot' }));
-      g.append(svg('text', { x: p.x, y: p.y + 5, 'text-anchor': 'middle', class: 'site-name' }, s.id));
-      g.append(svg('text', { x: p.x, y: p.y + radius + 22, 'text-anchor': 'middle', class: 'site-state' }, s.state));
-      const nodes = s.nodes.all ? s.nodes.alive + '/' + s.nodes.all + ' nodes alive' : 'no nodes seen';
-      g.append(svg('text', { x: p.x, y: p.y + radius + 40, 'text-anchor': 'middle', class: 'site-detail' }, 'leads ' + s.leads + ' · home of ' + s.homes + ' · ' + nodes));
+      g.append(svg('title', {}, s.id + ': ' + s.state + (s.reason ? ' (' + s.reason + ')' : '')));
+      g.append(svg('rect', { x: p.x, y: p.y, width: boxW, height: boxH, rx: 10, class: 'site-box' }));
+      const left = p.x + 12;
+      g.append(svg('text', { x: left, y: p.y + 25, class: 'site-name' }, s.id));
+      g.append(svg('text', { x: p.x + boxW - 12, y: p.y + 25, 'text-anchor': 'end', class: 'site-state' }, s.state));
+      g.append(svg('text', { x: left, y: p.y + 47, class: 'site-detail' }, 'leads ' + s.leads + ' · home of ' + s.homes));
+      g.append(svg('text', { x: left, y: p.y + 65, class: 'site-detail' }, s.nodes.all ? s.nodes.alive + ' of ' + s.nodes.all + ' nodes alive' : 'no nodes seen'));
       if (s.id === observer) {
         const self = s.reach && num(s.reach.probed_at_unix_ms) ? (s.reach.reachable ? ' · ' + rttText(num(s.reach.rtt_us)) : ' · nodes unreachable') : '';
-        g.append(svg('text', { x: p.x, y: p.y - radius - 13, 'text-anchor': 'middle', class: 'observer-label' }, 'this router' + self));
+        g.append(svg('text', { x: left, y: p.y + 83, class: 'observer-label' }, 'this router' + self));
       }
       root.append(g);
     }
