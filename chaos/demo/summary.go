@@ -166,8 +166,10 @@ type summary struct {
 // write prints s as a labelled block.
 func (s summary) write(w io.Writer) error {
 	var b bytes.Buffer
+	// Lines fit a terminal, paths excepted (cut, they would be useless).
+	path := func(label, p string) { fmt.Fprintf(&b, "%-10s%s\n", label, p) }
 	line := func(label, format string, args ...any) {
-		fmt.Fprintf(&b, "%-10s%s\n", label, fmt.Sprintf(format, args...))
+		fmt.Fprintf(&b, "%s\n", cut(fmt.Sprintf("%-10s%s", label, fmt.Sprintf(format, args...)), lineRunesMax))
 	}
 	b.WriteString("\n")
 	if s.pass {
@@ -218,10 +220,9 @@ func (s summary) write(w io.Writer) error {
 	case s.recon.AllClear:
 		matched := ""
 		if s.payouts.made > 0 {
-			matched = fmt.Sprintf("; %d payouts match the banks", s.payouts.made)
+			matched = fmt.Sprintf(", %d payouts match the banks", s.payouts.made)
 		}
-		line("reconcile", "all clear: %d cells; replicas agree%s (%s)",
-			len(s.recon.Covered.Cells), matched, s.recon.Covered.Duration.Round(time.Millisecond))
+		line("reconcile", "all clear: %d cells, replicas agree%s", len(s.recon.Covered.Cells), matched)
 	default:
 		line("reconcile", "NOT CLEAR: %d findings (see reconcile.txt)", s.recon.Problems())
 	}
@@ -230,10 +231,10 @@ func (s summary) write(w io.Writer) error {
 		if i == 0 {
 			label = "report"
 		}
-		line(label, "%s", f)
+		path(label, f)
 	}
 	if s.logPath != "" {
-		line("log", "%s", s.logPath)
+		path("log", s.logPath)
 	}
 	line("took", "%s", s.elapsed.Round(100*time.Millisecond))
 	_, err := w.Write(b.Bytes())
@@ -298,11 +299,11 @@ func (s summary) writeRTO(line func(label, format string, args ...any)) {
 		if len(s.rtos) == 1 {
 			cells = "cell"
 		}
-		line("RTO", "p50 %.1fs · p99 %.1fs, %s's %s (fault → first acknowledged write)",
-			percentile(secs, 0.50), percentile(secs, 0.99), s.fault.site, cells)
+		line("RTO", "p50 %.1fs · p99 %.1fs for %s's %s", percentile(secs, 0.50), percentile(secs, 0.99), s.fault.site, cells)
 		for i := 0; i < len(parts); i += 6 {
 			line("", "%s", strings.Join(parts[i:min(i+6, len(parts))], " · "))
 		}
+		line("", "(from the fault to the cell's first acknowledged write)")
 	} else {
 		line("RTO", "no write reached a cell %s led after the fault", s.fault.site)
 	}
@@ -315,7 +316,7 @@ func (s summary) writeFailback(line func(label, format string, args ...any)) {
 	case s.awayAtEnd > 0:
 		line("failback", "%d cells still away from home at the end (hold-down %s)", s.awayAtEnd, s.holdDown)
 	case !s.homeAt.IsZero() && s.homeAt.UnixNano() > s.fault.repairNs:
-		line("failback", "every cell home %.1fs after the repair (hold-down %s; the default is 10s)",
+		line("failback", "every cell home %.1fs after the repair (hold-down %s, default 10s)",
 			float64(s.homeAt.UnixNano()-s.fault.repairNs)/1e9, s.holdDown)
 	default:
 		line("failback", "every cell leads at home")
