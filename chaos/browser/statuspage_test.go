@@ -1,6 +1,6 @@
 //go:build linux
 
-package statuspage_test
+package browser_test
 
 import (
 	"bytes"
