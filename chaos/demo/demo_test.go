@@ -165,7 +165,7 @@ func TestSummaryPass(t *testing.T) {
 		logPath:  "/d/demo.log",
 		elapsed:  83 * time.Second,
 	}
-	s.run.Results[0].Summary = "balances sum to the 100 deposited (100 acknowledged + 0 of 0 uncertain)"
+	s.run.Results[0].Summary = "balances sum to the 48308411 deposited (48308411 acknowledged + 0 of 0 uncertain)"
 	var b bytes.Buffer
 	if err := s.write(&b); err != nil {
 		t.Fatal(err)
@@ -180,7 +180,7 @@ func TestSummaryPass(t *testing.T) {
 		"          cell 1 2.1s · cell 4 2.5s · cell 7 1.9s · cell 10 3.2s\n",
 		"          (from the fault to the cell's first acknowledged write)\n",
 		"failback  every cell home 8.5s after the repair (hold-down 6s, default 10s)\n",
-		"money     conserved: yes, balances sum to the 100 deposited\n",
+		"money     conserved: yes, balances sum to the 48,308,411 deposited\n",
 		"checks    ✓ conservation   ✓ no-lost-writes   ✓ replicas-agree\n",
 		"          ✓ linearizable-reads   ✓ availability   ✓ reconciliation\n",
 		"reconcile all clear: 12 cells, replicas agree, 12 payouts match the banks\n",

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -209,9 +211,9 @@ func (s summary) write(w io.Writer) error {
 	case !conserved:
 		line("money", "conserved: unknown (no conservation check)")
 	case conservation.Pass:
-		line("money", "conserved: yes, %s", brief)
+		line("money", "conserved: yes, %s", groupNumbers(brief))
 	default:
-		line("money", "conserved: NO, %s", brief)
+		line("money", "conserved: NO, %s", groupNumbers(brief))
 	}
 	s.writeChecks(line)
 	switch {
@@ -347,6 +349,20 @@ func (s summary) result(name string) (history.CheckResult, bool) {
 		}
 	}
 	return history.CheckResult{}, false
+}
+
+// bigNumber is a number worth thousands separators in a checker's text.
+var bigNumber = regexp.MustCompile(`\b\d{5,18}\b`)
+
+// groupNumbers puts thousands separators into the big numbers of s.
+func groupNumbers(s string) string {
+	return bigNumber.ReplaceAllStringFunc(s, func(n string) string {
+		v, err := strconv.Atoi(n)
+		if err != nil {
+			return n
+		}
+		return grouped(v)
+	})
 }
 
 // grouped writes n with thousands separators: 12,345.

@@ -133,7 +133,7 @@ Exit codes: 0 every check passed and the reconciliation is all clear (or
 	f.IntVar(&cfg.Cells, "cells", cfg.Cells, fmt.Sprintf("cells, homed round-robin over the three sites (1 to %d)", demo.CellsMax))
 	f.IntVar(&cfg.NodesPerSite, "nodes-per-site", cfg.NodesPerSite, fmt.Sprintf("nodes in each site (1 to %d)", demo.NodesPerSiteMax))
 	f.DurationVar(&cfg.HoldDown, "hold-down", cfg.HoldDown, "how long a repaired site stays healthy before its cells fail back (the controller's default is 10s)")
-	f.IntVar(&cfg.Workers, "workers", cfg.Workers, fmt.Sprintf("concurrent client workers (1 to %d; with --interactive 0 means no traffic, default %d)", demo.WorkersMax, interactiveWorkers))
+	f.IntVar(&cfg.Workers, "workers", cfg.Workers, fmt.Sprintf("concurrent client workers, 1 to %d (with --interactive: 0, no traffic, to %d; default %d)", demo.WorkersMax, demo.WorkersMax, interactiveWorkers))
 	f.BoolVar(&keep, "keep", false, "keep the cluster's data directory (DIR/data)")
 	f.StringVar(&outDir, "out", "", "directory for the reports, the log and the data (default: a new one under the temp directory)")
 	f.BoolVar(&interactive, "interactive", false, "keep the cluster up until Ctrl-C and print how to reach it, instead of the story")
