@@ -10,11 +10,14 @@ import (
 
 	"github.com/cellpay/cellpay/chaos"
 	"github.com/cellpay/cellpay/router"
+	"github.com/cellpay/cellpay/router/statuspage"
 )
 
 const (
 	// OperatorName is the operator Interactive configures, with Config.Token.
 	OperatorName = "demo"
+	// TokenEnv is where cellpay drill looks for the token without --token.
+	TokenEnv = "CELLPAY_TOKEN"
 	// leadersTimeout bounds the wait for every cell to lead at home.
 	leadersTimeout = 60 * time.Second
 )
@@ -60,25 +63,29 @@ func Interactive(ctx context.Context, cfg Config) error {
 	st.close()
 
 	w := cfg.Out
-	fmt.Fprintf(w, "\nThe cluster is up: %s.\n", clusterLine(cfg))
-	fmt.Fprintf(w, "\nrouters   site   gRPC               HTTP\n")
+	fmt.Fprintf(w, "\nThe cluster is up: %d sites, %d nodes (%d per site), %d cells, emulated RTTs.\n",
+		len(sites), len(sites)*cfg.NodesPerSite, cfg.NodesPerSite, cfg.Cells)
+	fmt.Fprintf(w, "\nrouters   site   gRPC               HTTP (the payments API under /v1/)\n")
 	for _, s := range sites {
 		fmt.Fprintf(w, "          %-6s %-18s http://%s\n", s.ID, c.RouterAddr(s.ID), c.HTTPAddr(s.ID))
 	}
 	grpcAddr, httpAddr := c.RouterAddr(sites[0].ID), c.HTTPAddr(sites[0].ID)
+	fmt.Fprintf(w, "status    http://%s%s (the status page: open it in a browser)\n", httpAddr, statuspage.PathPage)
 	fmt.Fprintf(w, "topology  %s\n", topoPath)
 	fmt.Fprintf(w, "operator  %s, token %s\n", OperatorName, cfg.Token)
 	if cfg.LogPath != "" {
 		fmt.Fprintf(w, "log       %s\n", cfg.LogPath)
 	}
-	fmt.Fprintf(w, "\nTry, in another terminal (go run ./cmd/cellpay, or bin/cellpay after make build):\n")
+	fmt.Fprintf(w, "\nTry, in another terminal in the repository (cellpay is bin/cellpay, which\n")
+	fmt.Fprintf(w, "make demo builds, or go run ./cmd/cellpay):\n")
 	fmt.Fprintf(w, "  cellpay status --router %s\n", grpcAddr)
 	fmt.Fprintf(w, "  curl -sS -X POST http://%s/v1/accounts -H 'Content-Type: application/json' \\\n", httpAddr)
 	fmt.Fprintf(w, "    -H 'Idempotency-Key: open-alice' -d '{\"account_id\":\"alice\",\"currency\":\"CNY\"}'\n")
 	fmt.Fprintf(w, "  curl -sS http://%s/v1/accounts/alice\n", httpAddr)
-	fmt.Fprintf(w, "  cellpay drill evacuate --site %s --config %s --token %s --dry-run\n", sites[0].ID, topoPath, cfg.Token)
-	fmt.Fprintf(w, "  cellpay drill evacuate --site %s --config %s --token %s --yes\n", sites[0].ID, topoPath, cfg.Token)
-	fmt.Fprintf(w, "  cellpay drill failback --site %s --config %s --token %s --yes\n", sites[0].ID, topoPath, cfg.Token)
+	fmt.Fprintf(w, "  export %s=%s\n", TokenEnv, cfg.Token)
+	fmt.Fprintf(w, "  cellpay drill evacuate --site %s --config %s --dry-run\n", sites[0].ID, topoPath)
+	fmt.Fprintf(w, "  cellpay drill evacuate --site %s --config %s --yes\n", sites[0].ID, topoPath)
+	fmt.Fprintf(w, "  cellpay drill failback --site %s --config %s --yes\n", sites[0].ID, topoPath)
 	fmt.Fprintf(w, "  cellpay reconcile --config %s\n", topoPath)
 	fmt.Fprintf(w, "  cellpay payouts list --router %s\n", grpcAddr)
 	if cfg.Workers > 0 {

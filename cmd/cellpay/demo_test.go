@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -98,7 +99,7 @@ func TestDemoInteractive(t *testing.T) {
 		done <- run(ctx, []string{"demo", "--interactive", "--cells", "3", "--nodes-per-site", "1", "--workers", "1", "--out", out}, &stdout, &stderr)
 	}()
 	statusLine := regexp.MustCompile(`cellpay status --router (\S+)`)
-	drillLine := regexp.MustCompile(`cellpay drill evacuate --site hz-a --config (\S+) --token (\S+) --dry-run`)
+	drillLine := regexp.MustCompile(`export CELLPAY_TOKEN=(\S+)\n  cellpay drill evacuate --site hz-a --config (\S+) --dry-run`)
 	deadline := time.Now().Add(60 * time.Second)
 	for !drillLine.MatchString(stdout.String()) {
 		select {
@@ -116,13 +117,27 @@ func TestDemoInteractive(t *testing.T) {
 	if code != exitOK || !strings.Contains(status, "CELL") || !strings.Contains(status, "router-hz-a") {
 		t.Fatalf("cellpay status --router %s: exit %d\n%s\n%s", addr, code, status, errOut)
 	}
+	page := regexp.MustCompile(`status    (http://\S+)`).FindStringSubmatch(text)
+	if page == nil {
+		t.Fatalf("no status page printed:\n%s", text)
+	}
+	resp, err := http.Get(page[1])
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("the status page %s: %v %v", page[1], resp, err)
+	}
+	_ = resp.Body.Close()
 	m := drillLine.FindStringSubmatch(text)
-	if _, err := topology.Load(m[1]); err != nil {
+	if _, err := topology.Load(m[2]); err != nil {
 		t.Fatalf("the printed topology file does not load: %v", err)
 	}
-	code, plan, errOut := runCLI(t, "drill", "evacuate", "--site", "hz-a", "--config", m[1], "--token", m[2], "--dry-run")
+	t.Setenv(tokenEnv, m[1])
+	code, plan, errOut := runCLI(t, "drill", "evacuate", "--site", "hz-a", "--config", m[2], "--dry-run")
 	if code != exitOK || !strings.Contains(plan, "plan: evacuate site hz-a") {
 		t.Fatalf("the printed drill: exit %d\n%s\n%s", code, plan, errOut)
+	}
+	// The token is the operator's: the drill runs.
+	if code, out, errOut := runCLI(t, "drill", "evacuate", "--site", "hz-a", "--config", m[2], "--yes", "--timeout", "30s"); code != exitOK {
+		t.Fatalf("the drill with the printed token: exit %d\n%s\n%s", code, out, errOut)
 	}
 
 	cancel()
