@@ -14,7 +14,8 @@
 //
 //   - in process (StartInProcess, what Run uses without Options.Target): a
 //     fresh chaos/cluster whose links go through a chaos/fabric, read
-//     straight from the nodes' stores;
+//     straight from the nodes' stores (InProcess wraps a cluster the caller
+//     started, as the demo does, with Traffic for the workload alone);
 //   - separate processes (DialRemote): a running cluster whose inter-site
 //     and client traffic goes through one chaos proxy (chaos/proxy). Faults
 //     go to the proxy's control API, clients dial the proxy's client routes,
