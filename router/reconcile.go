@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"sort"
@@ -169,32 +170,66 @@ func (r *Reconciler) Run(ctx context.Context, cells []uint64, since time.Time) (
 	return reconcile.NewReport(covered, summaries, findings), errors.Join(errs...)
 }
 
-// crossCellRoundsMax bounds the rounds that confirm a cross-cell imbalance.
-const crossCellRoundsMax = 3
-
-// crossCell checks the cross-cell sums. The cells were read one after the
-// other, so a transfer settling between two reads looks like an imbalance:
-// one is only reported if fresh reads of every cell confirm it, up to
-// crossCellRoundsMax rounds.
-func (r *Reconciler) crossCell(ctx context.Context, cells []uint64, summaries []reconcile.CellSummary) []reconcile.Finding {
-	findings := reconcile.CrossCell(summaries)
-	for round := 1; round < crossCellRoundsMax && hasKind(findings, reconcile.CrossCellImbalance); round++ {
-		time.Sleep(200 * time.Millisecond)
-		fresh := make([]reconcile.CellSummary, 0, len(cells))
-		for _, id := range cells {
-			s, _, _, err := r.check(ctx, id)
-			if err != nil {
-				return findings // Keep what the full round found.
-			}
-			fresh = append(fresh, *s)
+// crossCell checks the cross-cell sums. The cells were read one after
+// the other while transfers move, so the sums of one round do not describe
+// one moment. Two rounds do, through what only grows: a credit counted as
+// sent in round A was applied at its payee before, so it is counted as
+// received in round B (sum received B >= sum sent A); a credit received in
+// round A was debited before, so in round B it is sent or still in flight
+// (sum received A <= sum sent B + sum in flight B). When nothing moved
+// between the rounds and nothing is in flight, sent must equal received
+// (cell/reconcile.CrossCell on that one state).
+func (r *Reconciler) crossCell(ctx context.Context, cells []uint64, roundA []reconcile.CellSummary) []reconcile.Finding {
+	roundB := make([]reconcile.CellSummary, 0, len(cells))
+	for _, id := range cells {
+		s, _, _, err := r.check(ctx, id)
+		if err != nil {
+			return []reconcile.Finding{{Kind: reconcile.CheckSkipped,
+				Detail: fmt.Sprintf("cross-cell sums not checked: cell %d could not be read a second time: %v", id, err)}}
 		}
-		findings = reconcile.CrossCell(fresh)
+		roundB = append(roundB, *s)
 	}
+	a, b := flowsOf(roundA), flowsOf(roundB)
+	if maps.Equal(a, b) {
+		return reconcile.CrossCell(roundB) // Nothing moved: one state, the exact check.
+	}
+	var findings []reconcile.Finding
+	currencies := make([]string, 0, len(b))
+	for cur := range b {
+		currencies = append(currencies, cur)
+	}
+	sort.Strings(currencies)
+	for _, cur := range currencies {
+		fa, fb := a[cur], b[cur]
+		if fb.received < fa.sent {
+			findings = append(findings, reconcile.Finding{Kind: reconcile.CrossCellImbalance, Currency: cur, AmountMinor: fb.received - fa.sent,
+				Detail: fmt.Sprintf("credits counted as sent (%d) were not all received a moment later (%d): a settled credit is missing at its payee", fa.sent, fb.received)})
+		}
+		if fa.received > fb.sent+fb.inFlight {
+			findings = append(findings, reconcile.Finding{Kind: reconcile.CrossCellImbalance, Currency: cur, AmountMinor: fa.received - fb.sent - fb.inFlight,
+				Detail: fmt.Sprintf("credits received (%d) exceed what payers sent or still have in flight a moment later (%d + %d): money received that no payer debited", fa.received, fb.sent, fb.inFlight)})
+		}
+	}
+	findings = append(findings, reconcile.Finding{Kind: reconcile.CheckSkipped,
+		Detail: "cross-cell transfers moved during the check: sent = received not checked exactly; checked received(later) >= sent(earlier) and received(earlier) <= sent + in flight (later)"})
 	return findings
 }
 
-func hasKind(fs []reconcile.Finding, k reconcile.Kind) bool {
-	return slices.ContainsFunc(fs, func(f reconcile.Finding) bool { return f.Kind == k })
+// flows are one currency's cross-cell sums over every cell.
+type flows struct{ sent, received, inFlight int64 }
+
+func flowsOf(summaries []reconcile.CellSummary) map[string]flows {
+	out := map[string]flows{}
+	for _, s := range summaries {
+		for cur, t := range s.Currencies {
+			f := out[cur]
+			f.sent += t.SentMinor
+			f.received += t.ReceivedMinor
+			f.inFlight += t.InFlightMinor
+			out[cur] = f
+		}
+	}
+	return out
 }
 
 // check runs the leader's check of one cell.
