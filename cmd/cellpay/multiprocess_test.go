@@ -257,8 +257,9 @@ func (c *procCluster) proxyStatus(t *testing.T) proxy.StatusResponse {
 // with `cellpay chaos run --target` and checks that every checker passes,
 // that cell 1 failed over out of hz-a, and that the traffic the cut stopped
 // really crossed the proxy (its routes to and from hz-a, and the clients'
-// routes, carried conns). Then it crashes and restarts a node by its pid
-// file, and the checks pass again.
+// routes, carried conns), and that `cellpay reconcile` reports all clear
+// afterwards. Then it crashes and restarts a node by its pid file, and the
+// checks pass again.
 func TestChaosRunAgainstProcesses(t *testing.T) {
 	c := startProcCluster(t)
 
@@ -288,6 +289,12 @@ func TestChaosRunAgainstProcesses(t *testing.T) {
 		if l.Link.Cut {
 			t.Errorf("link %s -> %s is still cut after the run", l.From, l.To)
 		}
+	}
+	// Reconciliation of the processes after the failover and failback: every
+	// replica agrees at a checkpoint, the ledger is conserved, all clear.
+	out := c.run(t, "reconcile", "--config", c.topoPath, "--since", "10m")
+	if !strings.Contains(out, "all clear") {
+		t.Fatalf("cellpay reconcile after the fiber cut:\n%s", out)
 	}
 
 	pidFile := filepath.Join(c.dir, "pids", "node-hz-a-1.pid")
