@@ -217,17 +217,10 @@ func (a *Agent) shutdown(leave bool) error {
 }
 
 // announceLeave tells every member this one is leaving, so that they record
-// its coming death as "left": directly over UDP to each member memberlist
-// lists alive or suspect, and by gossip for those the packet misses.
+// its coming death as "left": by gossip, which Leave then waits for. (Not
+// also by direct packets: memberlist's user-message send reads the node
+// records that its packet handler updates, without a lock — a data race
+// inside memberlist v0.7.0 that the race detector reports.)
 func (a *Agent) announceLeave() {
-	msg := leaveNotice(a.cfg.Name)
-	a.del.broadcasts.QueueBroadcast(leaveBroadcast(msg))
-	for _, n := range a.ml.Members() {
-		if n.Name == a.cfg.Name {
-			continue
-		}
-		if err := a.ml.SendBestEffort(n, msg); err != nil {
-			a.logger.Debug("gossip: leave notice not sent", "to", n.Name, "error", err)
-		}
-	}
+	a.del.broadcasts.QueueBroadcast(leaveBroadcast(leaveNotice(a.cfg.Name)))
 }

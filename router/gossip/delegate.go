@@ -51,8 +51,8 @@ func (d *delegate) NodeMeta(limit int) []byte {
 	return enc.bytes
 }
 
-// NotifyMsg handles our own messages (leave notices), sent directly or
-// gossiped. Garbage is ignored.
+// NotifyMsg handles our own messages (leave notices, sent by gossip; a
+// direct packet is handled the same). Garbage is ignored.
 func (d *delegate) NotifyMsg(b []byte) {
 	name, ok := parseLeaveNotice(b)
 	if !ok || name == d.name {

@@ -43,7 +43,7 @@
 //     suspicion learned from other members is not reported;
 //   - "dead": memberlist declared it failed;
 //   - "left": it sent a leave notice (our own message, sent by Close just
-//     before memberlist's leave, directly and by gossip) and then left.
+//     before memberlist's leave, by gossip) and then left.
 //
 // Dead and left members stay listed for GossipToTheDeadTime (30 s), as
 // memberlist keeps them, so they can refute a false death; then they are
