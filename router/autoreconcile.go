@@ -2,12 +2,10 @@ package router
 
 import (
 	"context"
-	"sync"
 	"time"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell/channel"
-	"github.com/cellpay/cellpay/cell/reconcile"
 )
 
 // ReconcileSchedule is when the meta leader reconciles the cluster on its
@@ -51,15 +49,13 @@ func (s *ReconcileSchedule) defaults() {
 	}
 }
 
-// autoReconciler runs reconciliations on the meta leader and remembers the
-// last report.
+// autoReconciler runs reconciliations on the meta leader, with one
+// Reconciler for its lifetime (its connections, and the index each cell was
+// last checked at, so each report covers what is new since the last).
 type autoReconciler struct {
 	c     *Control
 	sched ReconcileSchedule
 	kick  chan struct{} // a leader moved
-
-	mu   sync.Mutex
-	last *reconcile.Report
 }
 
 func newAutoReconciler(c *Control, sched ReconcileSchedule) *autoReconciler {
@@ -75,14 +71,13 @@ func (a *autoReconciler) moved() {
 	}
 }
 
-// lastReport is the newest report this node made (nil if none).
-func (a *autoReconciler) lastReport() *reconcile.Report {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.last
-}
-
 func (a *autoReconciler) run(ctx context.Context) {
+	r, err := NewReconciler(ReconcilerConfig{Topology: a.c.cfg.Topology, Dialer: a.c.cfg.Dialer, Statements: a.sched.Statements, StuckAfter: a.sched.StuckAfter})
+	if err != nil {
+		a.c.logger.Error("reconcile: not started", "error", err)
+		return
+	}
+	defer r.Close()
 	var background <-chan time.Time
 	if a.sched.Interval > 0 {
 		t := time.NewTicker(a.sched.Interval)
@@ -115,28 +110,19 @@ func (a *autoReconciler) run(ctx context.Context) {
 		if a.c.meta == nil || !a.c.meta.IsLeader() {
 			continue
 		}
-		a.once(ctx, reason)
+		a.once(ctx, r, reason)
 	}
 }
 
 // once runs one reconciliation and records its outcome as a meta event.
-func (a *autoReconciler) once(ctx context.Context, reason string) {
+func (a *autoReconciler) once(ctx context.Context, r *Reconciler, reason string) {
 	rctx, cancel := context.WithTimeout(ctx, a.sched.Timeout)
 	defer cancel()
-	r, err := NewReconciler(ReconcilerConfig{Topology: a.c.cfg.Topology, Dialer: a.c.cfg.Dialer, Statements: a.sched.Statements, StuckAfter: a.sched.StuckAfter})
-	if err != nil {
-		a.c.logger.Error("reconcile", "error", err)
-		return
-	}
-	defer r.Close()
 	rep, err := r.Run(rctx, nil, a.c.cfg.Now().Add(-a.sched.Window))
 	summary := FindingsText(rep)
 	if err != nil {
 		summary += "; incomplete: " + err.Error()
 	}
-	a.mu.Lock()
-	a.last = &rep
-	a.mu.Unlock()
 	a.c.metrics.reconciled(reason, rep, err, a.c.cfg.Now())
 	level := a.c.logger.Info
 	if !rep.AllClear || err != nil {

@@ -26,12 +26,20 @@ var _ cell.Courier = (*Courier)(nil)
 // One credit, retries included, takes at most requestTimeout (0: the
 // router's default).
 func NewCourier(topo *topology.Topology, dialer func(ctx context.Context, addr string) (net.Conn, error), requestTimeout time.Duration) *Courier {
+	fwd, conns := newHintForwarder(topo, dialer, requestTimeout)
+	return &Courier{fwd: fwd, conns: conns}
+}
+
+// newHintForwarder is a forwarder outside a router (in a node or a tool):
+// its own connections, leaders learned from the hints in errors only (no
+// gossip), the router's defaults but requestTimeout (0: the default).
+func newHintForwarder(topo *topology.Topology, dialer func(ctx context.Context, addr string) (net.Conn, error), requestTimeout time.Duration) (*forwarder, *connPool) {
 	cfg := DefaultConfig()
 	if requestTimeout > 0 {
 		cfg.RequestTimeout = requestTimeout
 	}
 	conns := newConnPool(dialer, nil)
-	return &Courier{fwd: newForwarder(topo, conns, newRouteTable(), cfg), conns: conns}
+	return newForwarder(topo, conns, newRouteTable(), cfg), conns
 }
 
 // Credit implements cell.Courier.

@@ -76,10 +76,8 @@ func NewReconciler(cfg ReconcilerConfig) (*Reconciler, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 10 * time.Second
 	}
-	fcfg := DefaultConfig()
-	fcfg.RequestTimeout = cfg.RequestTimeout
-	conns := newConnPool(cfg.Dialer, nil)
-	return &Reconciler{cfg: cfg, fwd: newForwarder(cfg.Topology, conns, newRouteTable(), fcfg), conns: conns, last: map[uint64]uint64{}}, nil
+	fwd, conns := newHintForwarder(cfg.Topology, cfg.Dialer, cfg.RequestTimeout)
+	return &Reconciler{cfg: cfg, fwd: fwd, conns: conns, last: map[uint64]uint64{}}, nil
 }
 
 // Close closes the connections to the nodes.
