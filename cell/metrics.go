@@ -276,7 +276,7 @@ func (m *nodeMetrics) payoutPass(cellID uint64, led bool, records []*pb.PayoutRe
 		case pb.PayoutState_PAYOUT_STATE_UNKNOWN:
 			unknown++
 		}
-		if now.Sub(time.UnixMilli(rec.GetCreatedAtUnixMs())) >= unresolvedAge {
+		if overdue(rec, now, unresolvedAge) {
 			old++
 		}
 	}

@@ -328,6 +328,12 @@ func (e *payoutExecutor) fallback(rec *pb.PayoutRecord) string {
 	return ""
 }
 
+// overdue reports whether an unsettled payout is an alert: created at least
+// age before now.
+func overdue(rec *pb.PayoutRecord, now time.Time, age time.Duration) bool {
+	return now.Sub(time.UnixMilli(rec.GetCreatedAtUnixMs())) >= age
+}
+
 // unresolved lists the payouts of cells led here that are unsettled and
 // older than UnresolvedAge: each is an alert.
 func (e *payoutExecutor) unresolved(now time.Time) []*pb.PayoutRecord {
@@ -352,7 +358,7 @@ func (e *payoutExecutor) unresolvedOf(cellID uint64, now time.Time) []*pb.Payout
 			continue
 		}
 		for _, rec := range recs {
-			if now.Sub(time.UnixMilli(rec.GetCreatedAtUnixMs())) >= e.cfg.UnresolvedAge {
+			if overdue(rec, now, e.cfg.UnresolvedAge) {
 				out = append(out, rec)
 			}
 		}
