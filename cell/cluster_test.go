@@ -232,7 +232,7 @@ func (c *testCluster) converged(cellID uint64) string {
 				return fmt.Errorf("node %s is down", c.ids[i])
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			st, err := cl.ReplicaStatus(ctx, &pb.ReplicaStatusRequest{CellId: cellID})
+			st, err := cl.ReplicaStatus(ctx, &pb.ReplicaStatusRequest{CellId: cellID, WithDigest: true})
 			cancel()
 			if err != nil {
 				return err

@@ -399,13 +399,18 @@ func (s *Service) ReplicaStatus(_ context.Context, req *pb.ReplicaStatusRequest)
 	if err != nil {
 		return nil, err
 	}
-	applied, sha, err := g.StateDigest()
-	if err != nil {
-		return nil, status.Errorf(codes.Internal, "cell %d: digest: %v", req.GetCellId(), err)
+	applied := g.AppliedIndex()
+	var digest []byte
+	if req.GetWithDigest() {
+		var sha [32]byte
+		if applied, sha, err = g.StateDigest(); err != nil {
+			return nil, status.Errorf(codes.Internal, "cell %d: digest: %v", req.GetCellId(), err)
+		}
+		digest = sha[:]
 	}
 	leader, _, term := g.Leader()
 	resp := &pb.ReplicaStatusResponse{
-		CellId: req.GetCellId(), NodeId: s.host.NodeID(), AppliedIndex: applied, StateSha256: sha[:],
+		CellId: req.GetCellId(), NodeId: s.host.NodeID(), AppliedIndex: applied, StateSha256: digest,
 		Leader: g.IsLeader(), LeaderNodeId: leader, Term: term,
 	}
 	if s.payouts != nil {

@@ -289,7 +289,7 @@ func (r *remote) Replicas(ctx context.Context) map[uint64][]history.Replica {
 	r.eachNode(ctx, func(ctx context.Context, n topology.Node, conn *grpc.ClientConn) {
 		cells := pb.NewCellClient(conn)
 		for _, c := range r.topo.CellsOfNode(n.ID) {
-			st, err := cells.ReplicaStatus(ctx, &pb.ReplicaStatusRequest{CellId: c.ID})
+			st, err := cells.ReplicaStatus(ctx, &pb.ReplicaStatusRequest{CellId: c.ID, WithDigest: true})
 			if err != nil {
 				continue
 			}

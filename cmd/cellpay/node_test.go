@@ -187,7 +187,7 @@ nodes:
 	var leader string
 	for _, id := range ids {
 		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		st, err := clients[id].ReplicaStatus(ctx, &pb.ReplicaStatusRequest{CellId: 1})
+		st, err := clients[id].ReplicaStatus(ctx, &pb.ReplicaStatusRequest{CellId: 1, WithDigest: true})
 		cancel()
 		if err == nil && st.GetLeader() {
 			leader = id
@@ -220,7 +220,7 @@ nodes:
 		var errs []error
 		for _, id := range ids {
 			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-			st, err := clients[id].ReplicaStatus(ctx, &pb.ReplicaStatusRequest{CellId: 1})
+			st, err := clients[id].ReplicaStatus(ctx, &pb.ReplicaStatusRequest{CellId: 1, WithDigest: true})
 			cancel()
 			if err != nil {
 				errs = append(errs, err)

@@ -2432,8 +2432,11 @@ func (x *ListTransfersResponse) GetNextPageToken() string {
 }
 
 type ReplicaStatusRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	CellId        uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
+	state  protoimpl.MessageState `protogen:"open.v1"`
+	CellId uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
+	// Also hash the replica's whole state (state_sha256): a full scan of the
+	// cell, so status pages and tables that poll leave it off.
+	WithDigest    bool `protobuf:"varint,2,opt,name=with_digest,json=withDigest,proto3" json:"with_digest,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2475,12 +2478,19 @@ func (x *ReplicaStatusRequest) GetCellId() uint64 {
 	return 0
 }
 
+func (x *ReplicaStatusRequest) GetWithDigest() bool {
+	if x != nil {
+		return x.WithDigest
+	}
+	return false
+}
+
 type ReplicaStatusResponse struct {
 	state        protoimpl.MessageState `protogen:"open.v1"`
 	CellId       uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
 	NodeId       string                 `protobuf:"bytes,2,opt,name=node_id,json=nodeId,proto3" json:"node_id,omitempty"`
 	AppliedIndex uint64                 `protobuf:"varint,3,opt,name=applied_index,json=appliedIndex,proto3" json:"applied_index,omitempty"`
-	// SHA-256 over the cell's state at applied_index.
+	// SHA-256 over the cell's state at applied_index (with_digest only).
 	StateSha256  []byte `protobuf:"bytes,4,opt,name=state_sha256,json=stateSha256,proto3" json:"state_sha256,omitempty"`
 	Leader       bool   `protobuf:"varint,5,opt,name=leader,proto3" json:"leader,omitempty"`
 	LeaderNodeId string `protobuf:"bytes,6,opt,name=leader_node_id,json=leaderNodeId,proto3" json:"leader_node_id,omitempty"`
@@ -3207,9 +3217,11 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"page_token\x18\x04 \x01(\tR\tpageToken\"y\n" +
 	"\x15ListTransfersResponse\x128\n" +
 	"\ttransfers\x18\x01 \x03(\v2\x1a.cellpay.v1.TransferRecordR\ttransfers\x12&\n" +
-	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"/\n" +
+	"\x0fnext_page_token\x18\x02 \x01(\tR\rnextPageToken\"P\n" +
 	"\x14ReplicaStatusRequest\x12\x17\n" +
-	"\acell_id\x18\x01 \x01(\x04R\x06cellId\"\xda\x02\n" +
+	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12\x1f\n" +
+	"\vwith_digest\x18\x02 \x01(\bR\n" +
+	"withDigest\"\xda\x02\n" +
 	"\x15ReplicaStatusResponse\x12\x17\n" +
 	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12\x17\n" +
 	"\anode_id\x18\x02 \x01(\tR\x06nodeId\x12#\n" +
