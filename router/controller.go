@@ -226,13 +226,21 @@ func (k *controller) tick(ctx context.Context) {
 	k.c.drillTick(pctx, k, in, snap, now)
 }
 
-// watchFault starts waiting for the first write of every cell led in site.
+// watchFault starts waiting for the first write of every cell led in site
+// or homed there (the first_write event that gives its RTO).
 func (k *controller) watchFault(in failover.Input, site string, now time.Time) {
 	for _, c := range in.Cells {
+		// Cells led there, and cells homed there: Raft may have elected a
+		// leader elsewhere already, before the observers agreed.
+		watch := false
+		if home, ok := k.c.cfg.Topology.Cell(c.ID); ok && home.Home == site {
+			watch = true
+		}
 		for _, r := range c.Replicas {
-			if r.Leader && r.Site == site {
-				k.waits[c.ID] = firstWriteWait{since: now, excludeSite: site, reason: "site " + site + " suspected"}
-			}
+			watch = watch || (r.Leader && r.Site == site)
+		}
+		if watch {
+			k.waits[c.ID] = firstWriteWait{since: now, excludeSite: site, reason: "site " + site + " suspected"}
 		}
 	}
 }
