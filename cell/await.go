@@ -51,7 +51,7 @@ func (s *Service) awaitSettled(ctx context.Context, cellID uint64, rec *pb.Trans
 		return rec
 	}
 	pollUntil(ctx, s.cfg.CrossCellWait, func() bool {
-		now, err := GetTransfer(g.Reader(), rec.GetTransferId())
+		now, err := GetTransfer(g.Reader(), rec.GetFromAccountId(), rec.GetTransferId())
 		if err != nil || now.GetState() == pb.TransferState_TRANSFER_STATE_IN_FLIGHT {
 			return false
 		}
@@ -70,7 +70,7 @@ func (s *Service) awaitPayout(ctx context.Context, cellID uint64, rec *pb.Payout
 		return rec
 	}
 	pollUntil(ctx, s.payouts.cfg.Wait, func() bool {
-		now, err := GetPayout(g.Reader(), rec.GetPayoutId())
+		now, err := GetPayout(g.Reader(), rec.GetAccountId(), rec.GetPayoutId())
 		if err != nil {
 			return false
 		}

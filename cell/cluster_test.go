@@ -527,12 +527,12 @@ func TestDeposedLeaderRefusesWritesAndReads(t *testing.T) {
 	c.converged(1)
 	g, _ := c.nodes[leader].Host().Group(1)
 	for k := 0; k < 5; k++ {
-		if _, err := GetTransfer(g.Reader(), fmt.Sprintf("isolated-%d", k)); err == nil {
+		if _, err := GetTransfer(g.Reader(), from, fmt.Sprintf("isolated-%d", k)); err == nil {
 			// It may legitimately have committed only if the majority accepted it; it cannot have.
 			t.Fatalf("transfer isolated-%d, refused by the cut-off leader, exists after healing", k)
 		}
 	}
-	if _, err := GetTransfer(g.Reader(), "majority-1"); err != nil {
+	if _, err := GetTransfer(g.Reader(), from, "majority-1"); err != nil {
 		t.Fatalf("the majority's transfer did not reach the healed node: %v", err)
 	}
 }

@@ -33,14 +33,11 @@ func sentKey(currency string) []byte     { return append([]byte("s/sent/"), curr
 func receivedKey(currency string) []byte { return append([]byte("s/received/"), currency...) }
 
 // outboxKey holds an OutboxRecord while its credit is undelivered.
-func outboxKey(transferID string) []byte { return append([]byte("o/"), transferID...) }
+func outboxKey(payer, transferID string) []byte { return scoped("o/", payer, transferID) }
 
 // total reads one of the cell's int64 totals (0 when absent).
-func (a applier) total(key []byte) int64 {
-	v, found, err := a.tx.Get(key)
-	if err != nil {
-		panic(fmt.Sprintf("cell: reading total %q: %v", key, err))
-	}
+func (a *applier) total(key []byte) int64 {
+	v, found := a.st.get(key)
 	if !found {
 		return 0
 	}
@@ -51,17 +48,17 @@ func (a applier) total(key []byte) int64 {
 }
 
 // addTotal adds delta to a total; false on overflow (nothing written).
-func (a applier) addTotal(key []byte, delta int64) bool {
+func (a *applier) addTotal(key []byte, delta int64) bool {
 	sum, ok := addInt64(a.total(key), delta)
 	if !ok {
 		return false
 	}
-	a.tx.Set(key, binary.BigEndian.AppendUint64(nil, uint64(sum)))
+	a.st.set(key, binary.BigEndian.AppendUint64(nil, uint64(sum)))
 	return true
 }
 
 // transferOut is the payer's leg of a cross-cell transfer.
-func (a applier) transferOut(t *pb.Transfer) *pb.CommandResult {
+func (a *applier) transferOut(t *pb.Transfer) *pb.CommandResult {
 	amount := t.GetAmountMinor()
 	if amount <= 0 {
 		return errorResult(pb.ErrorReason_ERROR_REASON_AMOUNT_NOT_POSITIVE, "amount_minor", fmt.Sprintf("amount %d is not positive", amount))
@@ -94,15 +91,15 @@ func (a applier) transferOut(t *pb.Transfer) *pb.CommandResult {
 		FromBalanceAfterMinor: fromBalance, FromCellId: t.GetFromCellId(), ToCellId: t.GetToCellId(),
 	}
 	a.put(accountKey(from.Id), from)
-	a.put(transferKey(rec.TransferId), rec)
-	a.put(outboxKey(rec.TransferId), &pb.OutboxRecord{Transfer: t, CreatedAtUnixMs: a.now})
-	a.tx.Set(historyKey(from.Id, from.Version), []byte(rec.TransferId))
+	a.put(transferKey(from.Id, rec.TransferId), rec)
+	a.put(outboxKey(from.Id, rec.TransferId), &pb.OutboxRecord{Transfer: t, CreatedAtUnixMs: a.now})
+	a.st.set(historyKey(from.Id, from.Version), []byte(transferRef(from.Id, rec.TransferId)))
 	return &pb.CommandResult{Outcome: &pb.CommandResult_Transfer{Transfer: rec}}
 }
 
 // creditIn is the payee's leg. A refusal is definite: the relay reverses
 // the transfer on it, so it must only be returned when nothing was applied.
-func (a applier) creditIn(c *pb.CreditIn) *pb.CommandResult {
+func (a *applier) creditIn(c *pb.CreditIn) *pb.CommandResult {
 	amount := c.GetAmountMinor()
 	if amount <= 0 {
 		return errorResult(pb.ErrorReason_ERROR_REASON_AMOUNT_NOT_POSITIVE, "amount_minor", fmt.Sprintf("amount %d is not positive", amount))
@@ -128,20 +125,21 @@ func (a applier) creditIn(c *pb.CreditIn) *pb.CommandResult {
 		ToBalanceAfterMinor: toBalance, FromCellId: c.GetFromCellId(),
 	}
 	a.put(accountKey(to.Id), to)
-	a.put(transferKey(rec.TransferId), rec)
-	a.tx.Set(historyKey(to.Id, to.Version), []byte(rec.TransferId))
+	a.put(transferKey(rec.FromAccountId, rec.TransferId), rec)
+	a.st.set(historyKey(to.Id, to.Version), []byte(transferRef(rec.FromAccountId, rec.TransferId)))
 	return &pb.CommandResult{Outcome: &pb.CommandResult_Transfer{Transfer: rec}}
 }
 
 // outboxDelivered settles the payer's side. It returns the transfer's
 // record as it is afterwards.
-func (a applier) outboxDelivered(d *pb.OutboxDelivered) *pb.CommandResult {
+func (a *applier) outboxDelivered(d *pb.OutboxDelivered) *pb.CommandResult {
 	var rec pb.TransferRecord
-	if !a.get(transferKey(d.GetTransferId()), &rec) {
-		return errorResult(pb.ErrorReason_ERROR_REASON_TRANSFER_NOT_FOUND, "transfer_id", fmt.Sprintf("transfer %q does not exist", d.GetTransferId()))
+	if !a.get(transferKey(d.GetFromAccountId(), d.GetTransferId()), &rec) {
+		return errorResult(pb.ErrorReason_ERROR_REASON_TRANSFER_NOT_FOUND, "transfer_id",
+			fmt.Sprintf("transfer %q from %q does not exist", d.GetTransferId(), d.GetFromAccountId()))
 	}
 	var out pb.OutboxRecord
-	if !a.get(outboxKey(d.GetTransferId()), &out) {
+	if !a.get(outboxKey(d.GetFromAccountId(), d.GetTransferId()), &out) {
 		// Settled already (a relay resuming after a failover records again).
 		return &pb.CommandResult{Outcome: &pb.CommandResult_Transfer{Transfer: &rec}}
 	}
@@ -170,7 +168,7 @@ func (a applier) outboxDelivered(d *pb.OutboxDelivered) *pb.CommandResult {
 		panic(fmt.Sprintf("cell: money in flight in %s underflows", currency))
 	}
 	rec.State, rec.SettledAtUnixMs = d.GetOutcome(), a.now
-	a.put(transferKey(rec.TransferId), &rec)
-	a.tx.Delete(outboxKey(rec.TransferId))
+	a.put(transferKey(rec.FromAccountId, rec.TransferId), &rec)
+	a.st.delete(outboxKey(rec.FromAccountId, rec.TransferId))
 	return &pb.CommandResult{Outcome: &pb.CommandResult_Transfer{Transfer: &rec}}
 }

@@ -29,9 +29,9 @@ func creditInCmd(ts int64, id, from, to string, amountMinor int64, currency stri
 	}}}
 }
 
-func deliveredCmd(ts int64, id string, outcome pb.TransferState, reason string) *pb.Command {
+func deliveredCmd(ts int64, from, id string, outcome pb.TransferState, reason string) *pb.Command {
 	return &pb.Command{TimestampUnixMs: ts, Body: &pb.Command_OutboxDelivered{OutboxDelivered: &pb.OutboxDelivered{
-		TransferId: id, Outcome: outcome, Reason: reason,
+		TransferId: id, FromAccountId: from, Outcome: outcome, Reason: reason,
 	}}}
 }
 
@@ -87,11 +87,11 @@ func TestCrossCellSaga(t *testing.T) {
 	}
 
 	// Settled: COMPLETED once; recording again changes nothing.
-	done := mustSucceed(t, g, deliveredCmd(7, "t1", pb.TransferState_TRANSFER_STATE_COMPLETED, "")).GetTransfer()
+	done := mustSucceed(t, g, deliveredCmd(7, "alice", "t1", pb.TransferState_TRANSFER_STATE_COMPLETED, "")).GetTransfer()
 	if done.GetState() != pb.TransferState_TRANSFER_STATE_COMPLETED || done.GetSettledAtUnixMs() != 7 {
 		t.Fatalf("settled record %v; want COMPLETED at 7", done)
 	}
-	again := mustSucceed(t, g, deliveredCmd(8, "t1", pb.TransferState_TRANSFER_STATE_REVERSED, "late")).GetTransfer()
+	again := mustSucceed(t, g, deliveredCmd(8, "alice", "t1", pb.TransferState_TRANSFER_STATE_REVERSED, "late")).GetTransfer()
 	if again.GetState() != pb.TransferState_TRANSFER_STATE_COMPLETED || account(t, g, "alice").GetBalanceMinor() != 70 {
 		t.Fatalf("a second settlement changed a settled transfer: %v, alice %d", again, account(t, g, "alice").GetBalanceMinor())
 	}
@@ -101,16 +101,16 @@ func TestCrossCellSaga(t *testing.T) {
 
 	// Reversed: the payer is refunded, the reason kept.
 	mustSucceed(t, g, transferOutCmd(9, "t2", "alice", "remote-nobody", 20))
-	rev := mustSucceed(t, g, deliveredCmd(10, "t2", pb.TransferState_TRANSFER_STATE_REVERSED, "no such account")).GetTransfer()
+	rev := mustSucceed(t, g, deliveredCmd(10, "alice", "t2", pb.TransferState_TRANSFER_STATE_REVERSED, "no such account")).GetTransfer()
 	if rev.GetState() != pb.TransferState_TRANSFER_STATE_REVERSED || rev.GetReversalReason() != "no such account" || account(t, g, "alice").GetBalanceMinor() != 70 {
 		t.Fatalf("reversed record %v, alice %d; want REVERSED with its reason, alice back at 70", rev, account(t, g, "alice").GetBalanceMinor())
 	}
 	if tot := checkTotals(t, g); tot.InFlight["EUR"] != 0 || tot.Sent["EUR"] != 30 {
 		t.Fatalf("after the reversal: in flight %d, sent %d; want 0, 30", tot.InFlight["EUR"], tot.Sent["EUR"])
 	}
-	mustFail(t, g, deliveredCmd(11, "t-none", pb.TransferState_TRANSFER_STATE_COMPLETED, ""), pb.ErrorReason_ERROR_REASON_TRANSFER_NOT_FOUND)
+	mustFail(t, g, deliveredCmd(11, "alice", "t-none", pb.TransferState_TRANSFER_STATE_COMPLETED, ""), pb.ErrorReason_ERROR_REASON_TRANSFER_NOT_FOUND)
 	mustSucceed(t, g, transferOutCmd(12, "t3", "alice", "remote-bob", 1))
-	mustFail(t, g, deliveredCmd(13, "t3", pb.TransferState_TRANSFER_STATE_IN_FLIGHT, ""), pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT)
+	mustFail(t, g, deliveredCmd(13, "alice", "t3", pb.TransferState_TRANSFER_STATE_IN_FLIGHT, ""), pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT)
 }
 
 func TestConservedCatchesABrokenCell(t *testing.T) {
@@ -167,6 +167,12 @@ func TestRelaySettlesOnlyOnDefiniteAnswers(t *testing.T) {
 		case id == "t-unknown" && call < 3:
 			return StatusError(codes.Unavailable, ReasonOutcomeUnknown, "lost in the network", nil)
 		case id == "t-refused":
+			return StatusError(codes.NotFound, ReasonString(pb.ErrorReason_ERROR_REASON_ACCOUNT_NOT_FOUND), "no such payee", map[string]string{MetaStored: "true"})
+		case id == "t-wrong-cell":
+			// One node's topology view: says nothing of an earlier attempt.
+			return StatusError(codes.FailedPrecondition, ReasonWrongCell, "to_account_id belongs to cell 3", nil)
+		case id == "t-unstored-refusal":
+			// A refusal the payee's ledger did not store under the key.
 			return StatusError(codes.NotFound, ReasonString(pb.ErrorReason_ERROR_REASON_ACCOUNT_NOT_FOUND), "no such payee", nil)
 		}
 		return nil
@@ -180,7 +186,7 @@ func TestRelaySettlesOnlyOnDefiniteAnswers(t *testing.T) {
 	ctx := context.Background()
 	mustSucceed(t, g, createCmd(1, "c-a", "alice", "EUR", false))
 	mustSucceed(t, g, depositCmd(2, "d-a", "alice", 100, "EUR"))
-	for _, id := range []string{"t-ok", "t-unknown", "t-refused"} {
+	for _, id := range []string{"t-ok", "t-unknown", "t-refused", "t-wrong-cell", "t-unstored-refusal"} {
 		rec, err := svc.Transfer(ctx, &pb.TransferRequest{CellId: 1, Command: &pb.Transfer{TransferId: id, FromAccountId: "alice", ToAccountId: "remote-bob", AmountMinor: 10, Currency: "EUR"}})
 		if err != nil || rec.GetState() != pb.TransferState_TRANSFER_STATE_IN_FLIGHT {
 			t.Fatalf("transfer %s: %v, %v; want IN_FLIGHT (CrossCellWait is off)", id, rec, err)
@@ -189,10 +195,12 @@ func TestRelaySettlesOnlyOnDefiniteAnswers(t *testing.T) {
 	want := map[string]pb.TransferState{
 		"t-ok": pb.TransferState_TRANSFER_STATE_COMPLETED, "t-unknown": pb.TransferState_TRANSFER_STATE_COMPLETED,
 		"t-refused": pb.TransferState_TRANSFER_STATE_REVERSED,
+		// Never reversed (the credit may have applied): still in flight.
+		"t-wrong-cell": pb.TransferState_TRANSFER_STATE_IN_FLIGHT, "t-unstored-refusal": pb.TransferState_TRANSFER_STATE_IN_FLIGHT,
 	}
 	eventually(t, 20*time.Second, "every transfer settled", func() error {
 		for id, state := range want {
-			rec, err := GetTransfer(g.Reader(), id)
+			rec, err := GetTransfer(g.Reader(), "alice", id)
 			if err != nil || rec.GetState() != state {
 				return fmt.Errorf("%s: %v, %v; want %s", id, rec, err, state)
 			}
@@ -202,13 +210,21 @@ func TestRelaySettlesOnlyOnDefiniteAnswers(t *testing.T) {
 	if n := courier.count("t-unknown"); n != 3 {
 		t.Fatalf("the credit with unknown outcomes was delivered %d times, want 3 (two unknown, one answer)", n)
 	}
-	time.Sleep(100 * time.Millisecond) // Several more passes: nothing is delivered again.
+	eventually(t, 20*time.Second, "the unanswered credits delivered again", func() error {
+		if n := min(courier.count("t-wrong-cell"), courier.count("t-unstored-refusal")); n < 3 {
+			return fmt.Errorf("delivered %d times", n)
+		}
+		return nil
+	})
 	for id := range want {
+		if want[id] == pb.TransferState_TRANSFER_STATE_IN_FLIGHT {
+			continue
+		}
 		if n, limit := courier.count(id), map[string]int{"t-unknown": 3}[id]; n > max(limit, 1) {
 			t.Fatalf("%s delivered %d times after it settled", id, n)
 		}
 	}
-	if tot := checkTotals(t, g); tot.Outbox != 0 || tot.InFlight["EUR"] != 0 || account(t, g, "alice").GetBalanceMinor() != 80 {
-		t.Fatalf("outbox %d, in flight %d, alice %d; want 0, 0, 80 (one refund)", tot.Outbox, tot.InFlight["EUR"], account(t, g, "alice").GetBalanceMinor())
+	if tot := checkTotals(t, g); tot.Outbox != 2 || tot.InFlight["EUR"] != 20 || account(t, g, "alice").GetBalanceMinor() != 60 {
+		t.Fatalf("outbox %d, in flight %d, alice %d; want 2, 20, 60 (one refund, two still in flight)", tot.Outbox, tot.InFlight["EUR"], account(t, g, "alice").GetBalanceMinor())
 	}
 }

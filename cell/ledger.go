@@ -26,6 +26,12 @@ type Applied struct {
 	// Replayed: the result was stored by an earlier command with the same
 	// idempotency key and parameters; nothing was executed again.
 	Replayed bool
+	// Stored: the result (an answer or a refusal) is stored under the
+	// command's idempotency key, now or by an earlier command: every retry
+	// with that key gets it again, so it is final for the key. Refusals
+	// that are not stored (undecodable, invalid, a key reused with other
+	// parameters, keyless settling commands) say nothing about the key.
+	Stored bool
 }
 
 // Restored implements replication.StateMachine; the ledger keeps no cache.
@@ -41,74 +47,92 @@ func (Ledger) Apply(tx *replication.Tx, e replication.Entry) any {
 		ie := err.(*InputError)
 		return Applied{Result: errorResult(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT, ie.Field, ie.Error())}
 	}
-	a := applier{tx: tx, now: cmd.GetTimestampUnixMs()}
+	a := &applier{st: newStaged(tx), now: cmd.GetTimestampUnixMs()}
 	// Settling commands have no key: they are idempotent by the state they
 	// change (a settled transfer or payout never changes again).
 	switch b := cmd.GetBody().(type) {
 	case *pb.Command_OutboxDelivered:
-		return Applied{Result: a.outboxDelivered(b.OutboxDelivered)}
+		return Applied{Result: a.finish(a.outboxDelivered(b.OutboxDelivered))}
 	case *pb.Command_PayoutOutcome:
-		return Applied{Result: a.payoutOutcome(b.PayoutOutcome)}
+		return Applied{Result: a.finish(a.payoutOutcome(b.PayoutOutcome))}
+	case *pb.Command_PayoutAttempt:
+		return Applied{Result: a.finish(a.payoutAttempt(b.PayoutAttempt))}
 	}
-	key, retention := idempotencyOf(&cmd)
+	key, field, retention := idempotencyOf(&cmd)
 	hash := paramsHash(&cmd)
 	if rec, ok := a.idempotency(key); ok && !expired(rec, a.now) {
 		if string(rec.GetParamsSha256()) != string(hash[:]) {
-			field := "idempotency_key"
-			switch cmd.GetBody().(type) {
-			case *pb.Command_Transfer, *pb.Command_CreditIn:
-				field = "transfer_id"
-			case *pb.Command_Payout:
-				field = "payout_id"
-			}
 			return Applied{Result: errorResult(pb.ErrorReason_ERROR_REASON_IDEMPOTENCY_KEY_REUSED, field,
-				fmt.Sprintf("idempotency key %q was already used with different parameters", key))}
+				fmt.Sprintf("%s %q was already used with different parameters", field, idOf(&cmd)))}
 		}
-		return Applied{Result: rec.GetResult(), Replayed: true}
+		return Applied{Result: rec.GetResult(), Replayed: true, Stored: true}
 	}
-	if held := a.heldError(&cmd); held != nil {
-		return Applied{Result: held}
-	}
-	var res *pb.CommandResult
-	switch b := cmd.GetBody().(type) {
-	case *pb.Command_CreateAccount:
-		res = a.createAccount(b.CreateAccount)
-	case *pb.Command_Deposit:
-		res = a.deposit(b.Deposit)
-	case *pb.Command_Transfer:
-		if b.Transfer.GetToCellId() != 0 {
-			res = a.transferOut(b.Transfer)
-		} else {
-			res = a.transfer(b.Transfer)
+	// A held account's refusal is stored under the key like any other
+	// answer: the outcome a client sees is final for its key, so a router
+	// still retrying an earlier attempt cannot execute it afterwards.
+	res := a.heldError(&cmd)
+	if res == nil {
+		switch b := cmd.GetBody().(type) {
+		case *pb.Command_CreateAccount:
+			res = a.createAccount(b.CreateAccount)
+		case *pb.Command_Deposit:
+			res = a.deposit(b.Deposit)
+		case *pb.Command_Transfer:
+			if b.Transfer.GetToCellId() != 0 {
+				res = a.transferOut(b.Transfer)
+			} else {
+				res = a.transfer(b.Transfer)
+			}
+		case *pb.Command_CreditIn:
+			res = a.creditIn(b.CreditIn)
+		case *pb.Command_Payout:
+			res = a.payout(b.Payout)
 		}
-	case *pb.Command_CreditIn:
-		res = a.creditIn(b.CreditIn)
-	case *pb.Command_Payout:
-		res = a.payout(b.Payout)
 	}
-	a.put(idempotencyKey(key), &pb.IdempotencyRecord{ParamsSha256: hash[:], Result: res, CreatedAtUnixMs: a.now, RetentionMs: retention})
-	return Applied{Result: res}
+	a.finish(res)
+	a.put(key, &pb.IdempotencyRecord{ParamsSha256: hash[:], Result: res, CreatedAtUnixMs: a.now, RetentionMs: retention})
+	a.st.flush()
+	return Applied{Result: res, Stored: true}
 }
 
-// idempotencyOf returns the command's key and how long it is kept. A
-// transfer's id is its key and is kept forever: it also names the transfer
-// (in the payer's cell, and for a credit in the payee's). OutboxDelivered
-// and PayoutOutcome have none (see Apply); a payout's key is its id,
-// kept forever.
-func idempotencyOf(cmd *pb.Command) (string, int64) {
+// idempotencyOf returns the command's key (in its kind's namespace, see
+// keys.go), the request field that names it, and how long it is kept. A
+// transfer's id is kept forever: it also names the transfer (in the
+// payer's cell, and for a credit in the payee's); so is a payout's.
+// OutboxDelivered, PayoutOutcome and PayoutAttempt have none (see Apply).
+func idempotencyOf(cmd *pb.Command) (key []byte, field string, retentionMs int64) {
+	retention := max(cmd.GetIdempotencyRetentionMs(), 0)
 	switch b := cmd.GetBody().(type) {
 	case *pb.Command_CreateAccount:
-		return b.CreateAccount.GetIdempotencyKey(), max(cmd.GetIdempotencyRetentionMs(), 0)
+		return accountIdempotencyKey(b.CreateAccount.GetAccountId(), b.CreateAccount.GetIdempotencyKey()), "idempotency_key", retention
 	case *pb.Command_Deposit:
-		return b.Deposit.GetIdempotencyKey(), max(cmd.GetIdempotencyRetentionMs(), 0)
+		return depositIdempotencyKey(b.Deposit.GetAccountId(), b.Deposit.GetIdempotencyKey()), "idempotency_key", retention
 	case *pb.Command_Transfer:
-		return b.Transfer.GetTransferId(), 0
+		return transferIdempotencyKey(b.Transfer.GetFromAccountId(), b.Transfer.GetTransferId()), "transfer_id", 0
 	case *pb.Command_CreditIn:
-		return b.CreditIn.GetTransferId(), 0
+		c := b.CreditIn
+		return creditIdempotencyKey(c.GetFromCellId(), c.GetFromAccountId(), c.GetTransferId()), "transfer_id", 0
 	case *pb.Command_Payout:
-		return payoutIdempotencyKey(b.Payout.GetPayoutId()), 0
+		return payoutIdempotencyKey(b.Payout.GetAccountId(), b.Payout.GetPayoutId()), "payout_id", 0
 	}
-	return "", 0
+	panic(fmt.Sprintf("cell: no idempotency key for %T", cmd.GetBody())) // validateCommand admits no other kind
+}
+
+// idOf is the client's id of a keyed command, for messages.
+func idOf(cmd *pb.Command) string {
+	switch b := cmd.GetBody().(type) {
+	case *pb.Command_CreateAccount:
+		return b.CreateAccount.GetIdempotencyKey()
+	case *pb.Command_Deposit:
+		return b.Deposit.GetIdempotencyKey()
+	case *pb.Command_Transfer:
+		return b.Transfer.GetTransferId()
+	case *pb.Command_CreditIn:
+		return b.CreditIn.GetTransferId()
+	case *pb.Command_Payout:
+		return b.Payout.GetPayoutId()
+	}
+	return ""
 }
 
 // paramsHash identifies what a key was used for: the command body (its kind
@@ -131,20 +155,28 @@ func errorResult(reason pb.ErrorReason, field, msg string) *pb.CommandResult {
 	return &pb.CommandResult{Outcome: &pb.CommandResult_Error{Error: &pb.LedgerError{Reason: reason, Message: msg, Field: field}}}
 }
 
-// applier carries one command's transaction and timestamp.
+// applier carries one command's staged writes and timestamp.
 type applier struct {
-	tx  *replication.Tx
+	st  *staged
 	now int64
 }
 
-// get reads and decodes key into m. A storage error or an undecodable
-// stored value means the replica's state is broken: continuing would
-// diverge from the other replicas, so it stops loudly.
-func (a applier) get(key []byte, m proto.Message) bool {
-	v, found, err := a.tx.Get(key)
-	if err != nil {
-		panic(fmt.Sprintf("cell: reading %q: %v", key, err))
+// finish keeps the command's writes if it succeeded and drops them if it
+// returned an error: a command that fails changes nothing. It returns res.
+func (a *applier) finish(res *pb.CommandResult) *pb.CommandResult {
+	if res.GetError() != nil {
+		a.st.discard()
+	} else {
+		a.st.flush()
 	}
+	return res
+}
+
+// get reads and decodes key into m. An undecodable stored value means the
+// replica's state is broken: continuing would diverge from the other
+// replicas, so it stops loudly.
+func (a *applier) get(key []byte, m proto.Message) bool {
+	v, found := a.st.get(key)
 	if !found {
 		return false
 	}
@@ -154,23 +186,23 @@ func (a applier) get(key []byte, m proto.Message) bool {
 	return true
 }
 
-func (a applier) put(key []byte, m proto.Message) {
+func (a *applier) put(key []byte, m proto.Message) {
 	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(m)
 	if err != nil {
 		panic(fmt.Sprintf("cell: encoding %q: %v", key, err))
 	}
-	a.tx.Set(key, b)
+	a.st.set(key, b)
 }
 
-func (a applier) idempotency(key string) (*pb.IdempotencyRecord, bool) {
+func (a *applier) idempotency(key []byte) (*pb.IdempotencyRecord, bool) {
 	var rec pb.IdempotencyRecord
-	if !a.get(idempotencyKey(key), &rec) {
+	if !a.get(key, &rec) {
 		return nil, false
 	}
 	return &rec, true
 }
 
-func (a applier) account(id string) (*pb.Account, bool) {
+func (a *applier) account(id string) (*pb.Account, bool) {
 	var acc pb.Account
 	if !a.get(accountKey(id), &acc) {
 		return nil, false
@@ -178,7 +210,7 @@ func (a applier) account(id string) (*pb.Account, bool) {
 	return &acc, true
 }
 
-func (a applier) createAccount(c *pb.CreateAccount) *pb.CommandResult {
+func (a *applier) createAccount(c *pb.CreateAccount) *pb.CommandResult {
 	if _, exists := a.account(c.GetAccountId()); exists {
 		return errorResult(pb.ErrorReason_ERROR_REASON_ACCOUNT_EXISTS, "account_id", fmt.Sprintf("account %q already exists", c.GetAccountId()))
 	}
@@ -190,7 +222,7 @@ func (a applier) createAccount(c *pb.CreateAccount) *pb.CommandResult {
 	return &pb.CommandResult{Outcome: &pb.CommandResult_Account{Account: acc}}
 }
 
-func (a applier) deposit(d *pb.Deposit) *pb.CommandResult {
+func (a *applier) deposit(d *pb.Deposit) *pb.CommandResult {
 	if d.GetAmountMinor() <= 0 {
 		return errorResult(pb.ErrorReason_ERROR_REASON_AMOUNT_NOT_POSITIVE, "amount_minor", fmt.Sprintf("amount %d is not positive", d.GetAmountMinor()))
 	}
@@ -211,7 +243,7 @@ func (a applier) deposit(d *pb.Deposit) *pb.CommandResult {
 	}
 	acc.BalanceMinor, acc.Version = balance, acc.GetVersion()+1
 	a.put(accountKey(acc.Id), acc)
-	a.tx.Set(depositedKey(d.GetCurrency()), binary.BigEndian.AppendUint64(nil, uint64(total)))
+	a.st.set(depositedKey(d.GetCurrency()), binary.BigEndian.AppendUint64(nil, uint64(total)))
 	rec := &pb.DepositRecord{
 		IdempotencyKey: d.GetIdempotencyKey(), AccountId: acc.Id, AmountMinor: d.GetAmountMinor(), Currency: d.GetCurrency(),
 		ExternalRef: d.GetExternalRef(), BalanceAfterMinor: balance, CreatedAtUnixMs: a.now,
@@ -219,21 +251,9 @@ func (a applier) deposit(d *pb.Deposit) *pb.CommandResult {
 	return &pb.CommandResult{Outcome: &pb.CommandResult_Deposit{Deposit: rec}}
 }
 
-func (a applier) deposited(currency string) int64 {
-	v, found, err := a.tx.Get(depositedKey(currency))
-	if err != nil {
-		panic(fmt.Sprintf("cell: reading deposits total: %v", err))
-	}
-	if !found {
-		return 0
-	}
-	if len(v) != 8 {
-		panic(fmt.Sprintf("cell: corrupt deposits total for %s: %d bytes", currency, len(v)))
-	}
-	return int64(binary.BigEndian.Uint64(v))
-}
+func (a *applier) deposited(currency string) int64 { return a.total(depositedKey(currency)) }
 
-func (a applier) transfer(t *pb.Transfer) *pb.CommandResult {
+func (a *applier) transfer(t *pb.Transfer) *pb.CommandResult {
 	amount := t.GetAmountMinor()
 	if amount <= 0 {
 		return errorResult(pb.ErrorReason_ERROR_REASON_AMOUNT_NOT_POSITIVE, "amount_minor", fmt.Sprintf("amount %d is not positive", amount))
@@ -275,9 +295,9 @@ func (a applier) transfer(t *pb.Transfer) *pb.CommandResult {
 	// Both legs, the record and both history entries: one batch.
 	a.put(accountKey(from.Id), from)
 	a.put(accountKey(to.Id), to)
-	a.put(transferKey(rec.TransferId), rec)
-	a.tx.Set(historyKey(from.Id, from.Version), []byte(rec.TransferId))
-	a.tx.Set(historyKey(to.Id, to.Version), []byte(rec.TransferId))
+	a.put(transferKey(from.Id, rec.TransferId), rec)
+	a.st.set(historyKey(from.Id, from.Version), []byte(transferRef(from.Id, rec.TransferId)))
+	a.st.set(historyKey(to.Id, to.Version), []byte(transferRef(from.Id, rec.TransferId)))
 	return &pb.CommandResult{Outcome: &pb.CommandResult_Transfer{Transfer: rec}}
 }
 

@@ -154,7 +154,7 @@ func TestTransfer(t *testing.T) {
 			FromBalanceAfterMinor: 700, ToBalanceAfterMinor: 300,
 		}
 		requireEqual(t, "transfer record", res.GetTransfer(), want)
-		stored, err := GetTransfer(g.Reader(), "tr-1")
+		stored, err := GetTransfer(g.Reader(), "alice", "tr-1")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -206,7 +206,7 @@ func TestTransfer(t *testing.T) {
 				t.Error("a failed transfer changed the ledger")
 			}
 			id := tc.cmd.GetTransfer().GetTransferId()
-			if _, err := GetTransfer(g.Reader(), id); !errors.Is(err, ErrNotFound) {
+			if _, err := GetTransfer(g.Reader(), tc.cmd.GetTransfer().GetFromAccountId(), id); !errors.Is(err, ErrNotFound) {
 				t.Errorf("GetTransfer(%q) after a failed transfer: %v, want ErrNotFound", id, err)
 			}
 		})
@@ -293,6 +293,39 @@ func TestIdempotency(t *testing.T) {
 		requireConserved(t, g)
 	})
 
+	// Issue 13, item 2: every id has a scope (a transfer id its payer, a
+	// deposit or create key its account) and every kind its own
+	// namespace, so the same string in another scope or kind is another
+	// request, never a reuse and never a replay of someone else's answer.
+	t.Run("ids are scoped to their account and kind", func(t *testing.T) {
+		mustSucceed(t, g, createCmd(190, "c-dora", "dora", "USD", false))
+		mustSucceed(t, g, depositCmd(190, "d-dora", "dora", 100, "USD"))
+		mustSucceed(t, g, transferCmd(191, "shared-1", "alice", "bob", 1, "USD"))
+		for _, tc := range []struct {
+			name string
+			cmd  *pb.Command
+		}{
+			{"the same transfer id from another payer", transferCmd(192, "shared-1", "dora", "bob", 2, "USD")},
+			{"a transfer id as a deposit key", depositCmd(192, "shared-1", "bob", 3, "USD")},
+			{"a transfer id as a create key", createCmd(192, "shared-1", "frank", "USD", false)},
+			{"a deposit key as a transfer id", transferCmd(192, "d-dora", "bob", "dora", 1, "USD")},
+			{"a create key for another account", createCmd(192, "c-dora", "gina", "USD", false)},
+			{"a deposit key on another account", depositCmd(192, "d-dora", "bob", 4, "USD")},
+		} {
+			t.Run(tc.name, func(t *testing.T) {
+				if a := apply(t, g, tc.cmd); a.Result.GetError() != nil || a.Replayed {
+					t.Fatalf("got %v (replayed %v), want its own success", a.Result, a.Replayed)
+				}
+			})
+		}
+		for _, payer := range []string{"alice", "dora"} {
+			if rec, err := GetTransfer(g.Reader(), payer, "shared-1"); err != nil || rec.GetFromAccountId() != payer {
+				t.Errorf("GetTransfer(%s, shared-1) = %v, %v; want the payer's own transfer", payer, rec, err)
+			}
+		}
+		requireConserved(t, g)
+	})
+
 	t.Run("same key different parameters is refused", func(t *testing.T) {
 		mustSucceed(t, g, transferCmd(200, "key-1", "alice", "bob", 10, "USD"))
 		mustSucceed(t, g, depositCmd(200, "key-2", "bob", 10, "USD"))
@@ -303,17 +336,12 @@ func TestIdempotency(t *testing.T) {
 		}{
 			{"transfer amount", transferCmd(201, "key-1", "alice", "bob", 11, "USD"), "key-1"},
 			{"transfer payee", transferCmd(201, "key-1", "alice", "carol", 10, "USD"), "key-1"},
-			{"transfer payer", transferCmd(201, "key-1", "carol", "bob", 10, "USD"), "key-1"},
-			{"transfer id reused as deposit key", depositCmd(201, "key-1", "bob", 10, "USD"), "key-1"},
-			{"transfer id reused as create key", createCmd(201, "key-1", "erin", "USD", false), "key-1"},
 			{"deposit amount", depositCmd(201, "key-2", "bob", 11, "USD"), "key-2"},
 			{"deposit external ref", func() *pb.Command {
 				c := depositCmd(201, "key-2", "bob", 10, "USD")
 				c.GetDeposit().ExternalRef = "another"
 				return c
 			}(), "key-2"},
-			{"deposit key reused as transfer id", transferCmd(201, "key-2", "bob", "alice", 10, "USD"), "key-2"},
-			{"create key reused", createCmd(201, "ca-alice", "alice2", "USD", false), "ca-alice"},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				before := stateHash(t, g)
@@ -353,7 +381,7 @@ func TestIdempotency(t *testing.T) {
 		if got := account(t, g, "poor").GetBalanceMinor(); got != 100 {
 			t.Errorf("poor balance %d, want 100 (the retry must not move money)", got)
 		}
-		if _, err := GetTransfer(g.Reader(), "tr-poor"); !errors.Is(err, ErrNotFound) {
+		if _, err := GetTransfer(g.Reader(), "poor", "tr-poor"); !errors.Is(err, ErrNotFound) {
 			t.Errorf("GetTransfer of a failed transfer: %v, want ErrNotFound", err)
 		}
 		mustSucceed(t, g, transferCmd(304, "tr-poor-2", "poor", "bob", 50, "USD"))
@@ -471,7 +499,7 @@ func TestReads(t *testing.T) {
 	if _, err := GetAccount(g.Reader(), "nobody"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetAccount(nobody): %v, want ErrNotFound", err)
 	}
-	if _, err := GetTransfer(g.Reader(), "no-transfer"); !errors.Is(err, ErrNotFound) {
+	if _, err := GetTransfer(g.Reader(), "hub", "no-transfer"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("GetTransfer(no-transfer): %v, want ErrNotFound", err)
 	}
 	if _, _, err := ListTransfers(g.Reader(), "nobody", 3, ""); !errors.Is(err, ErrNotFound) {
@@ -494,7 +522,7 @@ func TestReads(t *testing.T) {
 			mustSucceed(t, g, transferCmd(int64(10+i), fmt.Sprintf("tr-%s-%d", other, i), other, "spoke", 1, "USD"))
 		}
 	}
-	rec, err := GetTransfer(g.Reader(), "tr-3")
+	rec, err := GetTransfer(g.Reader(), "spoke", "tr-3")
 	if err != nil || rec.GetFromAccountId() != "spoke" || rec.GetAmountMinor() != 4 {
 		t.Errorf("GetTransfer(tr-3) = %v, %v", rec, err)
 	}
@@ -1001,15 +1029,10 @@ func addExact(a, b int64) (int64, bool) {
 func (m *ledgerModel) predict(cmd *pb.Command) (pb.ErrorReason, bool, *modelKey) {
 	now := cmd.GetTimestampUnixMs()
 	body := &pb.Command{Body: cmd.GetBody()}
-	var key string
+	key := modelKeyOf(cmd)
 	retention := max(cmd.GetIdempotencyRetentionMs(), 0)
-	switch b := cmd.GetBody().(type) {
-	case *pb.Command_CreateAccount:
-		key = b.CreateAccount.GetIdempotencyKey()
-	case *pb.Command_Deposit:
-		key = b.Deposit.GetIdempotencyKey()
-	case *pb.Command_Transfer:
-		key, retention = b.Transfer.GetTransferId(), 0
+	if cmd.GetTransfer() != nil {
+		retention = 0
 	}
 	if k, ok := m.keys[key]; ok && (k.retentionMs == 0 || now-k.createdAtMs < k.retentionMs) {
 		if !proto.Equal(k.body, body) {
@@ -1031,6 +1054,21 @@ func (m *ledgerModel) predict(cmd *pb.Command) (pb.ErrorReason, bool, *modelKey)
 	k := &modelKey{body: body, createdAtMs: now, retentionMs: retention, reasonStored: reason}
 	m.keys[key] = k
 	return reason, false, k
+}
+
+// modelKeyOf is the model's idempotency key: the documented scope of each
+// kind's id (an account for CreateAccount and Deposit keys, the payer for a
+// transfer id), each kind in its own namespace.
+func modelKeyOf(cmd *pb.Command) string {
+	switch b := cmd.GetBody().(type) {
+	case *pb.Command_CreateAccount:
+		return "create " + b.CreateAccount.GetAccountId() + " " + b.CreateAccount.GetIdempotencyKey()
+	case *pb.Command_Deposit:
+		return "deposit " + b.Deposit.GetAccountId() + " " + b.Deposit.GetIdempotencyKey()
+	case *pb.Command_Transfer:
+		return "transfer " + b.Transfer.GetFromAccountId() + " " + b.Transfer.GetTransferId()
+	}
+	return ""
 }
 
 func (m *ledgerModel) create(c *pb.CreateAccount, now int64) pb.ErrorReason {
@@ -1090,7 +1128,7 @@ func (m *ledgerModel) transfer(t *pb.Transfer) pb.ErrorReason {
 	}
 	from.BalanceMinor, from.Version = fromBalance, from.Version+1
 	to.BalanceMinor, to.Version = toBalance, to.Version+1
-	m.transfers[t.GetTransferId()] = true
+	m.transfers[t.GetFromAccountId()+"/"+t.GetTransferId()] = true
 	m.history[from.Id] = append(m.history[from.Id], t.GetTransferId())
 	m.history[to.Id] = append(m.history[to.Id], t.GetTransferId())
 	return 0
@@ -1106,8 +1144,7 @@ func (m *ledgerModel) check(cmd *pb.Command, got Applied) error {
 		k.first = got.Result
 	}
 	if replayed {
-		key := cmd.GetCreateAccount().GetIdempotencyKey() + cmd.GetDeposit().GetIdempotencyKey() + cmd.GetTransfer().GetTransferId()
-		if first := m.keys[key].first; !proto.Equal(got.Result, first) {
+		if first := m.keys[modelKeyOf(cmd)].first; !proto.Equal(got.Result, first) {
 			return fmt.Errorf("replayed %v, first result was %v", got.Result, first)
 		}
 		return nil
@@ -1148,9 +1185,13 @@ func TestRandomWorkloadConservesMoney(t *testing.T) {
 	reasons := map[pb.ErrorReason]int{}
 	replays := 0
 	for i, cmd := range genCommands(1, commands) {
+		before := ledgerHash(t, g)
 		a := apply(t, g, cmd)
 		if err := m.check(cmd, a); err != nil {
 			t.Fatalf("command %d %v: %v", i, cmd, err)
+		}
+		if a.Result.GetError() != nil && ledgerHash(t, g) != before {
+			t.Fatalf("command %d %v failed (%v) and changed the ledger", i, cmd, a.Result.GetError())
 		}
 		reasons[a.Result.GetError().GetReason()]++
 		if a.Replayed {

@@ -96,12 +96,19 @@ func (c PayoutConfig) validate() error {
 // payout taught:
 //
 //   - a payout is recorded PENDING (funds held) before any provider call;
-//   - a payout this executor just recorded is submitted; one it finds
-//     PENDING otherwise (a new leader after a failover, a restart) may have
-//     been submitted already, so it queries first and submits only if the
-//     provider has never heard of it;
+//   - every Submit is preceded by a PayoutAttempt committed through Raft in
+//     the current term: a deposed leader cannot commit it, so it never
+//     calls a provider (the fence), and the record counts the attempts;
+//   - a payout with no committed attempt is submitted; one with an attempt
+//     may have reached the provider, so it is queried, and submitted again
+//     only if the provider answers "not found" well inside the idempotency
+//     window it promises (channel.IdempotencyWindower); otherwise it stays
+//     UNKNOWN for an operator, never sent twice;
+//   - the provider knows the payout by ProviderPayoutID (cell, account and
+//     payout id): payout ids are per account, the provider's are global;
 //   - an answer that is not definite is recorded UNKNOWN and resolved only
-//     by querying the same provider with the same id, with backoff;
+//     by querying the same provider with the same id, with backoff; a
+//     Query that rejects the id as invalid is not definite either;
 //   - only a definite FAILED reroutes to the next provider.
 type payoutExecutor struct {
 	host      *replication.Host
@@ -146,8 +153,8 @@ func (e *payoutExecutor) defaultProvider() string { return e.cfg.Providers[0].Na
 
 // recorded tells the executor that this node just recorded a payout
 // PENDING (so it was never submitted) and asks for a pass now.
-func (e *payoutExecutor) recorded(cellID uint64, payoutID string) {
-	e.work.markFresh(cellID, payoutID)
+func (e *payoutExecutor) recorded(cellID uint64, rec *pb.PayoutRecord) {
+	e.work.markFresh(cellID, payoutRef(rec))
 	select {
 	case e.kick <- struct{}{}:
 	default:
@@ -199,15 +206,15 @@ func (e *payoutExecutor) pass(cellID uint64, wg *sync.WaitGroup) {
 	if len(records) < e.cfg.BatchMax { // A partial view cannot tell what left.
 		current := make(map[string]bool, len(records))
 		for _, rec := range records {
-			current[rec.GetPayoutId()] = true
+			current[payoutRef(rec)] = true
 		}
 		e.work.forget(cellID, current)
 	}
 	now := time.Now()
 	e.service.metrics.payoutPass(cellID, true, records, now, e.cfg.UnresolvedAge)
 	for _, rec := range records {
-		id := rec.GetPayoutId()
-		due, fresh := e.work.claim(cellID, id, now)
+		id := payoutRef(rec)
+		due, _ := e.work.claim(cellID, id, now)
 		if !due {
 			continue
 		}
@@ -221,7 +228,7 @@ func (e *payoutExecutor) pass(cellID uint64, wg *sync.WaitGroup) {
 		go func() {
 			defer wg.Done()
 			defer func() { <-e.slots }()
-			settled, again := e.execute(cellID, rec, fresh)
+			settled, again := e.execute(cellID, rec)
 			e.work.finish(id, settled, again)
 		}()
 	}
@@ -229,7 +236,7 @@ func (e *payoutExecutor) pass(cellID uint64, wg *sync.WaitGroup) {
 
 // execute takes one step for a payout: it reports whether the payout is
 // settled, and whether it should be executed again at once.
-func (e *payoutExecutor) execute(cellID uint64, rec *pb.PayoutRecord, fresh bool) (settled, again bool) {
+func (e *payoutExecutor) execute(cellID uint64, rec *pb.PayoutRecord) (settled, again bool) {
 	ctx, cancel := context.WithTimeout(e.ctx, e.cfg.CallTimeout)
 	defer cancel()
 	p, ok := e.providers[rec.GetProvider()]
@@ -237,21 +244,35 @@ func (e *payoutExecutor) execute(cellID uint64, rec *pb.PayoutRecord, fresh bool
 		e.logger.Error("payouts: the payout's provider is not configured on this node; it stays unresolved", "payout", rec.GetPayoutId(), "provider", rec.GetProvider())
 		return false, false
 	}
-	payout := channel.Payout{ID: rec.GetPayoutId(), Account: rec.GetAccountId(), AmountMinor: rec.GetAmountMinor(), Currency: rec.GetCurrency()}
+	payout := channel.Payout{ID: providerIDOf(cellID, rec), Account: rec.GetAccountId(), AmountMinor: rec.GetAmountMinor(), Currency: rec.GetCurrency()}
 	var res channel.Result
 	var err error
-	if fresh && rec.GetState() == pb.PayoutState_PAYOUT_STATE_PENDING {
-		res, err = e.submit(ctx, p, payout)
-	} else {
+	var submitted bool // the answer is Submit's (only then is ErrInvalidPayout definite)
+	switch action := nextPayoutAction(rec, e.now()); {
+	case action == payoutSubmit:
+		res, err, submitted = e.fencedSubmit(ctx, cellID, p, rec, payout)
+	default:
 		res, err = e.query(ctx, p, payout.ID)
 		if errors.Is(err, channel.ErrNotFound) {
-			// Never heard of it, and no submit of ours is in flight (one
-			// executor per cell, each call bounded): submitting to the same
-			// provider with the same id is safe, it deduplicates.
-			res, err = e.submit(ctx, p, payout)
+			if resubmitSafe(rec, windowOf(p), e.now()) {
+				// Within the provider's idempotency window its "not found"
+				// is final, and a Submit of the same id is deduplicated.
+				res, err, submitted = e.fencedSubmit(ctx, cellID, p, rec, payout)
+			} else {
+				// It may have reached the provider, and the provider's
+				// "not found" does not prove it did not pay: never send it
+				// again. It stays held as UNKNOWN for an operator.
+				e.logger.Error("payouts: the provider has no record of a payout that may have reached it, and promises no idempotency window covering it; it stays UNKNOWN for an operator",
+					"payout", rec.GetPayoutId(), "provider", rec.GetProvider(), "attempts", rec.GetSubmitAttempts())
+				err = fmt.Errorf("provider %q has no record of %q, submitted %d time(s), outside any idempotency window it promises: resolve by hand: %w",
+					rec.GetProvider(), payout.ID, rec.GetSubmitAttempts(), channel.ErrOutcomeUnknown)
+			}
 		}
 	}
-	outcome := e.outcomeOf(rec, res, err)
+	if ctx.Err() != nil && e.ctx.Err() != nil {
+		return false, false // closing: unrecorded, as if crashed (the next leader queries)
+	}
+	outcome := e.outcomeOf(rec, res, err, submitted)
 	if outcome == nil {
 		return false, false // Still unknown and already recorded so: query again later.
 	}
@@ -271,6 +292,87 @@ func (e *payoutExecutor) execute(cellID uint64, rec *pb.PayoutRecord, fresh bool
 	return false, now.GetState() == pb.PayoutState_PAYOUT_STATE_PENDING // rerouted
 }
 
+// fencedSubmit commits a PayoutAttempt in the current term and only then
+// submits: a leader that was deposed (cut off from its quorum, its lease
+// not yet run out) cannot commit, so it never calls the provider. When the
+// attempt is not committed, nothing was called: the error is not an
+// answer of the provider (submitted false; the caller records nothing).
+func (e *payoutExecutor) fencedSubmit(ctx context.Context, cellID uint64, p channel.Provider, rec *pb.PayoutRecord, payout channel.Payout) (channel.Result, error, bool) {
+	attempt := &pb.PayoutAttempt{PayoutId: rec.GetPayoutId(), AccountId: rec.GetAccountId(), Provider: rec.GetProvider()}
+	if _, err := e.service.propose(ctx, cellID, &pb.Command{Body: &pb.Command_PayoutAttempt{PayoutAttempt: attempt}}); err != nil {
+		return channel.Result{}, errAttemptNotCommitted{err}, false
+	}
+	res, err := e.submit(ctx, p, payout)
+	return res, err, true
+}
+
+// errAttemptNotCommitted: the PayoutAttempt was not committed (not the
+// leader any more, or its outcome unknown), so the provider was not
+// called. It is recorded as nothing.
+type errAttemptNotCommitted struct{ err error }
+
+func (e errAttemptNotCommitted) Error() string {
+	return fmt.Sprintf("cell: payout attempt not committed, provider not called: %v", e.err)
+}
+
+// payoutAction is what the executor does next with an unsettled payout.
+type payoutAction int
+
+const (
+	// payoutSubmit: no attempt of it was ever committed, so no provider
+	// has seen it (attempts are committed before every Submit).
+	payoutSubmit payoutAction = iota
+	// payoutQuery: it may have reached its provider; ask first.
+	payoutQuery
+)
+
+// nextPayoutAction decides from the replicated record alone, so every
+// leader decides the same.
+func nextPayoutAction(rec *pb.PayoutRecord, _ time.Time) payoutAction {
+	if rec.GetState() == pb.PayoutState_PAYOUT_STATE_PENDING && rec.GetSubmitAttempts() == 0 {
+		return payoutSubmit
+	}
+	return payoutQuery
+}
+
+// resubmitSafe reports whether a payout the provider answered "not found"
+// for may be submitted again: only if no attempt was ever committed, or
+// the provider promises an idempotency window and the first attempt is
+// well inside it (half the window: room for the clocks of the leader that
+// stamped the attempt, this one and the provider's to differ).
+func resubmitSafe(rec *pb.PayoutRecord, window time.Duration, now time.Time) bool {
+	if rec.GetSubmitAttempts() == 0 {
+		return true
+	}
+	if window <= 0 {
+		return false
+	}
+	elapsed := now.Sub(time.UnixMilli(rec.GetFirstSubmitAtUnixMs()))
+	return elapsed >= 0 && elapsed < window/2
+}
+
+// windowOf is the idempotency window a provider promises (0: none).
+func windowOf(p channel.Provider) time.Duration {
+	if w, ok := p.(channel.IdempotencyWindower); ok {
+		return max(w.IdempotencyWindow(), 0)
+	}
+	return 0
+}
+
+// providerIDOf is the id the provider knows the payout by: stamped in the
+// record when it was made (older records have none: derived the same way).
+func providerIDOf(cellID uint64, rec *pb.PayoutRecord) string {
+	if id := rec.GetProviderPayoutId(); id != "" {
+		return id
+	}
+	return ProviderPayoutID(cellID, rec.GetAccountId(), rec.GetPayoutId())
+}
+
+// payoutRef names a payout in its cell: payout ids are per account.
+func payoutRef(rec *pb.PayoutRecord) string { return rec.GetAccountId() + "/" + rec.GetPayoutId() }
+
+func (e *payoutExecutor) now() time.Time { return e.service.cfg.Now() }
+
 // submit and query call the provider, counted and timed in the metrics.
 func (e *payoutExecutor) submit(ctx context.Context, p channel.Provider, payout channel.Payout) (channel.Result, error) {
 	start := time.Now()
@@ -288,16 +390,22 @@ func (e *payoutExecutor) query(ctx context.Context, p channel.Provider, payoutID
 
 // outcomeOf turns a provider's answer into the outcome to record, or nil
 // when there is nothing new to record (unknown, and already UNKNOWN).
-func (e *payoutExecutor) outcomeOf(rec *pb.PayoutRecord, res channel.Result, err error) *pb.PayoutOutcome {
-	o := &pb.PayoutOutcome{PayoutId: rec.GetPayoutId(), Provider: rec.GetProvider(), Reason: res.Reason, ProviderRef: res.ProviderRef}
+// submitted tells whether the answer is Submit's: a Query that rejects an
+// id as invalid says nothing about a Submit that accepted it.
+func (e *payoutExecutor) outcomeOf(rec *pb.PayoutRecord, res channel.Result, err error, submitted bool) *pb.PayoutOutcome {
+	o := &pb.PayoutOutcome{PayoutId: rec.GetPayoutId(), AccountId: rec.GetAccountId(), Provider: rec.GetProvider(), Reason: res.Reason, ProviderRef: res.ProviderRef}
+	var notCommitted errAttemptNotCommitted
 	switch {
+	case errors.As(err, &notCommitted):
+		return nil // nothing was called: nothing to record, try again later
 	case channel.Definite(res, err) && res.Outcome == channel.OutcomeSucceeded:
 		o.State = pb.PayoutState_PAYOUT_STATE_SUCCEEDED
 	case channel.Definite(res, err):
 		o.State = pb.PayoutState_PAYOUT_STATE_FAILED
 		o.RerouteTo = e.fallback(rec)
-	case errors.Is(err, channel.ErrInvalidPayout):
-		// Refused before anything was paid, and any provider would refuse it.
+	case submitted && errors.Is(err, channel.ErrInvalidPayout):
+		// Submit refused it before anything was paid, and any provider
+		// would refuse it.
 		o.State, o.Reason = pb.PayoutState_PAYOUT_STATE_FAILED, err.Error()
 	default:
 		// No definite answer (timeout, reset, down, processing, or an id the

@@ -22,11 +22,19 @@ import (
 //
 //	balances = deposited + received - sent - in flight - held - paid out
 
-func payoutKey(id string) []byte            { return append([]byte("p/"), id...) }
-func payoutWorkKey(id string) []byte        { return append([]byte("w/"), id...) }
-func heldKey(currency string) []byte        { return append([]byte("s/held/"), currency...) }
-func paidOutKey(currency string) []byte     { return append([]byte("s/paidout/"), currency...) }
-func payoutIdempotencyKey(id string) string { return "payout/" + id } // '/' keeps it apart from client keys
+func payoutKey(account, id string) []byte     { return scoped("p/", account, id) }
+func payoutWorkKey(account, id string) []byte { return scoped("w/", account, id) }
+func heldKey(currency string) []byte          { return append([]byte("s/held/"), currency...) }
+func paidOutKey(currency string) []byte       { return append([]byte("s/paidout/"), currency...) }
+
+// ProviderPayoutID is the id a provider knows a payout by, and its
+// idempotency key there. Payout ids are scoped to their account, and two
+// cells may both hold "po-1", so the provider's id names the cell and the
+// account too; the account's length makes it injective (ids may contain
+// '.'): "c<cell>.<len(account)>.<account>.<payout id>".
+func ProviderPayoutID(cellID uint64, account, payoutID string) string {
+	return fmt.Sprintf("c%d.%d.%s.%s", cellID, len(account), account, payoutID)
+}
 
 func settledPayout(s pb.PayoutState) bool {
 	return s == pb.PayoutState_PAYOUT_STATE_SUCCEEDED || s == pb.PayoutState_PAYOUT_STATE_FAILED
@@ -36,7 +44,7 @@ func payoutResult(rec *pb.PayoutRecord) *pb.CommandResult {
 	return &pb.CommandResult{Outcome: &pb.CommandResult_Payout{Payout: rec}}
 }
 
-func (a applier) payout(p *pb.Payout) *pb.CommandResult {
+func (a *applier) payout(p *pb.Payout) *pb.CommandResult {
 	amount := p.GetAmountMinor()
 	if amount <= 0 {
 		return errorResult(pb.ErrorReason_ERROR_REASON_AMOUNT_NOT_POSITIVE, "amount_minor", fmt.Sprintf("amount %d is not positive", amount))
@@ -63,17 +71,41 @@ func (a applier) payout(p *pb.Payout) *pb.CommandResult {
 		PayoutId: p.GetPayoutId(), AccountId: acc.Id, AmountMinor: amount, Currency: p.GetCurrency(),
 		State: pb.PayoutState_PAYOUT_STATE_PENDING, Provider: p.GetProvider(),
 		CreatedAtUnixMs: a.now, UpdatedAtUnixMs: a.now, BalanceAfterMinor: balance,
+		ProviderPayoutId: p.GetProviderPayoutId(),
 	}
 	a.put(accountKey(acc.Id), acc)
-	a.put(payoutKey(rec.PayoutId), rec)
-	a.tx.Set(payoutWorkKey(rec.PayoutId), nil)
+	a.put(payoutKey(acc.Id, rec.PayoutId), rec)
+	a.st.set(payoutWorkKey(acc.Id, rec.PayoutId), nil)
 	return payoutResult(rec)
 }
 
-func (a applier) payoutOutcome(o *pb.PayoutOutcome) *pb.CommandResult {
+// payoutAttempt records that the executor is about to submit the payout to
+// its current provider. Committed in the current term before the call, it
+// is the fence: a deposed leader cannot commit it, so never calls.
+func (a *applier) payoutAttempt(t *pb.PayoutAttempt) *pb.CommandResult {
 	var rec pb.PayoutRecord
-	if !a.get(payoutKey(o.GetPayoutId()), &rec) {
-		return errorResult(pb.ErrorReason_ERROR_REASON_PAYOUT_NOT_FOUND, "payout_id", fmt.Sprintf("payout %q does not exist", o.GetPayoutId()))
+	if !a.get(payoutKey(t.GetAccountId(), t.GetPayoutId()), &rec) {
+		return errorResult(pb.ErrorReason_ERROR_REASON_PAYOUT_NOT_FOUND, "payout_id",
+			fmt.Sprintf("payout %q of %q does not exist", t.GetPayoutId(), t.GetAccountId()))
+	}
+	if settledPayout(rec.GetState()) || t.GetProvider() != rec.GetProvider() {
+		return errorResult(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT, "payout_id",
+			fmt.Sprintf("payout %q is %s at provider %q: no submit to %q", rec.GetPayoutId(), rec.GetState(), rec.GetProvider(), t.GetProvider()))
+	}
+	if rec.SubmitAttempts == 0 {
+		rec.FirstSubmitAtUnixMs = a.now
+	}
+	rec.SubmitAttempts++
+	rec.UpdatedAtUnixMs = a.now
+	a.put(payoutKey(rec.AccountId, rec.PayoutId), &rec)
+	return payoutResult(&rec)
+}
+
+func (a *applier) payoutOutcome(o *pb.PayoutOutcome) *pb.CommandResult {
+	var rec pb.PayoutRecord
+	if !a.get(payoutKey(o.GetAccountId(), o.GetPayoutId()), &rec) {
+		return errorResult(pb.ErrorReason_ERROR_REASON_PAYOUT_NOT_FOUND, "payout_id",
+			fmt.Sprintf("payout %q of %q does not exist", o.GetPayoutId(), o.GetAccountId()))
 	}
 	if settledPayout(rec.GetState()) {
 		return payoutResult(&rec) // An executor recording again (a new leader resuming) changes nothing.
@@ -87,19 +119,24 @@ func (a applier) payoutOutcome(o *pb.PayoutOutcome) *pb.CommandResult {
 	rec.Reason, rec.UpdatedAtUnixMs = o.GetReason(), a.now
 	switch {
 	case o.GetState() == pb.PayoutState_PAYOUT_STATE_SUCCEEDED:
-		a.addTotal(heldKey(currency), -amount)
-		if !a.addTotal(paidOutKey(currency), amount) {
+		// Check what can fail before writing anything (the stage would
+		// drop it too, but a command should read as all or nothing).
+		if _, ok := addInt64(a.total(paidOutKey(currency)), amount); !ok {
 			return errorResult(pb.ErrorReason_ERROR_REASON_OVERFLOW, "amount_minor", fmt.Sprintf("the cell's paid-out total in %s would overflow", currency))
 		}
+		a.addTotal(heldKey(currency), -amount)
+		a.addTotal(paidOutKey(currency), amount)
 		rec.State, rec.ProviderRef, rec.UnknownSinceUnixMs = o.GetState(), o.GetProviderRef(), 0
-		a.tx.Delete(payoutWorkKey(rec.PayoutId))
+		a.st.delete(payoutWorkKey(rec.AccountId, rec.PayoutId))
 	case o.GetState() == pb.PayoutState_PAYOUT_STATE_FAILED && o.GetRerouteTo() != "":
 		if o.GetRerouteTo() == rec.GetProvider() || slices.Contains(rec.GetFailedProviders(), o.GetRerouteTo()) {
 			return errorResult(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT, "reroute_to",
 				fmt.Sprintf("provider %q already failed payout %q", o.GetRerouteTo(), rec.GetPayoutId()))
 		}
 		rec.FailedProviders = append(rec.FailedProviders, rec.GetProvider())
+		// A new provider has never seen it: its attempts start again.
 		rec.Provider, rec.State, rec.UnknownSinceUnixMs = o.GetRerouteTo(), pb.PayoutState_PAYOUT_STATE_PENDING, 0
+		rec.SubmitAttempts, rec.FirstSubmitAtUnixMs = 0, 0
 	case o.GetState() == pb.PayoutState_PAYOUT_STATE_FAILED:
 		acc, ok := a.account(rec.GetAccountId())
 		if !ok {
@@ -113,7 +150,7 @@ func (a applier) payoutOutcome(o *pb.PayoutOutcome) *pb.CommandResult {
 		a.put(accountKey(acc.Id), acc)
 		a.addTotal(heldKey(currency), -amount)
 		rec.State, rec.UnknownSinceUnixMs, rec.BalanceAfterMinor = o.GetState(), 0, balance
-		a.tx.Delete(payoutWorkKey(rec.PayoutId))
+		a.st.delete(payoutWorkKey(rec.AccountId, rec.PayoutId))
 	case o.GetState() == pb.PayoutState_PAYOUT_STATE_UNKNOWN:
 		if rec.GetState() != pb.PayoutState_PAYOUT_STATE_UNKNOWN {
 			rec.UnknownSinceUnixMs = a.now
@@ -125,12 +162,12 @@ func (a applier) payoutOutcome(o *pb.PayoutOutcome) *pb.CommandResult {
 	if isUnknown := rec.GetState() == pb.PayoutState_PAYOUT_STATE_UNKNOWN; isUnknown != wasUnknown {
 		a.holdAccount(rec.GetAccountId(), isUnknown)
 	}
-	a.put(payoutKey(rec.PayoutId), &rec)
+	a.put(payoutKey(rec.AccountId, rec.PayoutId), &rec)
 	return payoutResult(&rec)
 }
 
 // holdAccount counts a payout of the account into (or out of) UNKNOWN.
-func (a applier) holdAccount(id string, hold bool) {
+func (a *applier) holdAccount(id string, hold bool) {
 	acc, ok := a.account(id)
 	if !ok {
 		panic(fmt.Sprintf("cell: the account %q of an unknown payout is gone", id))
@@ -148,10 +185,10 @@ func (a applier) holdAccount(id string, hold bool) {
 }
 
 // heldError refuses a command that would send money from an account held
-// by an unknown payout; nil when the command may run. The refusal is not
-// stored under the command's key, so the same request succeeds once the
-// payout resolves.
-func (a applier) heldError(cmd *pb.Command) *pb.CommandResult {
+// by an unknown payout; nil when the command may run. The refusal is
+// stored under the command's key like any answer (final for that key): to
+// send once the payout resolves, a client uses a new key.
+func (a *applier) heldError(cmd *pb.Command) *pb.CommandResult {
 	var from, field string
 	switch b := cmd.GetBody().(type) {
 	case *pb.Command_Transfer:

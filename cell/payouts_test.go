@@ -18,9 +18,15 @@ func payoutCmd(ts int64, id, account string, amountMinor int64, provider string)
 	}}}
 }
 
-func outcomeCmd(ts int64, id, provider string, state pb.PayoutState, rerouteTo string) *pb.Command {
+func attemptCmd(ts int64, account, id, provider string) *pb.Command {
+	return &pb.Command{TimestampUnixMs: ts, Body: &pb.Command_PayoutAttempt{PayoutAttempt: &pb.PayoutAttempt{
+		PayoutId: id, AccountId: account, Provider: provider,
+	}}}
+}
+
+func outcomeCmd(ts int64, account, id, provider string, state pb.PayoutState, rerouteTo string) *pb.Command {
 	return &pb.Command{TimestampUnixMs: ts, Body: &pb.Command_PayoutOutcome{PayoutOutcome: &pb.PayoutOutcome{
-		PayoutId: id, Provider: provider, State: state, RerouteTo: rerouteTo, Reason: "test",
+		PayoutId: id, AccountId: account, Provider: provider, State: state, RerouteTo: rerouteTo, Reason: "test",
 	}}}
 }
 
@@ -45,8 +51,8 @@ func TestPayoutLedger(t *testing.T) {
 	mustSucceed(t, g, createCmd(4, "c-b", "bob", "EUR", false))
 	mustSucceed(t, g, transferCmd(4, "po-1", "alice", "bob", 1, "EUR"))
 
-	mustFail(t, g, outcomeCmd(5, "po-1", "bank-b", pb.PayoutState_PAYOUT_STATE_SUCCEEDED, ""), pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT)
-	unknown := mustSucceed(t, g, outcomeCmd(5, "po-1", "bank-a", pb.PayoutState_PAYOUT_STATE_UNKNOWN, "")).GetPayout()
+	mustFail(t, g, outcomeCmd(5, "alice", "po-1", "bank-b", pb.PayoutState_PAYOUT_STATE_SUCCEEDED, ""), pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT)
+	unknown := mustSucceed(t, g, outcomeCmd(5, "alice", "po-1", "bank-a", pb.PayoutState_PAYOUT_STATE_UNKNOWN, "")).GetPayout()
 	if unknown.GetState() != pb.PayoutState_PAYOUT_STATE_UNKNOWN || unknown.GetUnknownSinceUnixMs() != 5 {
 		t.Fatalf("after an unknown answer: %v; want UNKNOWN since 5", unknown)
 	}
@@ -56,19 +62,25 @@ func TestPayoutLedger(t *testing.T) {
 	mustFail(t, g, payoutCmd(5, "po-held", "alice", 1, "bank-a"), pb.ErrorReason_ERROR_REASON_ACCOUNT_HELD)
 	mustSucceed(t, g, transferCmd(5, "t-in", "bob", "alice", 1, "EUR"))
 	// A fallback only after a definite failure: FAILED with reroute_to.
-	rerouted := mustSucceed(t, g, outcomeCmd(6, "po-1", "bank-a", pb.PayoutState_PAYOUT_STATE_FAILED, "bank-b")).GetPayout()
+	rerouted := mustSucceed(t, g, outcomeCmd(6, "alice", "po-1", "bank-a", pb.PayoutState_PAYOUT_STATE_FAILED, "bank-b")).GetPayout()
 	if rerouted.GetState() != pb.PayoutState_PAYOUT_STATE_PENDING || rerouted.GetProvider() != "bank-b" || len(rerouted.GetFailedProviders()) != 1 {
 		t.Fatalf("rerouted payout %v; want PENDING at bank-b after bank-a failed", rerouted)
 	}
-	if a := mustSucceed(t, g, transferCmd(6, "t-held", "alice", "bob", 1, "EUR")); a.GetTransfer() == nil {
-		t.Fatalf("the transfer refused while held did not run once the hold was released: %v", a)
+	// The refusal is final for its key (a router still retrying the first
+	// attempt must not execute it after the client was told ACCOUNT_HELD);
+	// a new key runs once the hold is released.
+	if a := apply(t, g, transferCmd(6, "t-held", "alice", "bob", 1, "EUR")); !a.Replayed || a.Result.GetError().GetReason() != pb.ErrorReason_ERROR_REASON_ACCOUNT_HELD {
+		t.Fatalf("the held transfer's key again: %v (replayed %v); want its stored ACCOUNT_HELD", a.Result, a.Replayed)
 	}
-	mustFail(t, g, outcomeCmd(7, "po-1", "bank-b", pb.PayoutState_PAYOUT_STATE_FAILED, "bank-a"), pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT)
-	done := mustSucceed(t, g, outcomeCmd(7, "po-1", "bank-b", pb.PayoutState_PAYOUT_STATE_SUCCEEDED, "")).GetPayout()
+	if a := mustSucceed(t, g, transferCmd(6, "t-held-2", "alice", "bob", 1, "EUR")); a.GetTransfer() == nil {
+		t.Fatalf("a new transfer did not run once the hold was released: %v", a)
+	}
+	mustFail(t, g, outcomeCmd(7, "alice", "po-1", "bank-b", pb.PayoutState_PAYOUT_STATE_FAILED, "bank-a"), pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT)
+	done := mustSucceed(t, g, outcomeCmd(7, "alice", "po-1", "bank-b", pb.PayoutState_PAYOUT_STATE_SUCCEEDED, "")).GetPayout()
 	if done.GetState() != pb.PayoutState_PAYOUT_STATE_SUCCEEDED {
 		t.Fatalf("payout %v; want SUCCEEDED", done)
 	}
-	if again := mustSucceed(t, g, outcomeCmd(8, "po-1", "bank-b", pb.PayoutState_PAYOUT_STATE_FAILED, "")).GetPayout(); again.GetState() != pb.PayoutState_PAYOUT_STATE_SUCCEEDED || account(t, g, "alice").GetBalanceMinor() != 59 {
+	if again := mustSucceed(t, g, outcomeCmd(8, "alice", "po-1", "bank-b", pb.PayoutState_PAYOUT_STATE_FAILED, "")).GetPayout(); again.GetState() != pb.PayoutState_PAYOUT_STATE_SUCCEEDED || account(t, g, "alice").GetBalanceMinor() != 59 {
 		t.Fatalf("a settled payout changed: %v, alice %d", again, account(t, g, "alice").GetBalanceMinor())
 	}
 	if tot := checkTotals(t, g); tot.Held["EUR"] != 0 || tot.PaidOut["EUR"] != 40 || tot.Payouts != 0 {
@@ -76,7 +88,7 @@ func TestPayoutLedger(t *testing.T) {
 	}
 
 	mustSucceed(t, g, payoutCmd(9, "po-2", "alice", 9, "bank-a"))
-	failed := mustSucceed(t, g, outcomeCmd(10, "po-2", "bank-a", pb.PayoutState_PAYOUT_STATE_FAILED, "")).GetPayout()
+	failed := mustSucceed(t, g, outcomeCmd(10, "alice", "po-2", "bank-a", pb.PayoutState_PAYOUT_STATE_FAILED, "")).GetPayout()
 	if failed.GetState() != pb.PayoutState_PAYOUT_STATE_FAILED || account(t, g, "alice").GetBalanceMinor() != 59 {
 		t.Fatalf("failed payout %v, alice %d; want FAILED, funds released to 59", failed, account(t, g, "alice").GetBalanceMinor())
 	}
@@ -98,11 +110,18 @@ type payoutRig struct {
 }
 
 func newPayoutRig(t *testing.T, callTimeout time.Duration) *payoutRig {
+	return newPayoutRigWindow(t, callTimeout, 0)
+}
+
+// newPayoutRigWindow is newPayoutRig with providers that forget payout
+// ids window after their first submit (0: never).
+func newPayoutRigWindow(t *testing.T, callTimeout, window time.Duration) *payoutRig {
 	t.Helper()
 	host, g := newSingleHost(t)
 	sim := func(name string) *channel.Sim {
 		cfg := channel.DefaultSimConfig(name)
 		cfg.HangDurationMax = 30 * time.Second
+		cfg.IdempotencyWindow = window
 		s, err := channel.NewSim(cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -137,7 +156,7 @@ func (r *payoutRig) waitState(t *testing.T, id string, want pb.PayoutState) *pb.
 	var rec *pb.PayoutRecord
 	eventually(t, 20*time.Second, fmt.Sprintf("payout %s %s", id, want), func() error {
 		var err error
-		if rec, err = GetPayout(r.g.Reader(), id); err != nil || rec.GetState() != want {
+		if rec, err = GetPayout(r.g.Reader(), "alice", id); err != nil || rec.GetState() != want {
 			return fmt.Errorf("payout %s: %v, %v", id, rec, err)
 		}
 		return nil
@@ -145,10 +164,15 @@ func (r *payoutRig) waitState(t *testing.T, id string, want pb.PayoutState) *pb.
 	return rec
 }
 
+// pid is the id a provider knows alice's payout id by.
+func pid(id string) string { return ProviderPayoutID(1, "alice", id) }
+
+// paidAt counts the payments of alice's payout id at a provider (which
+// knows it by its global id).
 func paidAt(s *channel.Sim, id string) int {
 	n := 0
 	for _, e := range s.Statement() {
-		if e.PayoutID == id {
+		if e.PayoutID == ProviderPayoutID(1, "alice", id) {
 			n++
 		}
 	}
@@ -167,10 +191,10 @@ func TestPayoutTimeoutAfterSuccessIsQueriedNeverRerouted(t *testing.T) {
 	if n := paidAt(r.bankA, "po-incident"); n != 1 {
 		t.Fatalf("bank-a paid %d times, want 1", n)
 	}
-	if n := r.bankB.SubmitCalls("po-incident"); n != 0 {
+	if n := r.bankB.SubmitCalls(pid("po-incident")); n != 0 {
 		t.Fatalf("the fallback bank-b was asked to pay %d times while the outcome was unknown", n)
 	}
-	if n := r.bankA.SubmitCalls("po-incident"); n != 1 {
+	if n := r.bankA.SubmitCalls(pid("po-incident")); n != 1 {
 		t.Fatalf("bank-a saw %d submits, want 1 (then queries only)", n)
 	}
 	checkTotals(t, r.g)
@@ -201,21 +225,24 @@ func TestPayoutDefiniteFailureReroutes(t *testing.T) {
 // recording the answer) is queried, not submitted again.
 func TestPayoutFoundPendingIsQueriedFirst(t *testing.T) {
 	r := newPayoutRig(t, 2*time.Second)
-	// The "old leader": records PENDING (behind this executor's back) and
-	// submits, then dies before recording the outcome.
+	// The "old leader": records PENDING (behind this executor's back),
+	// commits its attempt and submits, then dies before recording the
+	// outcome.
 	mustSucceed(t, r.g, payoutCmd(10, "po-orphan", "alice", 700, "bank-a"))
-	if res, err := r.bankA.Submit(context.Background(), channel.Payout{ID: "po-orphan", Account: "alice", AmountMinor: 700, Currency: "EUR"}); err != nil || res.Outcome != channel.OutcomeSucceeded {
+	mustSucceed(t, r.g, attemptCmd(10, "alice", "po-orphan", "bank-a"))
+	if res, err := r.bankA.Submit(context.Background(), channel.Payout{ID: pid("po-orphan"), Account: "alice", AmountMinor: 700, Currency: "EUR"}); err != nil || res.Outcome != channel.OutcomeSucceeded {
 		t.Fatalf("the old leader's submit: %v, %v", res, err)
 	}
 	r.waitState(t, "po-orphan", pb.PayoutState_PAYOUT_STATE_SUCCEEDED)
-	if n := r.bankA.SubmitCalls("po-orphan"); n != 1 {
+	if n := r.bankA.SubmitCalls(pid("po-orphan")); n != 1 {
 		t.Fatalf("bank-a saw %d submits of the orphan, want 1 (the executor must query)", n)
 	}
-	if r.bankA.QueryCalls("po-orphan") == 0 || paidAt(r.bankA, "po-orphan") != 1 {
-		t.Fatalf("queries %d, payments %d; want at least one query and one payment", r.bankA.QueryCalls("po-orphan"), paidAt(r.bankA, "po-orphan"))
+	if r.bankA.QueryCalls(pid("po-orphan")) == 0 || paidAt(r.bankA, "po-orphan") != 1 {
+		t.Fatalf("queries %d, payments %d; want at least one query and one payment", r.bankA.QueryCalls(pid("po-orphan")), paidAt(r.bankA, "po-orphan"))
 	}
-	// Found PENDING and never submitted: the query says not found, so it
-	// is submitted, once.
+	// Found PENDING with no attempt committed: no provider has seen it
+	// (attempts are committed before every submit), so it is submitted,
+	// once.
 	mustSucceed(t, r.g, payoutCmd(11, "po-never-sent", "alice", 5, "bank-a"))
 	r.waitState(t, "po-never-sent", pb.PayoutState_PAYOUT_STATE_SUCCEEDED)
 	if n := paidAt(r.bankA, "po-never-sent"); n != 1 {
@@ -291,11 +318,76 @@ func TestUnknownPayoutHoldsItsAccount(t *testing.T) {
 
 	r.bankA.SetBehaviour(channel.Behaviour{Mode: channel.ModeSucceed})
 	r.waitState(t, "po-hang", pb.PayoutState_PAYOUT_STATE_SUCCEEDED)
+	if _, err := r.svc.Transfer(ctx, send); Reason(err) != ReasonString(pb.ErrorReason_ERROR_REASON_ACCOUNT_HELD) || !Stored(err) {
+		t.Fatalf("the same transfer id after the payout resolved: %v; want its stored ACCOUNT_HELD (final for its key)", err)
+	}
+	send.Command.TransferId = "t-after-release"
 	if rec, err := r.svc.Transfer(ctx, send); err != nil || rec.GetState() != pb.TransferState_TRANSFER_STATE_COMPLETED {
-		t.Fatalf("the same transfer after the payout resolved: %v, %v; want COMPLETED", rec, err)
+		t.Fatalf("a new transfer after the payout resolved: %v, %v; want COMPLETED", rec, err)
 	}
 	if n := paidAt(r.bankA, "po-hang"); n != 1 {
 		t.Fatalf("po-hang paid %d times, want 1", n)
+	}
+	checkTotals(t, r.g)
+}
+
+// TestPayoutQueryRefusingTheIDIsNotAFailure (issue 13, item 4): the
+// provider paid, the answer was lost, and its Query rejects the id as
+// invalid (its validation differs from Submit's). Only a Submit refusal is
+// definite: the payout stays UNKNOWN with its funds held, never FAILED and
+// released, and settles once a query answers.
+func TestPayoutQueryRefusingTheIDIsNotAFailure(t *testing.T) {
+	r := newPayoutRig(t, 300*time.Millisecond)
+	r.bankA.SetBehaviour(channel.Behaviour{Mode: channel.ModeTimeoutAfterSuccess})
+	r.bankA.SetQueryBehaviour(channel.QueryBehaviour{Mode: channel.QueryInvalid})
+	r.request(t, "po-paid", 400)
+	r.waitState(t, "po-paid", pb.PayoutState_PAYOUT_STATE_UNKNOWN)
+	eventually(t, 20*time.Second, "several queries refused", func() error {
+		if n := r.bankA.QueryCalls(pid("po-paid")); n < 3 {
+			return fmt.Errorf("%d queries", n)
+		}
+		return nil
+	})
+	if rec, _ := GetPayout(r.g.Reader(), "alice", "po-paid"); rec.GetState() != pb.PayoutState_PAYOUT_STATE_UNKNOWN || account(t, r.g, "alice").GetBalanceMinor() != 1_000_000-400 {
+		t.Fatalf("payout %v, alice %d; want UNKNOWN with 400 held", rec, account(t, r.g, "alice").GetBalanceMinor())
+	}
+	r.bankA.SetQueryBehaviour(channel.QueryBehaviour{Mode: channel.QueryAnswer})
+	r.waitState(t, "po-paid", pb.PayoutState_PAYOUT_STATE_SUCCEEDED)
+	if n := paidAt(r.bankA, "po-paid"); n != 1 || r.bankA.SubmitCalls(pid("po-paid")) != 1 {
+		t.Fatalf("paid %d times, %d submits; want 1 and 1", n, r.bankA.SubmitCalls(pid("po-paid")))
+	}
+	checkTotals(t, r.g)
+}
+
+// TestPayoutNeverResubmittedAfterTheProviderForgot (issue 13, item 6): the
+// provider paid and the answer was lost; by the time it is queried, the
+// provider's idempotency window has passed and it answers "not found". A
+// re-submit would pay again (the window is what made submits idempotent):
+// the payout stays UNKNOWN, submitted once, paid once.
+func TestPayoutNeverResubmittedAfterTheProviderForgot(t *testing.T) {
+	const window = 400 * time.Millisecond
+	r := newPayoutRigWindow(t, 200*time.Millisecond, window)
+	r.bankA.SetBehaviour(channel.Behaviour{Mode: channel.ModeTimeoutAfterSuccess})
+	r.bankA.SetQueryBehaviour(channel.QueryBehaviour{Mode: channel.QueryDown}) // the provider is unreachable ...
+	r.request(t, "po-forgotten", 250)
+	r.waitState(t, "po-forgotten", pb.PayoutState_PAYOUT_STATE_UNKNOWN)
+	time.Sleep(window) // ... until it has forgotten the id (the sim's clock is real time)
+	r.bankA.SetBehaviour(channel.Behaviour{Mode: channel.ModeSucceed})
+	r.bankA.SetQueryBehaviour(channel.QueryBehaviour{Mode: channel.QueryAnswer})
+	eventually(t, 20*time.Second, "queries answered not found", func() error {
+		if n := r.bankA.QueryCalls(pid("po-forgotten")); n < 4 {
+			return fmt.Errorf("%d queries", n)
+		}
+		return nil
+	})
+	if n := r.bankA.SubmitCalls(pid("po-forgotten")); n != 1 {
+		t.Fatalf("%d submits; want 1: a payout that may have been paid is never sent again outside the window", n)
+	}
+	if twice := r.bankA.PaidTwice(); len(twice) != 0 {
+		t.Fatalf("paid twice: %v", twice)
+	}
+	if rec, _ := GetPayout(r.g.Reader(), "alice", "po-forgotten"); rec.GetState() != pb.PayoutState_PAYOUT_STATE_UNKNOWN || rec.GetSubmitAttempts() != 1 {
+		t.Fatalf("payout %v; want UNKNOWN after one attempt, for an operator", rec)
 	}
 	checkTotals(t, r.g)
 }

@@ -47,11 +47,17 @@ func GetAccount(r replication.Reader, id string) (*pb.Account, error) {
 	return &acc, nil
 }
 
-// GetTransfer reads one completed transfer.
-func GetTransfer(r replication.Reader, id string) (*pb.TransferRecord, error) {
+// GetTransfer reads one transfer of payer (a transfer id is scoped to its
+// payer account).
+func GetTransfer(r replication.Reader, payer, id string) (*pb.TransferRecord, error) {
+	return getTransferByRef(r, transferRef(payer, id))
+}
+
+// getTransferByRef reads the transfer "<payer>/<id>" (a history value).
+func getTransferByRef(r replication.Reader, ref string) (*pb.TransferRecord, error) {
 	var rec pb.TransferRecord
-	if err := readProto(r, transferKey(id), &rec); err != nil {
-		return nil, fmt.Errorf("transfer %q: %w", id, err)
+	if err := readProto(r, append([]byte("t/"), ref...), &rec); err != nil {
+		return nil, fmt.Errorf("transfer %q: %w", ref, err)
 	}
 	return &rec, nil
 }
@@ -79,22 +85,22 @@ func ListTransfers(r replication.Reader, account string, pageSize uint32, pageTo
 		}
 		lower = append(append([]byte(nil), prefix...), b...)
 	}
-	var ids []string
+	var refs []string
 	var next string
 	err := r.Scan(lower, upper, func(k, v []byte) bool {
-		if len(ids) == n {
+		if len(refs) == n {
 			next = hex.EncodeToString(k[len(k)-8:])
 			return false
 		}
-		ids = append(ids, string(v))
+		refs = append(refs, string(v))
 		return true
 	})
 	if err != nil {
 		return nil, "", err
 	}
-	out := make([]*pb.TransferRecord, 0, len(ids))
-	for _, id := range ids {
-		rec, err := GetTransfer(r, id)
+	out := make([]*pb.TransferRecord, 0, len(refs))
+	for _, ref := range refs {
+		rec, err := getTransferByRef(r, ref)
 		if err != nil {
 			return nil, "", err
 		}
@@ -196,18 +202,24 @@ func (t Totals) Conserved() (bool, []string) {
 	return len(bad) == 0, bad
 }
 
-// GetPayout reads one payout.
-func GetPayout(r replication.Reader, id string) (*pb.PayoutRecord, error) {
+// GetPayout reads one payout of account (a payout id is scoped to its
+// account).
+func GetPayout(r replication.Reader, account, id string) (*pb.PayoutRecord, error) {
+	return getPayoutByRef(r, account+"/"+id)
+}
+
+// getPayoutByRef reads the payout "<account>/<payout id>".
+func getPayoutByRef(r replication.Reader, ref string) (*pb.PayoutRecord, error) {
 	var rec pb.PayoutRecord
-	if err := readProto(r, payoutKey(id), &rec); err != nil {
-		return nil, fmt.Errorf("payout %q: %w", id, err)
+	if err := readProto(r, append([]byte("p/"), ref...), &rec); err != nil {
+		return nil, fmt.Errorf("payout %q: %w", ref, err)
 	}
 	return &rec, nil
 }
 
 // ListPayouts lists a cell's payouts in a state (every state for
 // PAYOUT_STATE_UNSPECIFIED) by payout id, pageSize at a time; pageToken is
-// the previous response's next token (hex of the next payout id). Payouts
+// the previous response's next token (hex of the next "<account>/<payout id>"). Payouts
 // PENDING or UNKNOWN are found through their work items, the others by a
 // scan of every payout.
 func ListPayouts(r replication.Reader, state pb.PayoutState, pageSize uint32, pageToken string) ([]*pb.PayoutRecord, string, error) {
@@ -233,10 +245,10 @@ func ListPayouts(r replication.Reader, state pb.PayoutState, pageSize uint32, pa
 	var next string
 	var readErr error
 	err := r.Scan([]byte(prefix+from), []byte(prefix[:1]+"0"), func(k, v []byte) bool {
-		id := string(k[len(prefix):])
+		id := string(k[len(prefix):]) // "<account>/<payout id>"
 		rec := &pb.PayoutRecord{}
 		if open {
-			rec, readErr = GetPayout(r, id)
+			rec, readErr = getPayoutByRef(r, id)
 		} else {
 			readErr = proto.Unmarshal(v, rec)
 		}

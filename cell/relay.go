@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
@@ -60,22 +62,15 @@ func (c *RelayConfig) defaults() {
 	}
 }
 
-// refusedReasons are the payee cell's answers that are final: nothing was
-// applied there and nothing ever will be, so the payer is refunded.
-var refusedReasons = map[string]bool{
-	ReasonString(pb.ErrorReason_ERROR_REASON_ACCOUNT_NOT_FOUND):      true,
-	ReasonString(pb.ErrorReason_ERROR_REASON_CURRENCY_MISMATCH):      true,
-	ReasonString(pb.ErrorReason_ERROR_REASON_OVERFLOW):               true,
-	ReasonString(pb.ErrorReason_ERROR_REASON_IDEMPOTENCY_KEY_REUSED): true,
-	ReasonString(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT):       true,
-	ReasonString(pb.ErrorReason_ERROR_REASON_AMOUNT_NOT_POSITIVE):    true,
-	ReasonWrongCell: true,
-}
-
 // Refused reports whether a Courier's error is a final refusal of the
 // credit (the transfer is reversed) rather than an unknown outcome (the
 // credit is tried again, with the same transfer id, until it is known).
-func Refused(err error) bool { return refusedReasons[Reason(err)] }
+// Only a refusal the payee cell's ledger stored under the credit's key is
+// final: a retry with that key can never apply the credit afterwards.
+// Anything else — WRONG_CELL from one node's view of the topology, an
+// invalid request, a reused key, a timeout — may follow an earlier attempt
+// that did apply it, so reversing would create money.
+func Refused(err error) bool { return Stored(err) }
 
 // relay delivers the outbox of every cell its node leads. A new leader
 // after a failover finds the records in the replicated state and resumes.
@@ -160,13 +155,13 @@ func (r *relay) pass(cellID uint64, wg *sync.WaitGroup) {
 	if len(records) < r.cfg.BatchMax { // A partial view cannot tell what left.
 		current := make(map[string]bool, len(records))
 		for _, rec := range records {
-			current[rec.GetTransfer().GetTransferId()] = true
+			current[outboxRef(rec)] = true
 		}
 		r.work.forget(cellID, current)
 	}
 	now := time.Now()
 	for _, rec := range records {
-		id := rec.GetTransfer().GetTransferId()
+		id := outboxRef(rec)
 		if due, _ := r.work.claim(cellID, id, now); !due {
 			continue
 		}
@@ -196,13 +191,22 @@ func (r *relay) deliver(cellID uint64, rec *pb.OutboxRecord) bool {
 		TransferId: t.GetTransferId(), FromAccountId: t.GetFromAccountId(), FromCellId: cellID,
 		ToAccountId: t.GetToAccountId(), AmountMinor: t.GetAmountMinor(), Currency: t.GetCurrency(),
 	})
-	settle := &pb.OutboxDelivered{TransferId: t.GetTransferId(), Outcome: pb.TransferState_TRANSFER_STATE_COMPLETED}
+	settle := &pb.OutboxDelivered{TransferId: t.GetTransferId(), FromAccountId: t.GetFromAccountId(), Outcome: pb.TransferState_TRANSFER_STATE_COMPLETED}
 	switch {
 	case err == nil:
 	case Refused(err):
 		settle.Outcome, settle.Reason = pb.TransferState_TRANSFER_STATE_REVERSED, fmt.Sprintf("the payee's cell %d refused the credit: %s", t.GetToCellId(), Reason(err))
-	default:
+	case status.Code(err) == codes.Unavailable || status.Code(err) == codes.DeadlineExceeded || status.Code(err) == codes.Canceled:
 		r.logger.Debug("relay: credit outcome not known, will retry", "transfer", t.GetTransferId(), "cell", t.GetToCellId(), "error", err)
+		return false
+	default:
+		// An answer that is not the payee ledger's stored decision (e.g.
+		// WRONG_CELL from a node whose topology differs, a reused key): the
+		// credit may have applied under an earlier attempt, so it is never
+		// reversed. It stays in flight, retried with backoff, for an
+		// operator to see (reconciliation lists stuck transfers).
+		r.logger.Warn("relay: the payee's cell answered without a final decision; the transfer stays in flight, retried",
+			"transfer", t.GetTransferId(), "cell", t.GetToCellId(), "reason", Reason(err), "error", err)
 		return false
 	}
 	rctx, rcancel := context.WithTimeout(r.ctx, r.cfg.AttemptTimeout) // The credit may have used up ctx.
@@ -214,6 +218,11 @@ func (r *relay) deliver(cellID uint64, rec *pb.OutboxRecord) bool {
 		return false
 	}
 	return true
+}
+
+// outboxRef names an outbox record in its cell: transfer ids are per payer.
+func outboxRef(rec *pb.OutboxRecord) string {
+	return transferRef(rec.GetTransfer().GetFromAccountId(), rec.GetTransfer().GetTransferId())
 }
 
 // readOutbox returns up to limit outbox records, oldest ids first.

@@ -157,6 +157,9 @@ func (s *Service) proposeReplayed(ctx context.Context, cellID uint64, cmd *pb.Co
 		_ = grpc.SetHeader(ctx, metadata.Pairs(ReplayedHeader, "true"))
 	}
 	if e := applied.Result.GetError(); e != nil {
+		if applied.Stored {
+			return nil, applied.Replayed, storedLedgerStatus(e, cellID)
+		}
 		return nil, applied.Replayed, ledgerStatus(e, cellID)
 	}
 	return applied.Result, applied.Replayed, nil
@@ -266,6 +269,7 @@ func (s *Service) Payout(ctx context.Context, req *pb.PayoutRequest) (*pb.Payout
 			"payouts are not enabled on this node: it has no providers", map[string]string{MetaCellID: strconv.FormatUint(req.GetCellId(), 10)})
 	}
 	c = proto.Clone(c).(*pb.Payout)
+	c.ProviderPayoutId = ProviderPayoutID(req.GetCellId(), c.GetAccountId(), c.GetPayoutId()) // never the caller's
 	if c.Provider == "" {
 		c.Provider = s.payouts.defaultProvider()
 	}
@@ -279,7 +283,7 @@ func (s *Service) Payout(ctx context.Context, req *pb.PayoutRequest) (*pb.Payout
 	}
 	rec := res.GetPayout()
 	if !replayed {
-		s.payouts.recorded(req.GetCellId(), rec.GetPayoutId()) // Recorded just now: never submitted.
+		s.payouts.recorded(req.GetCellId(), rec) // Recorded just now: never submitted.
 	}
 	return s.awaitPayout(ctx, req.GetCellId(), rec), nil
 }
@@ -289,11 +293,14 @@ func (s *Service) GetPayout(ctx context.Context, req *pb.GetPayoutRequest) (*pb.
 	if err := validID("payout_id", req.GetPayoutId(), idempotencyKeyBytesMax); err != nil {
 		return nil, inputStatus(err, req.GetCellId())
 	}
+	if err := validID("account_id", req.GetAccountId(), accountIDBytesMax); err != nil {
+		return nil, inputStatus(err, req.GetCellId())
+	}
 	r, err := s.currentReader(ctx, req.GetCellId())
 	if err != nil {
 		return nil, err
 	}
-	rec, err := GetPayout(r, req.GetPayoutId())
+	rec, err := GetPayout(r, req.GetAccountId(), req.GetPayoutId())
 	if err != nil {
 		return nil, readStatus(err, req.GetCellId(), pb.ErrorReason_ERROR_REASON_PAYOUT_NOT_FOUND, "payout_id")
 	}
@@ -366,11 +373,24 @@ func (s *Service) GetTransfer(ctx context.Context, req *pb.GetTransferRequest) (
 	if err := validID("transfer_id", req.GetTransferId(), idempotencyKeyBytesMax); err != nil {
 		return nil, inputStatus(err, req.GetCellId())
 	}
+	if err := validID("from_account_id", req.GetFromAccountId(), accountIDBytesMax); err != nil {
+		return nil, inputStatus(err, req.GetCellId())
+	}
+	if to := req.GetToAccountId(); to != "" {
+		if err := validID("to_account_id", to, accountIDBytesMax); err != nil {
+			return nil, inputStatus(err, req.GetCellId())
+		}
+	}
 	r, err := s.currentReader(ctx, req.GetCellId())
 	if err != nil {
 		return nil, err
 	}
-	rec, err := GetTransfer(r, req.GetTransferId())
+	rec, err := GetTransfer(r, req.GetFromAccountId(), req.GetTransferId())
+	if err == nil && req.GetToAccountId() != "" && rec.GetToAccountId() != req.GetToAccountId() {
+		// The record exists but not between the named accounts: answered
+		// exactly as a missing one, so a lookup learns nothing of others.
+		err = fmt.Errorf("transfer %q: %w", req.GetTransferId(), ErrNotFound)
+	}
 	if err != nil {
 		return nil, readStatus(err, req.GetCellId(), pb.ErrorReason_ERROR_REASON_TRANSFER_NOT_FOUND, "transfer_id")
 	}

@@ -33,6 +33,12 @@ const (
 	MetaLeaderNodeID     = "leader_node_id"
 	MetaLeaderClientAddr = "leader_client_addr"
 	MetaLeaderTerm       = "leader_term"
+	// MetaStored is "true" on a ledger refusal that the cell stored under
+	// the request's idempotency key (see Stored).
+	MetaStored = "stored"
+	// MetaIdempotencyKey is the request's idempotency key (a transfer's
+	// id) on an OUTCOME_UNKNOWN answer: the key to retry with.
+	MetaIdempotencyKey = "idempotency_key"
 )
 
 // ReasonString is the ErrorInfo reason of a ledger ErrorReason.
@@ -68,6 +74,27 @@ func ledgerStatus(e *pb.LedgerError, cellID uint64) error {
 		meta[MetaField] = e.GetField()
 	}
 	return statusError(codeOf(e.GetReason()), ReasonString(e.GetReason()), e.GetMessage(), meta)
+}
+
+// storedLedgerStatus is ledgerStatus of a refusal stored under the
+// request's idempotency key.
+func storedLedgerStatus(e *pb.LedgerError, cellID uint64) error {
+	meta := map[string]string{MetaCellID: strconv.FormatUint(cellID, 10), MetaStored: "true"}
+	if e.GetField() != "" {
+		meta[MetaField] = e.GetField()
+	}
+	return statusError(codeOf(e.GetReason()), ReasonString(e.GetReason()), e.GetMessage(), meta)
+}
+
+// Stored reports whether err is a ledger refusal stored under the request's
+// idempotency key: the cell's ledger decided it, and every retry with the
+// same key gets the same refusal, so it is the request's final outcome.
+// Any other error (a wrong-cell answer from a node's topology view, an
+// invalid request, a timeout) says nothing about whether an earlier
+// attempt with the same key executed.
+func Stored(err error) bool {
+	info, ok := ErrorInfo(err)
+	return ok && info.GetMetadata()[MetaStored] == "true"
 }
 
 // InputStatus is the INVALID_ARGUMENT status of an input error, with the

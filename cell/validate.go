@@ -132,6 +132,9 @@ func validateCreditIn(c *pb.CreditIn) error {
 	if err := validID("to_account_id", c.GetToAccountId(), accountIDBytesMax); err != nil {
 		return err
 	}
+	if c.GetFromCellId() == 0 {
+		return &InputError{Field: "from_cell_id", Reason: "is required (a credit's key is scoped to the payer's cell)"}
+	}
 	return validCurrency("currency", c.GetCurrency())
 }
 
@@ -181,12 +184,29 @@ func validateCommand(cmd *pb.Command) error {
 		if err := validID("payout_id", b.PayoutOutcome.GetPayoutId(), idempotencyKeyBytesMax); err != nil {
 			return err
 		}
+		if err := validID("account_id", b.PayoutOutcome.GetAccountId(), accountIDBytesMax); err != nil {
+			return err
+		}
 		return validID("provider", b.PayoutOutcome.GetProvider(), providerNameBytesMax)
+	case *pb.Command_PayoutAttempt:
+		if b.PayoutAttempt == nil {
+			return &InputError{Field: "command", Reason: "is required"}
+		}
+		if err := validID("payout_id", b.PayoutAttempt.GetPayoutId(), idempotencyKeyBytesMax); err != nil {
+			return err
+		}
+		if err := validID("account_id", b.PayoutAttempt.GetAccountId(), accountIDBytesMax); err != nil {
+			return err
+		}
+		return validID("provider", b.PayoutAttempt.GetProvider(), providerNameBytesMax)
 	case *pb.Command_OutboxDelivered:
 		if b.OutboxDelivered == nil {
 			return &InputError{Field: "command", Reason: "is required"}
 		}
-		return validID("transfer_id", b.OutboxDelivered.GetTransferId(), idempotencyKeyBytesMax)
+		if err := validID("transfer_id", b.OutboxDelivered.GetTransferId(), idempotencyKeyBytesMax); err != nil {
+			return err
+		}
+		return validID("from_account_id", b.OutboxDelivered.GetFromAccountId(), accountIDBytesMax)
 	default:
 		return &InputError{Field: "command.body", Reason: "is missing or of an unknown kind"}
 	}

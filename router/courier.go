@@ -45,7 +45,11 @@ func newHintForwarder(topo *topology.Topology, dialer func(ctx context.Context, 
 // Credit implements cell.Courier.
 func (c *Courier) Credit(ctx context.Context, cellID uint64, credit *pb.CreditIn) (*pb.TransferRecord, error) {
 	var out *pb.TransferRecord
-	err := c.fwd.do(ctx, cellID, func(ctx context.Context, cl pb.CellClient) (err error) {
+	// A credit is a mutation keyed by its transfer id: once an attempt may
+	// have applied it, only the result, a stored refusal (cell.Refused) or
+	// OUTCOME_UNKNOWN comes back, so the relay never reverses a credit that
+	// may have been applied.
+	err := c.fwd.doMutation(ctx, cellID, "CreditIn", credit.GetTransferId(), func(ctx context.Context, cl pb.CellClient) (err error) {
 		out, err = cl.CreditIn(ctx, &pb.CreditInRequest{CellId: cellID, Command: credit})
 		return err
 	})

@@ -7,7 +7,9 @@ import (
 	"sync/atomic"
 	"time"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
@@ -20,7 +22,9 @@ import (
 // UNAVAILABLE (not leader, outcome unknown, broken connection) or an
 // attempt's timeout. It follows leader hints at once, backs off with
 // jitter otherwise, and gives up at the request's deadline. A business
-// error is returned at once and never retried.
+// error is returned at once and never retried. Once an attempt of a
+// mutation may have executed, the only answers are its definite result or
+// UNAVAILABLE / OUTCOME_UNKNOWN with its key (finality.go).
 type forwarder struct {
 	topo  *topology.Topology
 	conns *connPool
@@ -112,9 +116,24 @@ func (f *forwarder) target(c topology.Cell, st *cellState) string {
 	return c.Replicas[int(st.nextReplicaIdx.Add(1))%len(c.Replicas)]
 }
 
-// do runs call against the leader of cellID until it answers or ctx's
+// do runs a read against the leader of cellID until it answers or ctx's
 // deadline (at most cfg.RequestTimeout) passes.
 func (f *forwarder) do(ctx context.Context, cellID uint64, call func(context.Context, pb.CellClient) error) error {
+	return f.forward(ctx, forwardRequest{cellID: cellID}, call)
+}
+
+// doMutation runs a mutation (op, e.g. "Transfer", with idempotency key
+// key) against the leader of cellID like do, but once an attempt may have
+// executed it answers only the definite result or UNAVAILABLE /
+// OUTCOME_UNKNOWN carrying the key (see finality).
+func (f *forwarder) doMutation(ctx context.Context, cellID uint64, op, key string, call func(context.Context, pb.CellClient) error) error {
+	return f.forward(ctx, forwardRequest{cellID: cellID, op: op, mutation: true, key: key}, call)
+}
+
+// forward makes the attempts of req; finality decides which answer is
+// final.
+func (f *forwarder) forward(ctx context.Context, req forwardRequest, call func(context.Context, pb.CellClient) error) error {
+	cellID := req.cellID
 	c, ok := f.topo.Cell(cellID)
 	if !ok {
 		return status.Errorf(codes.Internal, "router: cell %d is not in the topology", cellID)
@@ -127,25 +146,26 @@ func (f *forwarder) do(ctx context.Context, cellID uint64, call func(context.Con
 	case st.slots <- struct{}{}:
 		defer func() { <-st.slots }()
 	case <-ctx.Done():
+		// No attempt was made: nothing can have executed.
 		st.failed.Add(1)
 		return status.Errorf(codes.ResourceExhausted, "router: cell %d has %d requests in flight; none finished before the deadline", cellID, f.cfg.CellInFlightMax)
 	}
 	backoff := f.cfg.BackoffMin
-	var last error
+	answers := finality{req: req}
 	for attempt := 0; ; attempt++ {
 		nodeID := f.target(c, st)
 		f.metrics.attempt(cellID)
-		err := f.attempt(ctx, nodeID, call)
-		if err == nil {
-			st.ok.Add(1)
-			st.noteAnswer(nodeID, time.Now())
-			return nil
-		}
-		last = err
-		if !retryable(err) {
-			st.ok.Add(1) // an answer, even if a business error
-			st.noteAnswer(nodeID, time.Now())
-			return err
+		sent, err := f.attempt(ctx, nodeID, call)
+		if answer, final := answers.add(attemptOutcome{err: err, sent: sent}); final {
+			if sent {
+				st.noteAnswer(nodeID, time.Now()) // an answer, even if a business error
+			}
+			if isOutcomeUnknown(answer) {
+				st.failed.Add(1)
+			} else {
+				st.ok.Add(1)
+			}
+			return answer
 		}
 		followed := false
 		if hinted, _, ok := cell.LeaderHint(err); ok {
@@ -175,30 +195,57 @@ func (f *forwarder) do(ctx context.Context, cellID uint64, call func(context.Con
 		f.metrics.retry(cellID, err, false)
 	}
 	st.failed.Add(1)
-	if s, ok := status.FromError(last); ok && s.Code() != codes.Unknown {
-		return status.Errorf(s.Code(), "router: cell %d: no answer before the deadline; last error: %s", cellID, s.Message())
-	}
-	return status.Errorf(codes.Unavailable, "router: cell %d: no answer before the deadline: %v", cellID, last)
+	return answers.atDeadline()
 }
 
-// attempt makes one call to nodeID with an attempt timeout.
-func (f *forwarder) attempt(ctx context.Context, nodeID string, call func(context.Context, pb.CellClient) error) error {
+// attempt makes one call to nodeID with an attempt timeout. sent reports
+// whether the request may have reached the node.
+func (f *forwarder) attempt(ctx context.Context, nodeID string, call func(context.Context, pb.CellClient) error) (sent bool, err error) {
 	n, ok := f.topo.Node(nodeID)
 	if !ok {
-		return status.Errorf(codes.Unavailable, "router: node %q is not in the topology", nodeID)
+		return false, status.Errorf(codes.Unavailable, "router: node %q is not in the topology", nodeID)
 	}
 	conn, err := f.conns.get(n.ClientAddr)
 	if err != nil {
-		return status.Errorf(codes.Unavailable, "router: node %s: %v", nodeID, err)
+		return false, status.Errorf(codes.Unavailable, "router: node %s: %v", nodeID, err)
 	}
 	actx, cancel := context.WithTimeout(ctx, f.cfg.AttemptTimeout)
 	defer cancel()
-	err = call(actx, pb.NewCellClient(conn))
+	trace := &sendTrace{ClientConnInterface: conn}
+	err = call(actx, pb.NewCellClient(trace))
+	sent = trace.sent()
 	if err != nil && status.Code(err) == codes.Canceled && ctx.Err() == nil {
-		return status.Errorf(codes.Unavailable, "router: node %s: %v", nodeID, err)
+		return sent, status.Errorf(codes.Unavailable, "router: node %s: %v", nodeID, err)
 	}
-	return err
+	return sent, err
 }
+
+// sendTrace is a connection that records whether a call's request may
+// have reached the server. It asks gRPC for the call's peer: gRPC fills it
+// in only once a stream for the call exists on a transport, that is once
+// the request headers may be on the wire. Without a peer the call failed
+// before sending (no connection became ready), so it cannot have executed.
+// One sendTrace serves one attempt.
+type sendTrace struct {
+	grpc.ClientConnInterface
+	peer     peer.Peer
+	streamed atomic.Bool
+}
+
+func (t *sendTrace) Invoke(ctx context.Context, method string, args, reply any, opts ...grpc.CallOption) error {
+	// A full slice expression: never write into the caller's spare capacity.
+	return t.ClientConnInterface.Invoke(ctx, method, args, reply, append(opts[:len(opts):len(opts)], grpc.Peer(&t.peer))...)
+}
+
+// NewStream counts a stream as sent: its peer would be filled in only when
+// it ends, possibly after the attempt returned.
+func (t *sendTrace) NewStream(ctx context.Context, desc *grpc.StreamDesc, method string, opts ...grpc.CallOption) (grpc.ClientStream, error) {
+	t.streamed.Store(true)
+	return t.ClientConnInterface.NewStream(ctx, desc, method, opts...)
+}
+
+// sent is read after the unary call returned (gRPC fills the peer before).
+func (t *sendTrace) sent() bool { return t.peer.Addr != nil || t.streamed.Load() }
 
 // lastAnswer returns which leader answered a cell's requests lately.
 func (f *forwarder) lastAnswer(cellID uint64) answered {

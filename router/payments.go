@@ -49,6 +49,17 @@ func relayReplayed(ctx context.Context, md metadata.MD) {
 }
 
 func (p *payments) CreateAccount(ctx context.Context, c *pb.CreateAccount) (*pb.Account, error) {
+	// An overdraft account can pay out money it never had. The public API
+	// does not yet know who its callers are (no client authentication), so
+	// it refuses the flag to everyone, before validation, and forwards
+	// nothing; operators open such accounts with a command of their own.
+	if c.GetAllowNegativeBalance() {
+		const field = "allow_negative_balance"
+		return nil, cell.StatusError(codes.PermissionDenied, "PERMISSION_DENIED",
+			"router: "+field+" is refused on the public Payments API: overdraft accounts are created by an operator "+
+				"command (cellpay account create --overdraft)",
+			map[string]string{cell.MetaField: field})
+	}
 	if err := cell.ValidateCreateAccount(c); err != nil {
 		return nil, invalid(err)
 	}
@@ -58,7 +69,7 @@ func (p *payments) CreateAccount(ctx context.Context, c *pb.CreateAccount) (*pb.
 	}
 	var out *pb.Account
 	var md metadata.MD
-	err = p.fwd.do(ctx, id, func(ctx context.Context, cl pb.CellClient) (err error) {
+	err = p.fwd.doMutation(ctx, id, "CreateAccount", c.GetIdempotencyKey(), func(ctx context.Context, cl pb.CellClient) (err error) {
 		out, err = cl.CreateAccount(ctx, &pb.CreateAccountRequest{CellId: id, Command: c}, grpc.Header(&md))
 		return err
 	})
@@ -76,7 +87,7 @@ func (p *payments) Deposit(ctx context.Context, c *pb.Deposit) (*pb.DepositRecor
 	}
 	var out *pb.DepositRecord
 	var md metadata.MD
-	err = p.fwd.do(ctx, id, func(ctx context.Context, cl pb.CellClient) (err error) {
+	err = p.fwd.doMutation(ctx, id, "Deposit", c.GetIdempotencyKey(), func(ctx context.Context, cl pb.CellClient) (err error) {
 		out, err = cl.Deposit(ctx, &pb.DepositRequest{CellId: id, Command: c}, grpc.Header(&md))
 		return err
 	})
@@ -94,7 +105,8 @@ func (p *payments) Transfer(ctx context.Context, c *pb.Transfer) (*pb.TransferRe
 	}
 	var out *pb.TransferRecord
 	var md metadata.MD
-	err = p.fwd.do(ctx, id, func(ctx context.Context, cl pb.CellClient) (err error) {
+	// A transfer's id is its idempotency key.
+	err = p.fwd.doMutation(ctx, id, "Transfer", c.GetTransferId(), func(ctx context.Context, cl pb.CellClient) (err error) {
 		out, err = cl.Transfer(ctx, &pb.TransferRequest{CellId: id, Command: c}, grpc.Header(&md))
 		return err
 	})
@@ -119,22 +131,27 @@ func (p *payments) GetAccount(ctx context.Context, q *pb.AccountLookup) (*pb.Acc
 }
 
 func (p *payments) GetTransfer(ctx context.Context, q *pb.TransferLookup) (*pb.TransferRecord, error) {
-	// A transfer is stored in its payer's cell, and a cross-cell one in its
-	// payee's too: the lookup names one of them.
-	field, account := "from_account_id", q.GetFromAccountId()
-	if account == "" && q.GetToAccountId() != "" {
-		field, account = "to_account_id", q.GetToAccountId()
-	}
-	if err := cell.ValidateAccountID(field, account); err != nil {
+	// A transfer id is scoped to its payer account: the lookup must name
+	// the payer, and is answered by the payer's cell (whose record of a
+	// cross-cell transfer shows its outcome). With to_account_id too, the
+	// record must name that payee; otherwise it is "not found", so no
+	// lookup learns of another payer's or payee's transfer.
+	if err := cell.ValidateAccountID("from_account_id", q.GetFromAccountId()); err != nil {
 		return nil, invalid(err)
 	}
-	id, err := p.cellOf(account)
+	if to := q.GetToAccountId(); to != "" {
+		if err := cell.ValidateAccountID("to_account_id", to); err != nil {
+			return nil, invalid(err)
+		}
+	}
+	id, err := p.cellOf(q.GetFromAccountId())
 	if err != nil {
 		return nil, err
 	}
 	var out *pb.TransferRecord
 	err = p.fwd.do(ctx, id, func(ctx context.Context, cl pb.CellClient) (err error) {
-		out, err = cl.GetTransfer(ctx, &pb.GetTransferRequest{CellId: id, TransferId: q.GetTransferId()})
+		out, err = cl.GetTransfer(ctx, &pb.GetTransferRequest{CellId: id, TransferId: q.GetTransferId(),
+			FromAccountId: q.GetFromAccountId(), ToAccountId: q.GetToAccountId()})
 		return err
 	})
 	return out, err
@@ -168,7 +185,8 @@ func (p *payments) Payout(ctx context.Context, c *pb.Payout) (*pb.PayoutRecord, 
 	}
 	var out *pb.PayoutRecord
 	var md metadata.MD
-	err = p.fwd.do(ctx, id, func(ctx context.Context, cl pb.CellClient) (err error) {
+	// A payout's id is its idempotency key.
+	err = p.fwd.doMutation(ctx, id, "Payout", c.GetPayoutId(), func(ctx context.Context, cl pb.CellClient) (err error) {
 		out, err = cl.Payout(ctx, &pb.PayoutRequest{CellId: id, Command: c}, grpc.Header(&md))
 		return err
 	})
@@ -191,7 +209,7 @@ func (p *payments) GetPayout(ctx context.Context, q *pb.PayoutLookup) (*pb.Payou
 	}
 	var out *pb.PayoutRecord
 	err = p.fwd.do(ctx, id, func(ctx context.Context, cl pb.CellClient) (err error) {
-		out, err = cl.GetPayout(ctx, &pb.GetPayoutRequest{CellId: id, PayoutId: q.GetPayoutId()})
+		out, err = cl.GetPayout(ctx, &pb.GetPayoutRequest{CellId: id, PayoutId: q.GetPayoutId(), AccountId: q.GetAccountId()})
 		return err
 	})
 	return out, err

@@ -46,11 +46,12 @@ const (
 var modes = []Mode{ModeSucceed, ModeFail, ModeTimeoutAfterSuccess, ModeTimeoutBefore, ModeDown, ModeProcessing}
 
 // Behaviour is what the simulator does with one Submit call. Whatever the
-// mode, a payout id the simulator already knows is never paid again: the
+// mode, a payout id the simulator remembers is never paid again: the
 // succeed, fail and processing modes answer its recorded result instead,
 // ModeTimeoutAfterSuccess hangs without paying, and ModeDown and
-// ModeTimeoutBefore fail as usual. Only an unknown id is paid, failed or
-// accepted as the mode says.
+// ModeTimeoutBefore fail as usual. Only an id it does not remember (never
+// submitted, or forgotten after SimConfig.IdempotencyWindow) is paid,
+// failed or accepted as the mode says.
 type Behaviour struct {
 	Mode Mode
 	// Reason is the Reason of ModeFail (default DefaultFailReason).
@@ -125,9 +126,14 @@ const (
 	QueryDown QueryMode = "down"
 	// QueryTimeout hangs until the caller's context is done.
 	QueryTimeout QueryMode = "timeout"
+	// QueryInvalid refuses the payout id as malformed, at once: an error
+	// of kind ErrInvalidPayout naming the field "id", as a provider whose
+	// Query validates ids differently from its Submit. It says nothing
+	// about the payout, which may be paid (doc.go, callers' duty 5).
+	QueryInvalid QueryMode = "invalid"
 )
 
-var queryModes = []QueryMode{QueryAnswer, QueryDown, QueryTimeout}
+var queryModes = []QueryMode{QueryAnswer, QueryDown, QueryTimeout, QueryInvalid}
 
 // QueryBehaviour is what the simulator does with one Query call.
 type QueryBehaviour struct {

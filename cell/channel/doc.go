@@ -36,16 +36,25 @@
 // been paid, even when the call failed at once: a provider can pay and then
 // lose the answer.
 //
-// Submit is idempotent on the payout id: a second Submit of the same id
-// (the same account, amount and currency) never pays again; it answers the
-// first outcome, or processing, or fails without a definite answer as any
-// call may. The same id with another account, amount or currency is
-// rejected with ErrIDReused and not paid.
+// Submit is idempotent on the payout id for as long as the provider keeps
+// the id: a second Submit of the same id (the same account, amount and
+// currency) never pays again; it answers the first outcome, or processing,
+// or fails without a definite answer as any call may. The same id with
+// another account, amount or currency is rejected with ErrIDReused and not
+// paid. Real providers keep ids for a limited time only (often 24 hours to
+// 30 days): past it they forget a paid id, and a Submit of it pays again.
+// A provider that documents how long it keeps them implements
+// IdempotencyWindower; the simulator keeps them for ever unless told a
+// window (SimConfig.IdempotencyWindow).
 //
 // Query(ctx, payoutID) asks what became of a payout. Its definite answers
 // are a nil error with OutcomeSucceeded or OutcomeFailed, as for Submit,
-// and an error of kind ErrNotFound: the provider has no record of the id.
-// Anything else is not definite, as for Submit.
+// and an error of kind ErrNotFound: the provider has no record of the id
+// now (what that proves is duty 5 below). An error of kind
+// ErrInvalidPayout from Query is definite about that call only: the
+// provider refused the id (its Query may validate ids differently from its
+// Submit); it says nothing about the payout, which may be paid. Anything
+// else is not definite, as for Submit.
 //
 // # Callers' duties
 //
@@ -57,23 +66,31 @@
 //  3. On anything else, record the payout UNKNOWN and resolve it only by
 //     calling Query on the same provider with the same payout id, with
 //     backoff, until a definite answer. Submitting the same id again to
-//     the same provider is safe too (it is idempotent), but never submit
-//     the payout to another provider, or under a new id, while its outcome
-//     is unknown: that is the double payout. A fallback provider is for
-//     payouts that FAILED definitely.
+//     the same provider is safe too within its idempotency window (duty
+//     5), but never submit the payout to another provider, or under a new
+//     id, while its outcome is unknown: that is the double payout. A
+//     fallback provider is for payouts that FAILED definitely.
 //  4. ErrIDReused means two payouts share an id: a bug or a corrupted
 //     record. Do not record the payout FAILED and do not fall back: the id
 //     may be paid. Alert and let an operator resolve it.
-//  5. ErrNotFound means the provider has no record of the id now. Treating
-//     that as "never paid" (and so as FAILED, free to be retried
-//     elsewhere) is safe only if the provider records a payout durably
-//     before it pays it, and only for a payout whose every Submit call has
-//     ended (none still in flight, none that may still arrive: a request
-//     stuck in a network queue can reach the provider after the Query).
-//     The simulator records before it pays, in memory. For a real
-//     provider, check its documented guarantees; without them, treat
-//     ErrNotFound as UNKNOWN, or submit again to the same provider with
-//     the same id, which is always safe.
+//  5. ErrNotFound means the provider has no record of the id now. It is
+//     final only within the provider's idempotency window, measured from
+//     the first Submit that may have reached it (IdempotencyWindower;
+//     leave a margin for the clocks): the provider then has kept every id
+//     it got, and records a payout before it pays it. Within the window,
+//     submitting again to the same provider with the same id is safe: a
+//     first Submit still in flight (stuck in a network queue, arriving
+//     after the Query) is deduplicated against it. Treating ErrNotFound as
+//     "never paid" (FAILED, free to be retried elsewhere) needs more: the
+//     window, and every Submit call of the payout ended (none that may
+//     still arrive). Past the window, or from a provider that promises
+//     none (no IdempotencyWindower, or 0), ErrNotFound of a payout that
+//     may have reached the provider says nothing: it may have been paid
+//     and forgotten, and a new Submit may pay again. Keep it UNKNOWN
+//     (funds held) for an operator, who resolves it from the provider's
+//     statement. A payout no Submit of which was ever sent may be
+//     submitted at any time. ErrInvalidPayout from Query says nothing
+//     about the payout either: keep it UNKNOWN too.
 //  6. Give every call a deadline. HTTPProvider also bounds each call by
 //     its CallTimeout.
 //
@@ -90,8 +107,17 @@
 // timeout_before (records nothing, hangs), down (fails at once), processing
 // (answers processing; Queries settle it to SUCCEEDED or FAILED after a
 // set number of queries, or never); a Delay makes any answer slow. Queries
-// can answer, be down or time out. Hangs are bounded by
-// SimConfig.HangDurationMax, and Close releases them.
+// can answer, be down, time out, or refuse the id as invalid (a provider
+// whose Query validates ids differently from its Submit). Hangs are
+// bounded by SimConfig.HangDurationMax, and Close releases them.
+//
+// With SimConfig.IdempotencyWindow, the simulator forgets an id that long
+// after the Submit that recorded it (by SimConfig.Clock, so a test with a
+// fake clock moves past it at once), as real providers do: Query then
+// answers ErrNotFound, and a Submit of the id pays again. The statement
+// keeps both payments, and PaidTwice lists such ids: a test proves that a
+// caller never paid twice by finding it empty. Without a window it keeps
+// ids for ever and its IdempotencyWindow is IdempotencyWindowForever.
 //
 // # The HTTP API
 //
@@ -103,7 +129,8 @@
 //	                     200 {"payout_id", "outcome", "reason", "provider_ref"}
 //	                     400 kind invalid_payout (field named) or bad_request
 //	                     409 kind id_reused; 503 kind outcome_unknown
-//	GET  /payouts/{id}   200 as above; 404 kind not_found (payout_id echoed)
+//	GET  /payouts/{id}   200 as above; 404 kind not_found (payout_id echoed);
+//	                     400 kind invalid_payout (field id)
 //	GET  /statement      200 {"provider", "entries": [StatementEntry...],
 //	                     "submit_calls": {id: n}}
 //	GET  /behaviour      200 {"submit", "submit_script", "query", "query_script"}
@@ -112,8 +139,10 @@
 //	                     {"mode", "reason", "delay": "1.5s", "settle":
 //	                     "SUCCEEDED"|"FAILED", "settle_reason",
 //	                     "settle_after_queries"}; a query behaviour
-//	                     {"mode": "answer"|"down"|"timeout", "delay"}.
-//	GET  /healthz        200 {"status": "ok", "provider"}
+//	                     {"mode": "answer"|"down"|"timeout"|"invalid",
+//	                     "delay"}.
+//	GET  /healthz        200 {"status": "ok", "provider",
+//	                     "idempotency_window": "24h0m0s"|"forever"}
 //
 // Bodies are bounded (2 MiB). The handler does not authenticate: wrap it
 // in RequireBearerToken unless it listens on loopback only (`cellpay

@@ -21,6 +21,7 @@ func FuzzHandler(f *testing.F) {
 	f.Add([]byte(`{"submit":{"mode":"timeout_after_success"}}`), "POST", "/payouts", []byte(`{"id":"p-1","account":"a","amount_minor":5,"currency":"CNY"}`))
 	f.Add([]byte(`{"submit_script":[{"mode":"processing","settle":"SUCCEEDED"}]}`), "POST", "/payouts", []byte(`{"id":"x","account":"y","amount_minor":1,"currency":"USD"}`))
 	f.Add([]byte(`{"query":{"mode":"timeout"}}`), "GET", "/payouts/p-1", []byte(nil))
+	f.Add([]byte(`{"query":{"mode":"invalid"}}`), "GET", "/payouts/p-1", []byte(nil))
 	f.Add([]byte(`{"submit":{"mode":"down","delay":"1s"}}`), "GET", "/statement", []byte(nil))
 	f.Add([]byte(`{}`), "POST", "/behaviour", []byte(`{"query_script":[{"mode":"down"}]}`))
 	f.Add([]byte(`null`), "GET", "/healthz", []byte(nil))

@@ -47,7 +47,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.route(w, r, http.MethodPost, h.changeBehaviour, http.MethodGet)
 	case path == "/healthz":
 		h.route(w, r, http.MethodGet, func(w http.ResponseWriter, _ *http.Request) {
-			writeJSON(w, http.StatusOK, healthJSON{Status: "ok", Provider: h.sim.Name()})
+			writeJSON(w, http.StatusOK, healthJSON{Status: "ok", Provider: h.sim.Name(), IdempotencyWindow: idempotencyWindowText(h.sim.IdempotencyWindow())})
 		})
 	default:
 		writeJSON(w, http.StatusNotFound, errorJSON{Error: fmt.Sprintf("channel: no endpoint %s", truncate(path)), Kind: kindNoEndpoint})

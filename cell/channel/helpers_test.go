@@ -3,6 +3,7 @@ package channel
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 )
@@ -23,6 +24,47 @@ func newTestSim(t testing.TB) *Sim {
 	}
 	t.Cleanup(func() { sim.Close() })
 	return sim
+}
+
+// fakeClock is a clock a test moves by hand. Safe for concurrent use: the
+// simulator reads it under its own lock while the test moves it.
+type fakeClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock by d (back when d < 0).
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+// newWindowSim is a simulator named bank-a that forgets payout ids window
+// after recording them, by a fake clock starting at testTime; closed at
+// the end of the test.
+func newWindowSim(t testing.TB, window time.Duration, change ...func(*SimConfig)) (*Sim, *fakeClock) {
+	t.Helper()
+	clock := &fakeClock{now: testTime}
+	cfg := DefaultSimConfig("bank-a")
+	cfg.Clock = clock.Now
+	cfg.HangDurationMax = 10 * time.Second
+	cfg.IdempotencyWindow = window
+	for _, c := range change {
+		c(&cfg)
+	}
+	sim, err := NewSim(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { sim.Close() })
+	return sim, clock
 }
 
 func payout(id string) Payout {

@@ -577,7 +577,7 @@ func TestHTTPStatementAndHealth(t *testing.T) {
 	t.Parallel()
 	h := startHTTPSim(t)
 	var health healthJSON
-	if status := call(t, http.MethodGet, h.url+"/healthz", "", &health); status != http.StatusOK || health != (healthJSON{Status: "ok", Provider: "bank-a"}) {
+	if status := call(t, http.MethodGet, h.url+"/healthz", "", &health); status != http.StatusOK || health != (healthJSON{Status: "ok", Provider: "bank-a", IdempotencyWindow: "forever"}) {
 		t.Fatalf("/healthz: %d %+v", status, health)
 	}
 	var st statementJSON

@@ -39,6 +39,13 @@ type HTTPProviderConfig struct {
 	// CallTimeout bounds every call even when its context has no deadline
 	// (a hung provider must not hang its caller for ever). Default 10s.
 	CallTimeout time.Duration
+	// IdempotencyWindow is how long the provider keeps payout ids, as its
+	// operator documents it (see IdempotencyWindower); the provider's
+	// answers cannot be trusted to tell it, so it is configured. Too short
+	// is safe (payouts wait for an operator sooner), too long risks paying
+	// twice. 0 (the default): none promised, ErrNotFound is never final.
+	// 0 to IdempotencyWindowMax.
+	IdempotencyWindow time.Duration
 }
 
 // DefaultHTTPProviderConfig is a config with every default filled in.
@@ -69,13 +76,16 @@ func (c HTTPProviderConfig) Validate() error {
 	if c.CallTimeout <= 0 {
 		errs = append(errs, &FieldError{Kind: ErrInvalidConfig, Field: "call_timeout", Problem: fmt.Sprintf("%s is not positive", c.CallTimeout)})
 	}
+	if c.IdempotencyWindow < 0 || c.IdempotencyWindow > IdempotencyWindowMax {
+		errs = append(errs, &FieldError{Kind: ErrInvalidConfig, Field: "idempotency_window", Problem: fmt.Sprintf("%s is not between 0 (none promised) and %s", c.IdempotencyWindow, IdempotencyWindowMax)})
+	}
 	return errors.Join(errs...)
 }
 
 // HTTPProvider is a Provider behind the HTTP API of NewHTTPHandler (e.g.
 // `cellpay provider`). Only three answers are definite: a result of
 // SUCCEEDED or FAILED about the payout asked for, and the rejections
-// invalid_payout, id_reused and (Query) not_found. Everything else —
+// invalid_payout (of Submit or Query), id_reused and (Query) not_found. Everything else —
 // transport errors, timeouts, 5xx, any other status, an answer that cannot
 // be read or is about another payout — is ErrOutcomeUnknown, never FAILED.
 // Safe for concurrent use.
@@ -99,6 +109,10 @@ func NewHTTPProvider(cfg HTTPProviderConfig) (*HTTPProvider, error) {
 
 // Name is the provider's name.
 func (p *HTTPProvider) Name() string { return p.cfg.Name }
+
+// IdempotencyWindow is HTTPProviderConfig.IdempotencyWindow (0: none
+// promised).
+func (p *HTTPProvider) IdempotencyWindow() time.Duration { return p.cfg.IdempotencyWindow }
 
 // Submit sends POST /payouts.
 func (p *HTTPProvider) Submit(ctx context.Context, payout Payout) (Result, error) {

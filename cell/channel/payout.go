@@ -9,8 +9,9 @@ import (
 // Limits of the fields of a payout and of a provider's answers.
 const (
 	// PayoutIDBytesMax: the payout id is the provider's idempotency key;
-	// the ledger's idempotency keys are 128 bytes at most too.
-	PayoutIDBytesMax = 128
+	// the ledger's (cell.ProviderPayoutID: a cell, an account of up to 64
+	// bytes and a payout id of up to 128) fit.
+	PayoutIDBytesMax = 256
 	// AccountBytesMax bounds the payee's account at the provider.
 	AccountBytesMax = 128
 	// ReasonBytesMax bounds a Result's Reason (and a simulated failure's).

@@ -55,9 +55,22 @@ type statementJSON struct {
 	SubmitCalls map[string]int   `json:"submit_calls"`
 }
 
+// healthJSON is the answer of GET /healthz. IdempotencyWindow is the
+// simulator's (a Go duration such as "24h0m0s", or "forever"), for an
+// operator to read: an HTTPProvider is told its window by configuration,
+// never by this answer.
 type healthJSON struct {
-	Status   string `json:"status"`
-	Provider string `json:"provider"`
+	Status            string `json:"status"`
+	Provider          string `json:"provider"`
+	IdempotencyWindow string `json:"idempotency_window"`
+}
+
+// idempotencyWindowText is how GET /healthz writes a window.
+func idempotencyWindowText(window time.Duration) string {
+	if window == IdempotencyWindowForever {
+		return "forever"
+	}
+	return window.String()
 }
 
 // behavioursJSON is the body of POST /behaviour (absent parts stay as they

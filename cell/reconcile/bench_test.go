@@ -218,7 +218,7 @@ func buildBenchCell(dir string) (*storage.DB, int, error) {
 			}
 			a.BalanceMinor -= rec.AmountMinor
 			held += rec.AmountMinor
-			w.set("w/"+id, nil)
+			w.set("w/"+rec.AccountId+"/"+id, nil)
 		case 2:
 			rec.State, rec.Reason = pb.PayoutState_PAYOUT_STATE_FAILED, "account closed"
 		default:
@@ -228,8 +228,8 @@ func buildBenchCell(dir string) (*storage.DB, int, error) {
 		}
 		a.Version++
 		rec.BalanceAfterMinor = a.BalanceMinor
-		w.put("p/"+id, rec)
-		w.put("i/payout/"+id, &pb.IdempotencyRecord{ParamsSha256: make([]byte, 32), Result: &pb.CommandResult{Outcome: &pb.CommandResult_Payout{Payout: rec}}})
+		w.put("p/"+rec.AccountId+"/"+id, rec)
+		w.put("i/p/"+rec.AccountId+"/"+id, &pb.IdempotencyRecord{ParamsSha256: make([]byte, 32), Result: &pb.CommandResult{Outcome: &pb.CommandResult_Payout{Payout: rec}}})
 	}
 	for _, a := range accounts {
 		w.put("a/"+a.Id, a)

@@ -69,6 +69,10 @@ type CurrencyTotals struct {
 	InFlightMinor  int64 `json:"in_flight_minor"`
 	HeldMinor      int64 `json:"held_minor"`
 	PaidOutMinor   int64 `json:"paid_out_minor"`
+	// OverdrawnMinor: the sum of the negative balances (as a positive
+	// amount): the cell's exposure to overdraft accounts. Not part of the
+	// identity.
+	OverdrawnMinor int64 `json:"overdrawn_minor,omitempty"`
 }
 
 // expectedBalances is the right side of the identity. Sums wrap modulo
@@ -222,6 +226,9 @@ func (c *checker) account(k, v []byte) error {
 		c.add(Finding{Kind: Inconsistent, IDs: []string{id}, Currency: acc.GetCurrency(),
 			Detail: fmt.Sprintf("the account stored under key a/%s has id %q", id, acc.GetId())})
 	}
+	if acc.GetBalanceMinor() < 0 {
+		c.addCurrency(acc.GetCurrency(), func(t *CurrencyTotals) { t.OverdrawnMinor += -acc.GetBalanceMinor() })
+	}
 	if acc.GetBalanceMinor() < 0 && !acc.GetAllowNegativeBalance() {
 		c.add(Finding{Kind: BelowLimit, IDs: []string{id}, AmountMinor: acc.GetBalanceMinor(), Currency: acc.GetCurrency(),
 			Detail: fmt.Sprintf("balance %d %s is below zero without allow_negative_balance", acc.GetBalanceMinor(), acc.GetCurrency())})
@@ -267,9 +274,13 @@ func (c *checker) payout(k, v []byte) error {
 			c.add(Finding{Kind: StuckPayout, IDs: []string{id}, AmountMinor: amount, Currency: currency, Age: age, Detail: stuckPayoutDetail(&rec, c.now)})
 		}
 	}
-	if rec.GetPayoutId() != id {
+	if want := rec.GetAccountId() + "/" + rec.GetPayoutId(); want != id {
 		c.add(Finding{Kind: Inconsistent, IDs: []string{id}, Currency: currency,
-			Detail: fmt.Sprintf("the payout stored under key p/%s has id %q", id, rec.GetPayoutId())})
+			Detail: fmt.Sprintf("the payout stored under key p/%s is %q of account %q", id, rec.GetPayoutId(), rec.GetAccountId())})
+	}
+	if rec.GetBalanceAfterMinor() < 0 && state != pb.PayoutState_PAYOUT_STATE_FAILED {
+		c.add(Finding{Kind: Overdraft, IDs: []string{id}, AmountMinor: amount, Currency: currency,
+			Detail: fmt.Sprintf("payout %s left account %q at %d %s", payoutStateName(state), rec.GetAccountId(), rec.GetBalanceAfterMinor(), currency)})
 	}
 	return nil
 }
@@ -332,6 +343,11 @@ func (c *checker) transfer(k, v []byte) error {
 		return decodeError(k, "transfer", err)
 	}
 	c.countTransfer(k[2:], f.state, f.amountMinor, c.intern(f.currency), f.fromCell, f.toCell)
+	outgoing := f.fromCell == 0 || f.toCell != 0 // a credit from another cell debited nobody here
+	if outgoing && f.fromBalanceAfterMinor < 0 {
+		c.add(Finding{Kind: Overdraft, IDs: []string{string(k[2:])}, AmountMinor: f.amountMinor, Currency: string(f.currency),
+			Detail: fmt.Sprintf("transfer left its payer at %d %s", f.fromBalanceAfterMinor, f.currency)})
+	}
 	return nil
 }
 
@@ -444,6 +460,10 @@ func (c *checker) finish() {
 			c.add(Finding{Kind: NotConserved, AmountMinor: t.BalancesMinor - want, Currency: cur,
 				Detail: fmt.Sprintf("balances %d, want deposited %d + received %d - sent %d - in flight %d - held %d - paid out %d = %d (off by %d)",
 					t.BalancesMinor, t.DepositedMinor, t.ReceivedMinor, t.SentMinor, t.InFlightMinor, t.HeldMinor, t.PaidOutMinor, want, t.BalancesMinor-want)})
+		}
+		if t.OverdrawnMinor != 0 {
+			c.add(Finding{Kind: OverdraftExposure, AmountMinor: t.OverdrawnMinor, Currency: cur,
+				Detail: fmt.Sprintf("accounts below zero owe %d %s in all", t.OverdrawnMinor, cur)})
 		}
 	}
 }

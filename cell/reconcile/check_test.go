@@ -50,17 +50,50 @@ func mustCheck(t *testing.T, b *ledgerBuilder) []Finding {
 
 func TestCheckCellBelowLimit(t *testing.T) {
 	b := baseLedger(t).account("carol", "CNY", 0).transfer("t-3", "carol", "alice", 50)
-	f := only(t, mustCheck(t, b), BelowLimit)
+	fs := mustCheck(t, b)
+	f := only(t, problems(fs), BelowLimit)
 	if fmt.Sprint(f.IDs) != "[carol]" || f.AmountMinor != -50 || f.Currency != "CNY" {
 		t.Fatalf("finding %+v; want carol at -50 CNY", f)
 	}
-	// An account allowed to go negative is no finding.
+	// An account allowed to go negative is no problem, but every movement
+	// that left it below zero, and the exposure, are listed (an unfunded
+	// account paid out 5,000,000 and reconciliation said all clear).
 	b.acc["carol"].AllowNegativeBalance = true
 	b.acc["carol"].Version--
 	b.putAccount(b.acc["carol"])
-	if fs := mustCheck(t, b); len(fs) != 0 {
-		t.Fatalf("findings %+v for an account allowed below zero", fs)
+	b.payout("po-x", "carol", "bank-a", 25, pb.PayoutState_PAYOUT_STATE_SUCCEEDED, time.Hour)
+	fs = mustCheck(t, b)
+	if got := summarizeFindings(fs); got != "Overdraft carol/po-x 25\nOverdraft t-3 50\nOverdraftExposure - 75" {
+		t.Fatalf("findings for an overdraft account:\n%s", got)
 	}
+	if len(problems(fs)) != 0 {
+		t.Fatalf("problems %+v for an account allowed below zero", problems(fs))
+	}
+}
+
+// problems keeps the findings that are problems.
+func problems(fs []Finding) []Finding {
+	var out []Finding
+	for _, f := range fs {
+		if f.Kind.Problem() {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// summarizeFindings is one line per finding: kind, ids ("-" for none),
+// amount.
+func summarizeFindings(fs []Finding) string {
+	var lines []string
+	for _, f := range fs {
+		ids := strings.Join(f.IDs, ",")
+		if ids == "" {
+			ids = "-"
+		}
+		lines = append(lines, fmt.Sprintf("%s %s %d", f.Kind, ids, f.AmountMinor))
+	}
+	return strings.Join(lines, "\n")
 }
 
 func TestCheckCellStuckTransfer(t *testing.T) {
@@ -88,11 +121,11 @@ func TestCheckCellStuckPayout(t *testing.T) {
 		t.Fatalf("findings %+v; want two stuck payouts", fs)
 	}
 	old, pending := fs[0], fs[1]
-	if fmt.Sprint(old.IDs) != "[po-old]" || old.AmountMinor != 400 || old.Age != time.Hour-2*time.Second ||
+	if fmt.Sprint(old.IDs) != "[alice/po-old]" || old.AmountMinor != 400 || old.Age != time.Hour-2*time.Second ||
 		!strings.Contains(old.Detail, `UNKNOWN at provider "bank-b" for 59m57s, reason "timeout"`) {
 		t.Fatalf("stuck payout %+v", old)
 	}
-	if fmt.Sprint(pending.IDs) != "[po-pending]" || pending.Currency != "EUR" || !strings.Contains(pending.Detail, `PENDING at provider "bank-a"`) {
+	if fmt.Sprint(pending.IDs) != "[erin/po-pending]" || pending.Currency != "EUR" || !strings.Contains(pending.Detail, `PENDING at provider "bank-a"`) {
 		t.Fatalf("stuck payout %+v", pending)
 	}
 	if want := map[string]int{"SUCCEEDED": 1, "FAILED": 1, "UNKNOWN": 2, "PENDING": 1}; !maps.Equal(sum.Payouts, want) || sum.WorkItems != 3 {
@@ -111,12 +144,12 @@ func TestCheckCellInconsistent(t *testing.T) {
 		{"outbox record of a settled transfer", func(b *ledgerBuilder) {
 			b.m.put(b.t, "o/x-1", &pb.OutboxRecord{Transfer: &pb.Transfer{TransferId: "x-1", AmountMinor: 300, Currency: "CNY", ToCellId: 2}, CreatedAtUnixMs: ms(time.Hour)})
 		}, "x-1", "outbox record without an IN_FLIGHT transfer"},
-		{"work item lost", func(b *ledgerBuilder) { delete(b.m.kv, "w/po-3") }, "po-3", "without a work item"},
-		{"work item of a settled payout", func(b *ledgerBuilder) { b.m.kv["w/po-1"] = nil }, "po-1", "work item of a payout that is not PENDING"},
+		{"work item lost", func(b *ledgerBuilder) { delete(b.m.kv, "w/alice/po-3") }, "alice/po-3", "without a work item"},
+		{"work item of a settled payout", func(b *ledgerBuilder) { b.m.kv["w/alice/po-1"] = nil }, "alice/po-1", "work item of a payout that is not PENDING"},
 		{"payout turned SUCCEEDED", func(b *ledgerBuilder) {
 			rec := b.payout("po-4", "alice", "bank-a", 5, pb.PayoutState_PAYOUT_STATE_FAILED, time.Hour)
 			rec.State = pb.PayoutState_PAYOUT_STATE_SUCCEEDED
-			b.m.put(b.t, "p/po-4", rec)
+			b.m.put(b.t, "p/alice/po-4", rec)
 		}, "", "paid out total 1000 CNY, but the SUCCEEDED payouts sum to 1005"},
 		{"held moved into a balance", func(b *ledgerBuilder) {
 			b.m.addTotal("held", "CNY", -60)
@@ -163,7 +196,7 @@ func (s brokenScanner) Scan(_, _ []byte, fn func(k, v []byte) bool) error {
 }
 
 func TestCheckCellErrors(t *testing.T) {
-	for _, key := range []string{"a/alice", "o/x-1", "p/po-1", "t/t-1", "s/held/CNY"} {
+	for _, key := range []string{"a/alice", "o/x-1", "p/alice/po-1", "t/t-1", "s/held/CNY"} {
 		t.Run(key, func(t *testing.T) {
 			b := baseLedger(t)
 			b.m.kv[key] = []byte{0xff, 0xff, 0xff} // neither a protobuf message nor 8 bytes
@@ -197,7 +230,7 @@ func TestCheckCellFindingsLimit(t *testing.T) {
 		id := fmt.Sprintf("neg-%05d", i)
 		b.account(id, "EUR", 0).transfer("tn-"+id, id, "rich", 1)
 	}
-	fs := mustCheck(t, b)
+	fs := problems(mustCheck(t, b))
 	if len(fs) != findingsPerKindMax+1 {
 		t.Fatalf("%d findings, want %d", len(fs), findingsPerKindMax+1)
 	}

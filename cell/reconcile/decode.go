@@ -23,11 +23,12 @@ import (
 // Field numbers of the TransferRecord fields CheckCell reads
 // (api/cellpay/v1/ledger.proto; TestTransferFieldNumbers checks them).
 const (
-	transferAmountField   protowire.Number = 4
-	transferCurrencyField protowire.Number = 5
-	transferStateField    protowire.Number = 6
-	transferFromCellField protowire.Number = 10
-	transferToCellField   protowire.Number = 11
+	transferAmountField    protowire.Number = 4
+	transferFromAfterField protowire.Number = 8
+	transferCurrencyField  protowire.Number = 5
+	transferStateField     protowire.Number = 6
+	transferFromCellField  protowire.Number = 10
+	transferToCellField    protowire.Number = 11
 )
 
 // transferStringFields marks the string fields of TransferRecord, whose
@@ -51,6 +52,9 @@ type transferFields struct {
 	currency         []byte // aliases the decoded value
 	state            pb.TransferState
 	fromCell, toCell uint64
+	// fromBalanceAfterMinor: the payer's balance after the debit (an
+	// incoming credit's is 0: the payer is in another cell).
+	fromBalanceAfterMinor int64
 }
 
 var errMalformed = errors.New("malformed protobuf")
@@ -69,7 +73,7 @@ func decodeTransfer(b []byte) (transferFields, error) {
 		}
 		b = b[n:]
 		switch {
-		case typ == protowire.VarintType && (num == transferAmountField || num == transferStateField || num == transferFromCellField || num == transferToCellField):
+		case typ == protowire.VarintType && (num == transferAmountField || num == transferStateField || num == transferFromCellField || num == transferToCellField || num == transferFromAfterField):
 			v, n := protowire.ConsumeVarint(b)
 			if n < 0 {
 				return f, fmt.Errorf("%w: field %d: %v", errMalformed, num, protowire.ParseError(n))
@@ -83,6 +87,8 @@ func decodeTransfer(b []byte) (transferFields, error) {
 				f.fromCell = v
 			case transferToCellField:
 				f.toCell = v
+			case transferFromAfterField:
+				f.fromBalanceAfterMinor = int64(v)
 			}
 			b = b[n:]
 		case typ == protowire.BytesType && transferStringFields[num]:

@@ -65,6 +65,16 @@ const (
 	// exactly, and why (e.g. the cross-cell equality while money is in
 	// flight).
 	CheckSkipped Kind = "CheckSkipped"
+	// Overdraft (not a problem): money sent from an account allowed to go
+	// below zero (an operator's overdraft account) that left it below
+	// zero: one finding per outgoing transfer and payout, and one
+	// OverdraftExposure per currency with the sum of negative balances
+	// now. Not a problem, since an operator opened the account so; listed
+	// so that every unfunded movement and the total exposure are seen.
+	Overdraft Kind = "Overdraft"
+	// OverdraftExposure (not a problem): per currency, the sum of the
+	// negative balances of the cell's accounts (AmountMinor, positive).
+	OverdraftExposure Kind = "OverdraftExposure"
 )
 
 // Kinds lists every kind, problems first, in the order reports print them.
@@ -72,12 +82,15 @@ var Kinds = []Kind{
 	NotConserved, Inconsistent, BelowLimit, ReplicaMismatch, CrossCellImbalance,
 	MissingInLedger, DuplicateAtProvider, AmountMismatch, MissingAtProvider,
 	StuckTransfer, StuckPayout,
-	Unresolved, CheckSkipped,
+	Unresolved, CheckSkipped, Overdraft, OverdraftExposure,
 }
 
 // Problem reports whether a finding of this kind means something is wrong
-// (false only for Unresolved and CheckSkipped).
-func (k Kind) Problem() bool { return k != Unresolved && k != CheckSkipped }
+// (false only for Unresolved, CheckSkipped, Overdraft and
+// OverdraftExposure: those are listed for the operator).
+func (k Kind) Problem() bool {
+	return k != Unresolved && k != CheckSkipped && k != Overdraft && k != OverdraftExposure
+}
 
 // rank orders kinds as Kinds does; unknown kinds sort last, by name.
 func (k Kind) rank() int {

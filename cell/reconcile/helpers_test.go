@@ -167,7 +167,7 @@ func (b *ledgerBuilder) payout(id, account, provider string, amount int64, state
 		rec.BalanceAfterMinor, rec.Reason, rec.ProviderRef = a.BalanceMinor, "account closed", ""
 	default:
 		b.m.addTotal("held", a.Currency, amount)
-		b.m.kv["w/"+id] = nil
+		b.m.kv["w/"+account+"/"+id] = nil
 		rec.ProviderRef = ""
 		if state == pb.PayoutState_PAYOUT_STATE_UNKNOWN {
 			rec.UnknownSinceUnixMs, rec.Reason = ms(at+time.Second), "timeout"
@@ -175,7 +175,7 @@ func (b *ledgerBuilder) payout(id, account, provider string, amount int64, state
 		}
 	}
 	b.putAccount(a)
-	b.m.put(b.t, "p/"+id, rec)
+	b.m.put(b.t, "p/"+account+"/"+id, rec)
 	return rec
 }
 

@@ -139,7 +139,7 @@ func transfer(id, from, to string, amount int64, fromCell, toCell uint64) *pb.Co
 func settleCrossCell(t *testing.T, payer, payee *replication.Group, at time.Duration, id, from, to string, amount int64) {
 	t.Helper()
 	run(t, payee, at, &pb.Command{Body: &pb.Command_CreditIn{CreditIn: &pb.CreditIn{TransferId: id, FromAccountId: from, FromCellId: payer.ID(), ToAccountId: to, AmountMinor: amount, Currency: "CNY"}}})
-	run(t, payer, at, &pb.Command{Body: &pb.Command_OutboxDelivered{OutboxDelivered: &pb.OutboxDelivered{TransferId: id, Outcome: pb.TransferState_TRANSFER_STATE_COMPLETED}}})
+	run(t, payer, at, &pb.Command{Body: &pb.Command_OutboxDelivered{OutboxDelivered: &pb.OutboxDelivered{TransferId: id, FromAccountId: from, Outcome: pb.TransferState_TRANSFER_STATE_COMPLETED}}})
 }
 
 func payoutCmd(id, account string, amount int64) *pb.Command {
@@ -147,7 +147,7 @@ func payoutCmd(id, account string, amount int64) *pb.Command {
 }
 
 func outcome(id string, state pb.PayoutState) *pb.Command {
-	return &pb.Command{Body: &pb.Command_PayoutOutcome{PayoutOutcome: &pb.PayoutOutcome{PayoutId: id, State: state, Provider: "bank-a", Reason: "test"}}}
+	return &pb.Command{Body: &pb.Command_PayoutOutcome{PayoutOutcome: &pb.PayoutOutcome{PayoutId: id, AccountId: "bob", State: state, Provider: "bank-a", Reason: "test"}}}
 }
 
 // checkReplicated runs reconcile.CheckCell on a group's committed state and checks
@@ -245,7 +245,7 @@ func buildCells(t *testing.T, lie bool) (c1, c2 *replication.Group, sim *channel
 func TestReplicatedFaults(t *testing.T) {
 	c1, c2, sim := buildCells(t, true)
 	sum1, fs1 := checkReplicated(t, c1)
-	if got := summarize(fs1); got != "StuckTransfer x-2 200\nStuckPayout po-2 40" {
+	if got := summarize(fs1); got != "StuckTransfer alice/x-2 200\nStuckPayout bob/po-2 40" {
 		t.Fatalf("cell 1 findings:\n%s\nwant the stuck transfer and payout", got)
 	}
 	if !strings.Contains(fs1[0].Detail, "credit to cell 2 not settled") || !strings.Contains(fs1[1].Detail, `UNKNOWN at provider "bank-a"`) {

@@ -43,8 +43,8 @@ import (
 //     StuckPayout once it is older than the stuck age.
 //
 // A PENDING or UNKNOWN payout absent from the statement is no finding
-// (nothing is paid yet), nor is a FAILED one. Payout ids are unique across
-// cells (they are the provider's idempotency key); with several records of
+// (nothing is paid yet), nor is a FAILED one. Provider payout ids are unique
+// across cells (cell.ProviderPayoutID: the provider's idempotency key); with several records of
 // one id, the one at provider is used. The result is sorted.
 func MatchStatement(provider string, payouts []*pb.PayoutRecord, statement []channel.StatementEntry, from, to time.Time) []Finding {
 	inWindow := func(t time.Time) bool { return !t.Before(from) && t.Before(to) }
@@ -54,7 +54,10 @@ func MatchStatement(provider string, payouts []*pb.PayoutRecord, statement []cha
 		if p == nil {
 			continue
 		}
-		id := p.GetPayoutId()
+		id := p.GetProviderPayoutId() // the id the provider knows it by
+		if id == "" {
+			id = p.GetPayoutId() // recorded before provider ids were global
+		}
 		if prev := ledger[id]; prev == nil || (prev.GetProvider() != provider && p.GetProvider() == provider) {
 			ledger[id] = p
 		}

@@ -25,7 +25,7 @@ type crossTransfer struct {
 }
 
 // leaderReader reads a cell's totals and transfers from its leader's replica.
-func leaderReader(t *testing.T, c *Cluster, cellID uint64) (cell.Totals, func(id string) (*pb.TransferRecord, bool)) {
+func leaderReader(t *testing.T, c *Cluster, cellID uint64) (cell.Totals, func(payer, id string) (*pb.TransferRecord, bool)) {
 	t.Helper()
 	n := c.Node(c.Leader(cellID))
 	if n == nil {
@@ -39,8 +39,8 @@ func leaderReader(t *testing.T, c *Cluster, cellID uint64) (cell.Totals, func(id
 	if err != nil {
 		t.Fatal(err)
 	}
-	return tot, func(id string) (*pb.TransferRecord, bool) {
-		rec, err := cell.GetTransfer(g.Reader(), id)
+	return tot, func(payer, id string) (*pb.TransferRecord, bool) {
+		rec, err := cell.GetTransfer(g.Reader(), payer, id)
 		return rec, err == nil
 	}
 }
@@ -126,7 +126,7 @@ func TestCrossCellTransfersThroughFiberCuts(t *testing.T) {
 	})
 
 	var balances, deposited, sentTotal, received int64
-	readers := map[uint64]func(string) (*pb.TransferRecord, bool){}
+	readers := map[uint64]func(string, string) (*pb.TransferRecord, bool){}
 	for _, id := range cells {
 		tot, read := leaderReader(t, c, id)
 		readers[id] = read
@@ -148,8 +148,8 @@ func TestCrossCellTransfersThroughFiberCuts(t *testing.T) {
 	counts := map[string]int{}
 	acked := 0
 	for _, tr := range sent {
-		payer, onPayer := readers[tr.fromCell](tr.id)
-		payee, onPayee := readers[tr.toCell](tr.id)
+		payer, onPayer := readers[tr.fromCell](tr.from, tr.id)
+		payee, onPayee := readers[tr.toCell](tr.from, tr.id)
 		if tr.acked {
 			acked++
 			if !onPayer {

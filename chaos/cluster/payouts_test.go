@@ -55,10 +55,11 @@ func TestPayoutLeaderCrashBetweenSubmitAndRecord(t *testing.T) {
 		}
 		t.Logf("attempt %d answered %v, %v with leader %s (now %s): again", attempt, rec.GetState(), err, leader, c.Leader(cellID))
 	}
+	providerID := cell.ProviderPayoutID(cellID, account, id)
 	paid := func() int {
 		n := 0
 		for _, e := range bank.Statement() {
-			if e.PayoutID == id {
+			if e.PayoutID == providerID {
 				n++
 			}
 		}
@@ -79,7 +80,7 @@ func TestPayoutLeaderCrashBetweenSubmitAndRecord(t *testing.T) {
 		if err != nil {
 			return false, err.Error()
 		}
-		rec, err := cell.GetPayout(g.Reader(), id)
+		rec, err := cell.GetPayout(g.Reader(), account, id)
 		if err != nil {
 			return false, err.Error()
 		}
@@ -88,10 +89,10 @@ func TestPayoutLeaderCrashBetweenSubmitAndRecord(t *testing.T) {
 	if n := paid(); n != 1 {
 		t.Fatalf("bank-a paid %d times, want 1", n)
 	}
-	if n := bank.SubmitCalls(id); n != 1 {
+	if n := bank.SubmitCalls(providerID); n != 1 {
 		t.Fatalf("bank-a saw %d submits; the new leader must query, not submit again", n)
 	}
-	if n := c.Sim("bank-b").SubmitCalls(id); n != 0 {
+	if n := c.Sim("bank-b").SubmitCalls(providerID); n != 0 {
 		t.Fatalf("the fallback saw %d submits", n)
 	}
 	g, _ := c.Node(c.Leader(cellID)).Host().Group(cellID)

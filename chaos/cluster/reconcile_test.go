@@ -100,12 +100,12 @@ func TestReconcileAllClearAfterFiberCutFailoverAndFailback(t *testing.T) {
 }
 
 // liar pays through the simulator but answers FAILED for payout ids
-// starting with "lie-": the provider paid, the ledger will say FAILED.
+// "lie-1": the provider paid, the ledger will say FAILED.
 type liar struct{ *channel.Sim }
 
 func (l liar) Submit(ctx context.Context, p channel.Payout) (channel.Result, error) {
 	res, err := l.Sim.Submit(ctx, p)
-	if strings.HasPrefix(p.ID, "lie-") && err == nil {
+	if strings.HasSuffix(p.ID, ".lie-1") && err == nil { // cell.ProviderPayoutID ends with the payout id
 		return channel.Result{Outcome: channel.OutcomeFailed, Reason: "declined (a lie)"}, nil
 	}
 	return res, err
@@ -120,7 +120,7 @@ type duplicating struct {
 func (d duplicating) ReadStatement(ctx context.Context) ([]channel.StatementEntry, error) {
 	stmt, err := d.Sim.ReadStatement(ctx)
 	for _, e := range stmt {
-		if e.PayoutID == d.id {
+		if strings.HasSuffix(e.PayoutID, "."+d.id) { // cell.ProviderPayoutID ends with the payout id
 			stmt = append(stmt, e)
 			break
 		}

@@ -20,7 +20,7 @@ func newNodeCmd() *cobra.Command {
 		configPath, nodeID, dataDir, env, logLevel string
 		gossipAddr, operatorsPath, viaProxy        string
 		providerTokenFile                          string
-		seeds, providerSpecs                       []string
+		seeds, providerSpecs, providerWindowSpecs  []string
 		drain                                      time.Duration
 		metricsOpts                                metricsFlags
 	)
@@ -62,7 +62,7 @@ Go's profiler at /debug/pprof/ on that listener.`,
 				return err
 			}
 			defer metricsSrv.close() // last: scrapes work while the node drains
-			providers, err := parseProviders(cmd, providerSpecs, providerTokenFile)
+			providers, err := parseProvidersWithWindows(cmd, providerSpecs, providerTokenFile, providerWindowSpecs)
 			if err != nil {
 				return err
 			}
@@ -152,7 +152,7 @@ Go's profiler at /debug/pprof/ on that listener.`,
 	f.StringVar(&gossipAddr, "gossip-addr", "", "host:port for the membership gossip (empty: do not gossip; routers then find leaders by hints only)")
 	f.StringSliceVar(&seeds, "join", nil, "gossip addresses of other members to join (comma-separated)")
 	addViaProxyFlag(cmd, &viaProxy)
-	addProviderFlags(cmd, &providerSpecs, &providerTokenFile)
+	addProviderFlags(cmd, &providerSpecs, &providerTokenFile, &providerWindowSpecs)
 	addMetricsFlags(cmd, &metricsOpts)
 	f.StringVar(&operatorsPath, "operators", "", "file of operators allowed to run drills, one 'name sha256-hex-of-token' per line (without it, drills are refused)")
 	return cmd

@@ -154,7 +154,7 @@ nodes:
 		}
 	}
 	var mu sync.Mutex
-	acked := map[string]bool{}
+	acked := map[string]string{} // transfer id -> payer
 	var wg sync.WaitGroup
 	stop := make(chan struct{})
 	for w := 0; w < 8; w++ {
@@ -177,7 +177,7 @@ nodes:
 					return
 				}
 				mu.Lock()
-				acked[id] = true
+				acked[id] = accts[k%3]
 				mu.Unlock()
 			}
 		}()
@@ -238,7 +238,7 @@ nodes:
 	}
 	for id := range acked {
 		if err := call(func(ctx context.Context, c pb.CellClient) error {
-			_, err := c.GetTransfer(ctx, &pb.GetTransferRequest{CellId: 1, TransferId: id})
+			_, err := c.GetTransfer(ctx, &pb.GetTransferRequest{CellId: 1, TransferId: id, FromAccountId: acked[id]})
 			return err
 		}); err != nil {
 			t.Fatalf("acknowledged transfer %s is lost: %v", id, err)

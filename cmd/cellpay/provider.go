@@ -19,11 +19,16 @@ import (
 // tokenFileBytesMax bounds a --token-file; a token is tens of bytes.
 const tokenFileBytesMax = 4 << 10
 
-// newProviderCmd: cellpay provider --listen ADDR --name NAME [--token-file FILE]
+// providerIdempotencyWindowDefault is the simulator's default window: the
+// shortest that real banks commonly document, so that runs against it
+// meet the forgetting they would meet in production.
+const providerIdempotencyWindowDefault = 24 * time.Hour
+
+// newProviderCmd: cellpay provider --listen ADDR --name NAME [--token-file FILE] [--idempotency-window D]
 func newProviderCmd() *cobra.Command {
 	var (
 		listen, name, tokenFile, logLevel string
-		hangMax, drain                    time.Duration
+		hangMax, drain, idempotencyWindow time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:   "provider --listen ADDR --name NAME",
@@ -39,22 +44,31 @@ cell/channel on --listen until SIGTERM or SIGINT:
   GET  /statement     what it really paid, and the submit calls per id
   GET  /behaviour     what it will do; POST /behaviour changes it, e.g.
                       {"submit": {"mode": "timeout_after_success"}}
-  GET  /healthz
+  GET  /healthz       {"status", "provider", "idempotency_window"}
+
+Like a real bank, it keeps a payout id only for --idempotency-window after
+the submit that recorded it (default 24h; 0 keeps ids for ever): after that
+a query of the id answers not found although it was paid, and a submit of it
+pays again (GET /statement then lists it twice). A node is told the window it
+may rely on with 'cellpay node --provider-idempotency-window NAME=DURATION';
+tell it no more than this one.
 
 The API changes state, so off loopback it requires a bearer token: an
 address that is not loopback needs --token-file (a file holding the token;
 every request but /healthz then needs "Authorization: Bearer TOKEN").
-Its memory is its only store: a restart forgets every payout.`,
+Its memory is its only store: a restart forgets every payout, so its window
+holds only while the process runs; do not promise a node a window for a
+provider that may be restarted under it.`,
 		Example: `  cellpay provider --listen 127.0.0.1:7500 --name bank-a
   curl -s -X POST 127.0.0.1:7500/behaviour -d '{"submit":{"mode":"timeout_after_success"}}'`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			logger, token, err := checkProviderFlags(cmd, listen, name, tokenFile, logLevel, hangMax, drain)
+			logger, token, err := checkProviderFlags(cmd, listen, name, tokenFile, logLevel, hangMax, drain, idempotencyWindow)
 			if err != nil {
 				return err
 			}
 			cfg := channel.DefaultSimConfig(name)
-			cfg.Logger, cfg.HangDurationMax = logger, hangMax
+			cfg.Logger, cfg.HangDurationMax, cfg.IdempotencyWindow = logger, hangMax, idempotencyWindow
 			sim, err := channel.NewSim(cfg)
 			if err != nil {
 				return usageError(cmd, err)
@@ -81,7 +95,8 @@ Its memory is its only store: a restart forgets every payout.`,
 			go func() { served <- srv.Serve(ln) }()
 			out := cmd.OutOrStdout()
 			fmt.Fprintf(out, "provider %s (simulated) serving on %s\n", name, ln.Addr())
-			logger.Info("provider serving", "provider", name, "addr", ln.Addr().String(), "token", token != "")
+			logger.Info("provider serving", "provider", name, "addr", ln.Addr().String(), "token", token != "",
+				"idempotency_window", idempotencyWindow)
 
 			select {
 			case err := <-served:
@@ -108,12 +123,14 @@ Its memory is its only store: a restart forgets every payout.`,
 	f.StringVar(&logLevel, "log-level", "info", "debug, info, warn or error")
 	f.DurationVar(&hangMax, "hang-max", time.Minute, "longest a call that hangs (timeout modes) is held when its client never gives up")
 	f.DurationVar(&drain, "drain", 5*time.Second, "how long in-flight requests may take at shutdown")
+	f.DurationVar(&idempotencyWindow, "idempotency-window", providerIdempotencyWindowDefault,
+		fmt.Sprintf("how long a payout id is kept after the submit that recorded it; after it, a query answers not found and a submit pays again, as at a real bank (0: kept for ever; at most %s)", channel.IdempotencyWindowMax))
 	return cmd
 }
 
 // checkProviderFlags validates every flag (every problem at once, a usage
 // error) and returns the logger and the token (empty: none).
-func checkProviderFlags(cmd *cobra.Command, listen, name, tokenFile, logLevel string, hangMax, drain time.Duration) (*slog.Logger, string, error) {
+func checkProviderFlags(cmd *cobra.Command, listen, name, tokenFile, logLevel string, hangMax, drain, idempotencyWindow time.Duration) (*slog.Logger, string, error) {
 	var errs []error
 	if name == "" {
 		errs = append(errs, errors.New("--name is required"))
@@ -140,6 +157,9 @@ func checkProviderFlags(cmd *cobra.Command, listen, name, tokenFile, logLevel st
 	}
 	if drain <= 0 {
 		errs = append(errs, fmt.Errorf("--drain %s is not positive", drain))
+	}
+	if idempotencyWindow < 0 || idempotencyWindow > channel.IdempotencyWindowMax {
+		errs = append(errs, fmt.Errorf("--idempotency-window %s is not between 0 (for ever) and %s", idempotencyWindow, channel.IdempotencyWindowMax))
 	}
 	if len(errs) > 0 {
 		return nil, "", usageError(cmd, errors.Join(errs...))

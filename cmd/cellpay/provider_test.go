@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
@@ -152,6 +153,36 @@ func TestProviderCommandToken(t *testing.T) {
 	}
 }
 
+// The simulator keeps ids for --idempotency-window (24h by default, 0 for
+// ever) and says so at /healthz.
+func TestProviderCommandIdempotencyWindow(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		args []string
+		want string
+	}{
+		{nil, "24h0m0s"},
+		{[]string{"--idempotency-window", "90m"}, "1h30m0s"},
+		{[]string{"--idempotency-window", "720h"}, "720h0m0s"},
+		{[]string{"--idempotency-window", "0"}, "forever"},
+	} {
+		addr, _ := startProviderCmd(t, append([]string{"--listen", "127.0.0.1:0", "--name", "bank-a", "--log-level", "warn"}, tt.args...)...)
+		resp, err := http.Get("http://" + addr + "/healthz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var health struct {
+			Status, Provider  string
+			IdempotencyWindow string `json:"idempotency_window"`
+		}
+		err = json.NewDecoder(resp.Body).Decode(&health)
+		resp.Body.Close()
+		if err != nil || health.Status != "ok" || health.IdempotencyWindow != tt.want {
+			t.Errorf("%v: /healthz %+v, %v; want idempotency_window %q", tt.args, health, err, tt.want)
+		}
+	}
+}
+
 func TestProviderCommandBadFlags(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
@@ -172,6 +203,9 @@ func TestProviderCommandBadFlags(t *testing.T) {
 		{[]string{"provider", "--name", "bank-a", "--log-level", "loud"}, exitUsage, []string{"--log-level"}},
 		{[]string{"provider", "--name", "bank-a", "--hang-max", "0s", "--drain", "-1s"}, exitUsage, []string{"--hang-max 0s", "--drain -1s"}},
 		{[]string{"provider", "--name", "bank-a", "extra"}, exitUsage, []string{"takes no arguments"}},
+		{[]string{"provider", "--name", "bank-a", "--idempotency-window", "-1s"}, exitUsage, []string{"--idempotency-window -1s is not between 0 (for ever) and 8760h0m0s"}},
+		{[]string{"provider", "--name", "bank-a", "--idempotency-window", "8761h"}, exitUsage, []string{"--idempotency-window 8761h0m0s"}},
+		{[]string{"provider", "--name", "bank-a", "--idempotency-window", "a day"}, exitUsage, []string{"--idempotency-window"}},
 		{[]string{"provider", "--listen", "nope", "--log-level", "loud"}, exitUsage, []string{"--name is required", "--listen", "--log-level"}},
 		{[]string{"provider", "--name", "bank-a", "--token-file", filepath.Join(dir, "missing")}, exitFailure, []string{"--token-file"}},
 		{[]string{"provider", "--name", "bank-a", "--token-file", empty}, exitInvalidConfig, []string{"want one token"}},

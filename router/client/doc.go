@@ -42,7 +42,9 @@
 //     is safe.
 //  5. A *BusinessError is a definitive answer (insufficient funds, unknown
 //     account, key reused with other parameters, ...). It is not retried; a
-//     retry with the same key returns the same answer.
+//     retry with the same key returns the same answer. After an ambiguous
+//     attempt of a mutation you never get one unless the ledger stored the
+//     refusal under the key (see "Which answers are final" below).
 //  6. Reusing a key with different parameters is rejected
 //     (FAILED_PRECONDITION, reason IDEMPOTENCY_KEY_REUSED): one key, one
 //     intent.
@@ -72,6 +74,22 @@
 // execute and fails with ErrUnavailable. Every retried error after a sent
 // mutation counts as ambiguous, NOT_LEADER included: the router forwards
 // with retries of its own, and one of its earlier tries may have executed.
+//
+// # Which answers are final
+//
+// Once an attempt of a mutation is ambiguous, the only definite answers are
+// a success and a refusal that the cell's ledger stored under the key (its
+// ErrorInfo has metadata stored=true: every retry with the key gets it
+// again). Any other refusal that follows (WRONG_CELL from one node's view
+// of the topology, NOT_FOUND, INVALID_ARGUMENT, ACCOUNT_HELD without the
+// mark, ...) describes that later attempt only, so it comes back as an
+// *UnknownOutcomeError, never as a *BusinessError. An answer with reason
+// OUTCOME_UNKNOWN (the router sends it, as UNAVAILABLE with the key in
+// metadata idempotency_key, once one of its own attempts may have executed)
+// makes the mutation ambiguous whatever its code: it is retried with the
+// same key and, if still unknown at the deadline, returned as
+// *UnknownOutcomeError; it is never a *BusinessError. The router follows
+// the same rule (docs/ROUTER.md, "Which answers are final").
 //
 // # Router choice
 //

@@ -23,7 +23,8 @@ var (
 
 // BusinessError is a definitive answer of the ledger or the router: the
 // request was refused (and a retry with the same key gets the same answer).
-// It is never retried.
+// It is never retried. After an ambiguous attempt of a mutation, only a
+// refusal the ledger stored under the key is reported as one.
 type BusinessError struct {
 	// Op is the operation, e.g. "Transfer".
 	Op string
@@ -58,7 +59,8 @@ func (e *BusinessError) Unwrap() error { return e.cause }
 // UnknownOutcomeError reports a mutation that may or may not have executed:
 // an attempt was sent and its answer was lost (attempt timeout, broken
 // connection, OUTCOME_UNKNOWN), and no definitive answer came before the
-// deadline. It is NOT a failure. Resolve it by calling again with the same
+// deadline, or a later refusal came that the ledger did not store under
+// the key (it says nothing about the earlier attempt). It is NOT a failure. Resolve it by calling again with the same
 // Key and the same parameters; never with a new key or through another
 // channel (MISSION.md, incident 2).
 type UnknownOutcomeError struct {
@@ -87,6 +89,12 @@ func (e *UnknownOutcomeError) Unwrap() error { return e.Last }
 const (
 	errorDomain = "cellpay"
 	metaField   = "field"
+	// metaStored is "true" on a refusal the cell's ledger stored under the
+	// request's idempotency key: every retry with the key gets it again.
+	metaStored = "stored"
+	// reasonOutcomeUnknown is the reason of an answer that says the
+	// request may have executed (from a node or from the router).
+	reasonOutcomeUnknown = "OUTCOME_UNKNOWN"
 )
 
 // errorInfo returns the cellpay ErrorInfo of a gRPC error, if any.
@@ -127,6 +135,11 @@ const (
 )
 
 func classify(err error) class {
+	if outcomeUnknown(err) {
+		// Whatever its code: the request may have executed, and only a
+		// retry with the same key can tell.
+		return classRetry
+	}
 	switch status.Code(err) {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.ResourceExhausted, codes.Canceled:
 		// Canceled: the caller's context (the loop then stops) or a
@@ -138,6 +151,23 @@ func classify(err error) class {
 	default:
 		return classNoAnswer
 	}
+}
+
+// outcomeUnknown reports whether err is an OUTCOME_UNKNOWN answer: the
+// request may have executed.
+func outcomeUnknown(err error) bool {
+	info, ok := errorInfo(err)
+	return ok && info.GetReason() == reasonOutcomeUnknown
+}
+
+// storedRefusal reports whether err is a refusal the ledger stored under
+// the request's idempotency key: the one refusal that is definite after an
+// ambiguous attempt, since every retry with the key gets it again. Any
+// other refusal (a wrong-cell answer from one node's view, an invalid
+// request) says nothing about whether an earlier attempt executed.
+func storedRefusal(err error) bool {
+	info, ok := errorInfo(err)
+	return ok && info.GetMetadata()[metaStored] == "true"
 }
 
 // transportFailure reports whether an attempt's error blames the router

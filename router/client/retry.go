@@ -104,6 +104,12 @@ func (c *Client) do(ctx context.Context, op operation, call func(context.Context
 		switch classify(res.err) {
 		case classBusiness:
 			c.routers.markHealthy(r, "answer")
+			if op.mutation && ambiguous && !storedRefusal(res.err) {
+				// An earlier attempt may have executed; a refusal the
+				// ledger did not store under the key describes this
+				// attempt only, so it is no answer about that one.
+				return c.unknownOutcome(op, attempts, res.err)
+			}
 			return newBusinessError(op.name, res.err)
 		case classNoAnswer:
 			if op.mutation && (res.sent || ambiguous) {
@@ -111,7 +117,9 @@ func (c *Client) do(ctx context.Context, op operation, call func(context.Context
 			}
 			return fmt.Errorf("client: %s: %w", op.name, res.err)
 		}
-		if op.mutation && res.sent {
+		// An OUTCOME_UNKNOWN answer was necessarily sent, whatever the
+		// trace says.
+		if op.mutation && (res.sent || outcomeUnknown(res.err)) {
 			ambiguous = true
 		}
 		switched := false

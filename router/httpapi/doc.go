@@ -24,10 +24,25 @@
 // Requests: Content-Type application/json (a charset other than UTF-8 is
 // refused), at most Config.BodyBytesMax bytes, unknown fields refused;
 // field names may be proto names (from_account_id) or JSON names
-// (fromAccountId); int64 amounts may be strings ("1500") or numbers
-// (1500). Responses use proto names and emit every field, int64 as strings
-// and enums by name ("TRANSFER_STATE_COMPLETED"). A route accepts only the
-// query parameters listed above, each at most once.
+// (fromAccountId); amounts follow the input rules below. Responses use
+// proto names and emit every field, int64 as strings and enums by name
+// ("TRANSFER_STATE_COMPLETED"). A route accepts only the query parameters
+// listed above, each at most once.
+//
+// # Input rules
+//
+// A money field (a name ending in _minor: amount_minor) is an int64 of
+// minor units, sent as a JSON string ("1500") or number (1500) of one
+// canonical decimal spelling: an optional '-', then "0" or digits without a
+// leading zero. Exponents (1e3), fractions (1.0), '+', leading zeros
+// ("007"), "-0", spaces, null and values outside int64 are refused 400
+// INVALID_ARGUMENT naming the field (by its proto name), before protojson
+// decodes the body and before the server is called (money.go says why).
+//
+// POST /v1/accounts with allow_negative_balance true is refused 403
+// PERMISSION_DENIED (field allow_negative_balance) by the router's server
+// and reaches no cell: until API clients authenticate, overdraft accounts
+// are opened by an operator (cellpay account create --overdraft).
 //
 // # Idempotency
 //
@@ -70,13 +85,13 @@
 //	any other            500
 //
 // The handler's own answers: 400 MALFORMED_JSON (protojson's message; an
-// unknown field is named in field), 400 INVALID_ARGUMENT (a missing or
-// conflicting key, a bad page_size, state or cell_id, an unknown query
-// parameter, a bad X-Request-Timeout-Ms), 400 BODY_UNREADABLE, 413 BODY_TOO_LARGE,
+// unknown field is named in field), 400 INVALID_ARGUMENT (an amount not
+// spelled as above, a missing or conflicting key, a bad page_size, state or
+// cell_id, an unknown query parameter, a bad X-Request-Timeout-Ms), 400 BODY_UNREADABLE, 413 BODY_TOO_LARGE,
 // 415 UNSUPPORTED_MEDIA_TYPE, 404 NOT_FOUND (no route, or a path not in
 // canonical form), 405 METHOD_NOT_ALLOWED (with an Allow header) and
 // 500 INTERNAL (the server returned no result, or one that cannot be
-// encoded). No other status is ever answered; any input gives a JSON body.
+// encoded, or a request message has a field the amount check cannot read). No other status is ever answered; any input gives a JSON body.
 //
 // # Examples
 //

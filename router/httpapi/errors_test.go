@@ -112,14 +112,16 @@ func TestUnencodableResultIsInternal(t *testing.T) {
 }
 
 func TestMalformedJSON(t *testing.T) {
+	// A money field's wrong type, fraction or overflow is refused before
+	// protojson, naming the field (money_test.go); these cases use others.
 	for name, body := range map[string]string{
 		"empty":           "",
 		"truncated":       `{"transfer_id":"t-1"`,
 		"not an object":   `[1,2]`,
 		"null":            `null`,
-		"wrong type":      `{"amount_minor":true}`,
-		"fractional int":  `{"amount_minor":1.5}`,
-		"int64 overflow":  `{"amount_minor":"9223372036854775808"}`,
+		"wrong type":      `{"from_account_id":true}`,
+		"fractional int":  `{"to_cell_id":1.5}`,
+		"uint64 overflow": `{"to_cell_id":"18446744073709551616"}`,
 		"duplicate field": `{"transfer_id":"a","transfer_id":"b"}`,
 		"trailing data":   `{"transfer_id":"t-1"} {}`,
 		"invalid utf8":    "{\"transfer_id\":\"\xff\"}",

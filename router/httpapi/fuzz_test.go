@@ -8,6 +8,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 
 	"google.golang.org/grpc/codes"
@@ -47,6 +50,18 @@ func FuzzHandler(f *testing.F) {
 	f.Add("POST", "/v1/payouts", "application/json", "po-1", "", []byte(`{"account_id":"alice","amount_minor":"2000","currency":"CNY"}`), uint8(0))
 	f.Add("GET", "/v1/payouts/po-1?account_id=alice", "", "", "", []byte(nil), uint8(3))
 	f.Add("GET", "/v1/payouts?state=UnKnown&cell_id=18446744073709551616&page_size=5", "", "", "", []byte(nil), uint8(0))
+	// Money fields in every spelling the check refuses, and some it accepts
+	// (money.go); the server answers success, so a wrong acceptance shows.
+	for _, amount := range []string{`"1e3"`, `1e3`, `1E3`, `"1.0"`, `1.0`, `"+5"`, `"007"`, `"-0"`, `-0`, `" 5"`,
+		`null`, `{}`, `"9223372036854775808"`, `-9223372036854775809`, `"\u0031"`, `"1500"`, `-1500`} {
+		f.Add("POST", "/v1/transfers", "application/json", "t-1", "",
+			[]byte(`{"from_account_id":"alice","to_account_id":"bob","amount_minor":`+amount+`,"currency":"CNY"}`), uint8(0))
+		f.Add("POST", "/v1/deposits", "application/json", "d-1", "", []byte(`{"account_id":"alice","amountMinor":`+amount+`}`), uint8(0))
+		f.Add("POST", "/v1/payouts", "application/json", "po-1", "", []byte(`{"amount_minor":`+amount+`,"account_id":"alice"}`), uint8(0))
+	}
+	f.Add("POST", "/v1/transfers", "application/json", "t-1", "", []byte(`{"amount_minor":"5","amountMinor":"1e3"}`), uint8(0))
+	f.Add("POST", "/v1/transfers", "application/json", "t-1", "", []byte(`{"x":`+strings.Repeat("[", 40)+strings.Repeat("]", 40)+`,"amount_minor":1e3}`), uint8(0))
+	f.Add("POST", "/v1/accounts", "application/json", "a-1", "", []byte(`{"account_id":"alice","currency":"CNY","allow_negative_balance":true}`), uint8(0))
 	f.Add("CONNECT", "/v1/accounts/alice", "", "", "", []byte(nil), uint8(0))
 	f.Add("", "*", "", "", "", []byte(nil), uint8(0))
 	f.Fuzz(func(t *testing.T, method, target, contentType, key, timeoutMs string, body []byte, outcome uint8) {
@@ -96,14 +111,17 @@ func FuzzHandler(f *testing.F) {
 				if req.GetIdempotencyKey() == "" {
 					t.Fatal("Deposit called without a key")
 				}
+				wantCanonicalAmounts(t, body)
 			case *pb.Transfer:
 				if req.GetTransferId() == "" {
 					t.Fatal("Transfer called without a transfer_id")
 				}
+				wantCanonicalAmounts(t, body)
 			case *pb.Payout:
 				if req.GetPayoutId() == "" {
 					t.Fatal("Payout called without a payout_id")
 				}
+				wantCanonicalAmounts(t, body)
 			}
 		}
 		if rec.Code == http.StatusOK {
@@ -120,6 +138,35 @@ func FuzzHandler(f *testing.F) {
 			t.Fatalf("incomplete error %+v for status %d", e.Error, rec.Code)
 		}
 	})
+}
+
+// canonicalAmount is the one accepted spelling of an amount, written
+// independently of money.go's check.
+var canonicalAmount = regexp.MustCompile(`^(0|-?[1-9][0-9]*)$`)
+
+// wantCanonicalAmounts fails unless the amount of a body that reached the
+// server is spelled canonically, as a JSON number or string, within int64.
+func wantCanonicalAmounts(t *testing.T, body []byte) {
+	t.Helper()
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(body, &fields); err != nil {
+		t.Fatalf("the server was called for a body encoding/json cannot read: %v: %q", err, body)
+	}
+	for _, name := range []string{"amount_minor", "amountMinor"} {
+		raw, ok := fields[name]
+		if !ok {
+			continue
+		}
+		text := strings.TrimSpace(string(raw))
+		if strings.HasPrefix(text, `"`) {
+			if err := json.Unmarshal(raw, &text); err != nil {
+				t.Fatalf("%s %s: %v", name, raw, err)
+			}
+		}
+		if _, err := strconv.ParseInt(text, 10, 64); !canonicalAmount.MatchString(text) || err != nil {
+			t.Fatalf("the server was called with %s %s", name, raw)
+		}
+	}
 }
 
 // httpBody is a request body that is not an *bytes.Reader, so nothing

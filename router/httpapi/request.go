@@ -179,12 +179,25 @@ func (h *handler) decodeBody(w http.ResponseWriter, r *http.Request, msg proto.M
 				fmt.Sprintf("httpapi: reading the request body: %v", err))
 		}
 	}
+	// Money fields are checked in their raw form first: once protojson has
+	// decoded "1e3" into 1000, nothing shows that the client did not send
+	// 1000 (money.go).
+	refusal, scanErr := checkMoney(body, msg.ProtoReflect().Descriptor())
+	if refusal != nil {
+		return refusal
+	}
 	if err := unmarshalOptions.Unmarshal(body, msg); err != nil {
 		e := handlerError(http.StatusBadRequest, codes.InvalidArgument, ReasonMalformedJSON, err.Error())
 		if m := unknownFieldPattern.FindStringSubmatch(err.Error()); m != nil {
 			e.Field = m[1]
 		}
 		return e
+	}
+	if scanErr != nil {
+		// protojson read what the money check could not: fail closed rather
+		// than forward an amount nobody checked.
+		return handlerError(http.StatusBadRequest, codes.InvalidArgument, ReasonMalformedJSON,
+			fmt.Sprintf("httpapi: reading the money fields of the body: %v", scanErr))
 	}
 	return nil
 }

@@ -342,6 +342,7 @@ type Command struct {
 	//	*Command_OutboxDelivered
 	//	*Command_Payout
 	//	*Command_PayoutOutcome
+	//	*Command_PayoutAttempt
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -461,6 +462,15 @@ func (x *Command) GetPayoutOutcome() *PayoutOutcome {
 	return nil
 }
 
+func (x *Command) GetPayoutAttempt() *PayoutAttempt {
+	if x != nil {
+		if x, ok := x.Body.(*Command_PayoutAttempt); ok {
+			return x.PayoutAttempt
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -497,6 +507,13 @@ type Command_PayoutOutcome struct {
 	PayoutOutcome *PayoutOutcome `protobuf:"bytes,16,opt,name=payout_outcome,json=payoutOutcome,proto3,oneof"`
 }
 
+type Command_PayoutAttempt struct {
+	// The executor's record, committed in the current term before each
+	// Submit to a provider: a deposed leader cannot commit it, so it never
+	// calls a provider.
+	PayoutAttempt *PayoutAttempt `protobuf:"bytes,17,opt,name=payout_attempt,json=payoutAttempt,proto3,oneof"`
+}
+
 func (*Command_CreateAccount) isCommand_Body() {}
 
 func (*Command_Deposit) isCommand_Body() {}
@@ -510,6 +527,8 @@ func (*Command_OutboxDelivered) isCommand_Body() {}
 func (*Command_Payout) isCommand_Body() {}
 
 func (*Command_PayoutOutcome) isCommand_Body() {}
+
+func (*Command_PayoutAttempt) isCommand_Body() {}
 
 type CreateAccount struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
@@ -846,6 +865,8 @@ func (x *CreditIn) GetCurrency() string {
 type OutboxDelivered struct {
 	state      protoimpl.MessageState `protogen:"open.v1"`
 	TransferId string                 `protobuf:"bytes,1,opt,name=transfer_id,json=transferId,proto3" json:"transfer_id,omitempty"`
+	// The payer: a transfer id is scoped to its payer account.
+	FromAccountId string `protobuf:"bytes,4,opt,name=from_account_id,json=fromAccountId,proto3" json:"from_account_id,omitempty"`
 	// COMPLETED: the payee's cell credited the payee. REVERSED: it refused
 	// the credit for good (reason), and the payer is refunded.
 	Outcome       TransferState `protobuf:"varint,2,opt,name=outcome,proto3,enum=cellpay.v1.TransferState" json:"outcome,omitempty"`
@@ -891,6 +912,13 @@ func (x *OutboxDelivered) GetTransferId() string {
 	return ""
 }
 
+func (x *OutboxDelivered) GetFromAccountId() string {
+	if x != nil {
+		return x.FromAccountId
+	}
+	return ""
+}
+
 func (x *OutboxDelivered) GetOutcome() TransferState {
 	if x != nil {
 		return x.Outcome
@@ -915,9 +943,12 @@ type Payout struct {
 	Currency    string                 `protobuf:"bytes,4,opt,name=currency,proto3" json:"currency,omitempty"`
 	// The provider to pay through; stamped by the service (the first
 	// configured provider) when empty.
-	Provider      string `protobuf:"bytes,5,opt,name=provider,proto3" json:"provider,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Provider string `protobuf:"bytes,5,opt,name=provider,proto3" json:"provider,omitempty"`
+	// Stamped by the service, never taken from the caller: the globally
+	// unique id the provider knows the payout by (cell.ProviderPayoutID).
+	ProviderPayoutId string `protobuf:"bytes,6,opt,name=provider_payout_id,json=providerPayoutId,proto3" json:"provider_payout_id,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
 }
 
 func (x *Payout) Reset() {
@@ -985,10 +1016,19 @@ func (x *Payout) GetProvider() string {
 	return ""
 }
 
+func (x *Payout) GetProviderPayoutId() string {
+	if x != nil {
+		return x.ProviderPayoutId
+	}
+	return ""
+}
+
 // The executor's record of what a provider answered.
 type PayoutOutcome struct {
 	state    protoimpl.MessageState `protogen:"open.v1"`
 	PayoutId string                 `protobuf:"bytes,1,opt,name=payout_id,json=payoutId,proto3" json:"payout_id,omitempty"`
+	// The payer: a payout id is scoped to its account.
+	AccountId string `protobuf:"bytes,7,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	// SUCCEEDED, FAILED or UNKNOWN.
 	State PayoutState `protobuf:"varint,2,opt,name=state,proto3,enum=cellpay.v1.PayoutState" json:"state,omitempty"`
 	// The provider that answered; must be the payout's current provider.
@@ -1036,6 +1076,13 @@ func (*PayoutOutcome) Descriptor() ([]byte, []int) {
 func (x *PayoutOutcome) GetPayoutId() string {
 	if x != nil {
 		return x.PayoutId
+	}
+	return ""
+}
+
+func (x *PayoutOutcome) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
 	}
 	return ""
 }
@@ -1093,8 +1140,18 @@ type PayoutRecord struct {
 	// Set while UNKNOWN: since when.
 	UnknownSinceUnixMs int64 `protobuf:"varint,12,opt,name=unknown_since_unix_ms,json=unknownSinceUnixMs,proto3" json:"unknown_since_unix_ms,omitempty"`
 	BalanceAfterMinor  int64 `protobuf:"varint,13,opt,name=balance_after_minor,json=balanceAfterMinor,proto3" json:"balance_after_minor,omitempty"`
-	unknownFields      protoimpl.UnknownFields
-	sizeCache          protoimpl.SizeCache
+	// The id the provider knows the payout by, globally unique (payout ids
+	// are scoped to their account): "<cell>-<account>-<payout id>" (see
+	// cell.ProviderPayoutID).
+	ProviderPayoutId string `protobuf:"bytes,14,opt,name=provider_payout_id,json=providerPayoutId,proto3" json:"provider_payout_id,omitempty"`
+	// Submit attempts committed (PayoutAttempt), and when the first one was
+	// committed (leader-stamped). A payout with an attempt may have reached
+	// its provider: it is never submitted again unless the provider's
+	// "not found" is final (within its idempotency window).
+	SubmitAttempts      uint32 `protobuf:"varint,15,opt,name=submit_attempts,json=submitAttempts,proto3" json:"submit_attempts,omitempty"`
+	FirstSubmitAtUnixMs int64  `protobuf:"varint,16,opt,name=first_submit_at_unix_ms,json=firstSubmitAtUnixMs,proto3" json:"first_submit_at_unix_ms,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *PayoutRecord) Reset() {
@@ -1218,6 +1275,88 @@ func (x *PayoutRecord) GetBalanceAfterMinor() int64 {
 	return 0
 }
 
+func (x *PayoutRecord) GetProviderPayoutId() string {
+	if x != nil {
+		return x.ProviderPayoutId
+	}
+	return ""
+}
+
+func (x *PayoutRecord) GetSubmitAttempts() uint32 {
+	if x != nil {
+		return x.SubmitAttempts
+	}
+	return 0
+}
+
+func (x *PayoutRecord) GetFirstSubmitAtUnixMs() int64 {
+	if x != nil {
+		return x.FirstSubmitAtUnixMs
+	}
+	return 0
+}
+
+// The executor is about to Submit a payout to its current provider.
+type PayoutAttempt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	PayoutId      string                 `protobuf:"bytes,1,opt,name=payout_id,json=payoutId,proto3" json:"payout_id,omitempty"`
+	AccountId     string                 `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	Provider      string                 `protobuf:"bytes,3,opt,name=provider,proto3" json:"provider,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PayoutAttempt) Reset() {
+	*x = PayoutAttempt{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PayoutAttempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PayoutAttempt) ProtoMessage() {}
+
+func (x *PayoutAttempt) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PayoutAttempt.ProtoReflect.Descriptor instead.
+func (*PayoutAttempt) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *PayoutAttempt) GetPayoutId() string {
+	if x != nil {
+		return x.PayoutId
+	}
+	return ""
+}
+
+func (x *PayoutAttempt) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *PayoutAttempt) GetProvider() string {
+	if x != nil {
+		return x.Provider
+	}
+	return ""
+}
+
 type PayoutRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	CellId        uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
@@ -1228,7 +1367,7 @@ type PayoutRequest struct {
 
 func (x *PayoutRequest) Reset() {
 	*x = PayoutRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[10]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1240,7 +1379,7 @@ func (x *PayoutRequest) String() string {
 func (*PayoutRequest) ProtoMessage() {}
 
 func (x *PayoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[10]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1253,7 +1392,7 @@ func (x *PayoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayoutRequest.ProtoReflect.Descriptor instead.
 func (*PayoutRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{10}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *PayoutRequest) GetCellId() uint64 {
@@ -1271,16 +1410,18 @@ func (x *PayoutRequest) GetCommand() *Payout {
 }
 
 type GetPayoutRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	CellId        uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
-	PayoutId      string                 `protobuf:"bytes,2,opt,name=payout_id,json=payoutId,proto3" json:"payout_id,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	CellId   uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
+	PayoutId string                 `protobuf:"bytes,2,opt,name=payout_id,json=payoutId,proto3" json:"payout_id,omitempty"`
+	// The payout's account: required, a payout id is scoped to its account.
+	AccountId     string `protobuf:"bytes,3,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetPayoutRequest) Reset() {
 	*x = GetPayoutRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[11]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1292,7 +1433,7 @@ func (x *GetPayoutRequest) String() string {
 func (*GetPayoutRequest) ProtoMessage() {}
 
 func (x *GetPayoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[11]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1305,7 +1446,7 @@ func (x *GetPayoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPayoutRequest.ProtoReflect.Descriptor instead.
 func (*GetPayoutRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{11}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *GetPayoutRequest) GetCellId() uint64 {
@@ -1318,6 +1459,13 @@ func (x *GetPayoutRequest) GetCellId() uint64 {
 func (x *GetPayoutRequest) GetPayoutId() string {
 	if x != nil {
 		return x.PayoutId
+	}
+	return ""
+}
+
+func (x *GetPayoutRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
 	}
 	return ""
 }
@@ -1336,7 +1484,7 @@ type ListPayoutsRequest struct {
 
 func (x *ListPayoutsRequest) Reset() {
 	*x = ListPayoutsRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[12]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1348,7 +1496,7 @@ func (x *ListPayoutsRequest) String() string {
 func (*ListPayoutsRequest) ProtoMessage() {}
 
 func (x *ListPayoutsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[12]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1361,7 +1509,7 @@ func (x *ListPayoutsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPayoutsRequest.ProtoReflect.Descriptor instead.
 func (*ListPayoutsRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{12}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ListPayoutsRequest) GetCellId() uint64 {
@@ -1402,7 +1550,7 @@ type ListPayoutsResponse struct {
 
 func (x *ListPayoutsResponse) Reset() {
 	*x = ListPayoutsResponse{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[13]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1414,7 +1562,7 @@ func (x *ListPayoutsResponse) String() string {
 func (*ListPayoutsResponse) ProtoMessage() {}
 
 func (x *ListPayoutsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[13]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1427,7 +1575,7 @@ func (x *ListPayoutsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPayoutsResponse.ProtoReflect.Descriptor instead.
 func (*ListPayoutsResponse) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{13}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *ListPayoutsResponse) GetPayouts() []*PayoutRecord {
@@ -1456,7 +1604,7 @@ type OutboxRecord struct {
 
 func (x *OutboxRecord) Reset() {
 	*x = OutboxRecord{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[14]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1468,7 +1616,7 @@ func (x *OutboxRecord) String() string {
 func (*OutboxRecord) ProtoMessage() {}
 
 func (x *OutboxRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[14]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1481,7 +1629,7 @@ func (x *OutboxRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboxRecord.ProtoReflect.Descriptor instead.
 func (*OutboxRecord) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{14}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *OutboxRecord) GetTransfer() *Transfer {
@@ -1513,7 +1661,7 @@ type DepositRecord struct {
 
 func (x *DepositRecord) Reset() {
 	*x = DepositRecord{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[15]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1525,7 +1673,7 @@ func (x *DepositRecord) String() string {
 func (*DepositRecord) ProtoMessage() {}
 
 func (x *DepositRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[15]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1538,7 +1686,7 @@ func (x *DepositRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DepositRecord.ProtoReflect.Descriptor instead.
 func (*DepositRecord) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{15}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *DepositRecord) GetIdempotencyKey() string {
@@ -1615,7 +1763,7 @@ type TransferRecord struct {
 
 func (x *TransferRecord) Reset() {
 	*x = TransferRecord{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[16]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1627,7 +1775,7 @@ func (x *TransferRecord) String() string {
 func (*TransferRecord) ProtoMessage() {}
 
 func (x *TransferRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[16]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1640,7 +1788,7 @@ func (x *TransferRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferRecord.ProtoReflect.Descriptor instead.
 func (*TransferRecord) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{16}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *TransferRecord) GetTransferId() string {
@@ -1746,7 +1894,7 @@ type LedgerError struct {
 
 func (x *LedgerError) Reset() {
 	*x = LedgerError{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[17]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1758,7 +1906,7 @@ func (x *LedgerError) String() string {
 func (*LedgerError) ProtoMessage() {}
 
 func (x *LedgerError) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[17]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1771,7 +1919,7 @@ func (x *LedgerError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerError.ProtoReflect.Descriptor instead.
 func (*LedgerError) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{17}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *LedgerError) GetReason() ErrorReason {
@@ -1812,7 +1960,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[18]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1824,7 +1972,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[18]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1837,7 +1985,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{18}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *CommandResult) GetOutcome() isCommandResult_Outcome {
@@ -1940,7 +2088,7 @@ type IdempotencyRecord struct {
 
 func (x *IdempotencyRecord) Reset() {
 	*x = IdempotencyRecord{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[19]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1952,7 +2100,7 @@ func (x *IdempotencyRecord) String() string {
 func (*IdempotencyRecord) ProtoMessage() {}
 
 func (x *IdempotencyRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[19]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1965,7 +2113,7 @@ func (x *IdempotencyRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdempotencyRecord.ProtoReflect.Descriptor instead.
 func (*IdempotencyRecord) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{19}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *IdempotencyRecord) GetParamsSha256() []byte {
@@ -2006,7 +2154,7 @@ type CreateAccountRequest struct {
 
 func (x *CreateAccountRequest) Reset() {
 	*x = CreateAccountRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[20]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2018,7 +2166,7 @@ func (x *CreateAccountRequest) String() string {
 func (*CreateAccountRequest) ProtoMessage() {}
 
 func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[20]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2031,7 +2179,7 @@ func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccountRequest.ProtoReflect.Descriptor instead.
 func (*CreateAccountRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{20}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CreateAccountRequest) GetCellId() uint64 {
@@ -2058,7 +2206,7 @@ type DepositRequest struct {
 
 func (x *DepositRequest) Reset() {
 	*x = DepositRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[21]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2070,7 +2218,7 @@ func (x *DepositRequest) String() string {
 func (*DepositRequest) ProtoMessage() {}
 
 func (x *DepositRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[21]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2083,7 +2231,7 @@ func (x *DepositRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DepositRequest.ProtoReflect.Descriptor instead.
 func (*DepositRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{21}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *DepositRequest) GetCellId() uint64 {
@@ -2110,7 +2258,7 @@ type TransferRequest struct {
 
 func (x *TransferRequest) Reset() {
 	*x = TransferRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[22]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2122,7 +2270,7 @@ func (x *TransferRequest) String() string {
 func (*TransferRequest) ProtoMessage() {}
 
 func (x *TransferRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[22]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2135,7 +2283,7 @@ func (x *TransferRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferRequest.ProtoReflect.Descriptor instead.
 func (*TransferRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{22}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *TransferRequest) GetCellId() uint64 {
@@ -2162,7 +2310,7 @@ type CreditInRequest struct {
 
 func (x *CreditInRequest) Reset() {
 	*x = CreditInRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[23]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2174,7 +2322,7 @@ func (x *CreditInRequest) String() string {
 func (*CreditInRequest) ProtoMessage() {}
 
 func (x *CreditInRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[23]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2187,7 +2335,7 @@ func (x *CreditInRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreditInRequest.ProtoReflect.Descriptor instead.
 func (*CreditInRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{23}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *CreditInRequest) GetCellId() uint64 {
@@ -2214,7 +2362,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[24]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2226,7 +2374,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[24]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2239,7 +2387,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{24}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *GetAccountRequest) GetCellId() uint64 {
@@ -2257,16 +2405,20 @@ func (x *GetAccountRequest) GetAccountId() string {
 }
 
 type GetTransferRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	CellId        uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
-	TransferId    string                 `protobuf:"bytes,2,opt,name=transfer_id,json=transferId,proto3" json:"transfer_id,omitempty"`
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	CellId     uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
+	TransferId string                 `protobuf:"bytes,2,opt,name=transfer_id,json=transferId,proto3" json:"transfer_id,omitempty"`
+	// The payer: required, a transfer id is scoped to its payer account.
+	FromAccountId string `protobuf:"bytes,3,opt,name=from_account_id,json=fromAccountId,proto3" json:"from_account_id,omitempty"`
+	// Optional: the payee; the record is returned only if it names both.
+	ToAccountId   string `protobuf:"bytes,4,opt,name=to_account_id,json=toAccountId,proto3" json:"to_account_id,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *GetTransferRequest) Reset() {
 	*x = GetTransferRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[25]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2278,7 +2430,7 @@ func (x *GetTransferRequest) String() string {
 func (*GetTransferRequest) ProtoMessage() {}
 
 func (x *GetTransferRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[25]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2291,7 +2443,7 @@ func (x *GetTransferRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTransferRequest.ProtoReflect.Descriptor instead.
 func (*GetTransferRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{25}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *GetTransferRequest) GetCellId() uint64 {
@@ -2304,6 +2456,20 @@ func (x *GetTransferRequest) GetCellId() uint64 {
 func (x *GetTransferRequest) GetTransferId() string {
 	if x != nil {
 		return x.TransferId
+	}
+	return ""
+}
+
+func (x *GetTransferRequest) GetFromAccountId() string {
+	if x != nil {
+		return x.FromAccountId
+	}
+	return ""
+}
+
+func (x *GetTransferRequest) GetToAccountId() string {
+	if x != nil {
+		return x.ToAccountId
 	}
 	return ""
 }
@@ -2322,7 +2488,7 @@ type ListTransfersRequest struct {
 
 func (x *ListTransfersRequest) Reset() {
 	*x = ListTransfersRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[26]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2334,7 +2500,7 @@ func (x *ListTransfersRequest) String() string {
 func (*ListTransfersRequest) ProtoMessage() {}
 
 func (x *ListTransfersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[26]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2347,7 +2513,7 @@ func (x *ListTransfersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTransfersRequest.ProtoReflect.Descriptor instead.
 func (*ListTransfersRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{26}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListTransfersRequest) GetCellId() uint64 {
@@ -2389,7 +2555,7 @@ type ListTransfersResponse struct {
 
 func (x *ListTransfersResponse) Reset() {
 	*x = ListTransfersResponse{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[27]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2401,7 +2567,7 @@ func (x *ListTransfersResponse) String() string {
 func (*ListTransfersResponse) ProtoMessage() {}
 
 func (x *ListTransfersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[27]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2414,7 +2580,7 @@ func (x *ListTransfersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTransfersResponse.ProtoReflect.Descriptor instead.
 func (*ListTransfersResponse) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{27}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *ListTransfersResponse) GetTransfers() []*TransferRecord {
@@ -2443,7 +2609,7 @@ type ReplicaStatusRequest struct {
 
 func (x *ReplicaStatusRequest) Reset() {
 	*x = ReplicaStatusRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[28]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2455,7 +2621,7 @@ func (x *ReplicaStatusRequest) String() string {
 func (*ReplicaStatusRequest) ProtoMessage() {}
 
 func (x *ReplicaStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[28]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2468,7 +2634,7 @@ func (x *ReplicaStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaStatusRequest.ProtoReflect.Descriptor instead.
 func (*ReplicaStatusRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{28}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ReplicaStatusRequest) GetCellId() uint64 {
@@ -2505,7 +2671,7 @@ type ReplicaStatusResponse struct {
 
 func (x *ReplicaStatusResponse) Reset() {
 	*x = ReplicaStatusResponse{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[29]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2517,7 +2683,7 @@ func (x *ReplicaStatusResponse) String() string {
 func (*ReplicaStatusResponse) ProtoMessage() {}
 
 func (x *ReplicaStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[29]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2530,7 +2696,7 @@ func (x *ReplicaStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaStatusResponse.ProtoReflect.Descriptor instead.
 func (*ReplicaStatusResponse) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{29}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ReplicaStatusResponse) GetCellId() uint64 {
@@ -2605,7 +2771,7 @@ type CheckpointRequest struct {
 
 func (x *CheckpointRequest) Reset() {
 	*x = CheckpointRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[30]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2617,7 +2783,7 @@ func (x *CheckpointRequest) String() string {
 func (*CheckpointRequest) ProtoMessage() {}
 
 func (x *CheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[30]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2630,7 +2796,7 @@ func (x *CheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointRequest.ProtoReflect.Descriptor instead.
 func (*CheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{30}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *CheckpointRequest) GetCellId() uint64 {
@@ -2650,7 +2816,7 @@ type CheckpointResponse struct {
 
 func (x *CheckpointResponse) Reset() {
 	*x = CheckpointResponse{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[31]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2662,7 +2828,7 @@ func (x *CheckpointResponse) String() string {
 func (*CheckpointResponse) ProtoMessage() {}
 
 func (x *CheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[31]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2675,7 +2841,7 @@ func (x *CheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointResponse.ProtoReflect.Descriptor instead.
 func (*CheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{31}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *CheckpointResponse) GetCellId() uint64 {
@@ -2702,7 +2868,7 @@ type CheckpointDigestRequest struct {
 
 func (x *CheckpointDigestRequest) Reset() {
 	*x = CheckpointDigestRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[32]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2714,7 +2880,7 @@ func (x *CheckpointDigestRequest) String() string {
 func (*CheckpointDigestRequest) ProtoMessage() {}
 
 func (x *CheckpointDigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[32]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2727,7 +2893,7 @@ func (x *CheckpointDigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointDigestRequest.ProtoReflect.Descriptor instead.
 func (*CheckpointDigestRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{32}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CheckpointDigestRequest) GetCellId() uint64 {
@@ -2756,7 +2922,7 @@ type RangeDigest struct {
 
 func (x *RangeDigest) Reset() {
 	*x = RangeDigest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[33]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2768,7 +2934,7 @@ func (x *RangeDigest) String() string {
 func (*RangeDigest) ProtoMessage() {}
 
 func (x *RangeDigest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[33]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2781,7 +2947,7 @@ func (x *RangeDigest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeDigest.ProtoReflect.Descriptor instead.
 func (*RangeDigest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{33}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *RangeDigest) GetLower() []byte {
@@ -2829,7 +2995,7 @@ type CheckpointDigestResponse struct {
 
 func (x *CheckpointDigestResponse) Reset() {
 	*x = CheckpointDigestResponse{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[34]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2841,7 +3007,7 @@ func (x *CheckpointDigestResponse) String() string {
 func (*CheckpointDigestResponse) ProtoMessage() {}
 
 func (x *CheckpointDigestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[34]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2854,7 +3020,7 @@ func (x *CheckpointDigestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointDigestResponse.ProtoReflect.Descriptor instead.
 func (*CheckpointDigestResponse) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{34}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CheckpointDigestResponse) GetCellId() uint64 {
@@ -2911,7 +3077,7 @@ type ReconcileCellRequest struct {
 
 func (x *ReconcileCellRequest) Reset() {
 	*x = ReconcileCellRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[35]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2923,7 +3089,7 @@ func (x *ReconcileCellRequest) String() string {
 func (*ReconcileCellRequest) ProtoMessage() {}
 
 func (x *ReconcileCellRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[35]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2936,7 +3102,7 @@ func (x *ReconcileCellRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileCellRequest.ProtoReflect.Descriptor instead.
 func (*ReconcileCellRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{35}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ReconcileCellRequest) GetCellId() uint64 {
@@ -2969,7 +3135,7 @@ type ReconcileCellResponse struct {
 
 func (x *ReconcileCellResponse) Reset() {
 	*x = ReconcileCellResponse{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[36]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2981,7 +3147,7 @@ func (x *ReconcileCellResponse) String() string {
 func (*ReconcileCellResponse) ProtoMessage() {}
 
 func (x *ReconcileCellResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[36]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2994,7 +3160,7 @@ func (x *ReconcileCellResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileCellResponse.ProtoReflect.Descriptor instead.
 func (*ReconcileCellResponse) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{36}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *ReconcileCellResponse) GetCellId() uint64 {
@@ -3045,7 +3211,7 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\x16allow_negative_balance\x18\x04 \x01(\bR\x14allowNegativeBalance\x12+\n" +
 	"\x12created_at_unix_ms\x18\x05 \x01(\x03R\x0fcreatedAtUnixMs\x12\x18\n" +
 	"\aversion\x18\x06 \x01(\x04R\aversion\x12'\n" +
-	"\x0funknown_payouts\x18\a \x01(\rR\x0eunknownPayouts\"\x91\x04\n" +
+	"\x0funknown_payouts\x18\a \x01(\rR\x0eunknownPayouts\"\xd5\x04\n" +
 	"\aCommand\x12*\n" +
 	"\x11timestamp_unix_ms\x18\x01 \x01(\x03R\x0ftimestampUnixMs\x128\n" +
 	"\x18idempotency_retention_ms\x18\x02 \x01(\x03R\x16idempotencyRetentionMs\x12B\n" +
@@ -3056,7 +3222,8 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\tcredit_in\x18\r \x01(\v2\x14.cellpay.v1.CreditInH\x00R\bcreditIn\x12H\n" +
 	"\x10outbox_delivered\x18\x0e \x01(\v2\x1b.cellpay.v1.OutboxDeliveredH\x00R\x0foutboxDelivered\x12,\n" +
 	"\x06payout\x18\x0f \x01(\v2\x12.cellpay.v1.PayoutH\x00R\x06payout\x12B\n" +
-	"\x0epayout_outcome\x18\x10 \x01(\v2\x19.cellpay.v1.PayoutOutcomeH\x00R\rpayoutOutcomeB\x06\n" +
+	"\x0epayout_outcome\x18\x10 \x01(\v2\x19.cellpay.v1.PayoutOutcomeH\x00R\rpayoutOutcome\x12B\n" +
+	"\x0epayout_attempt\x18\x11 \x01(\v2\x19.cellpay.v1.PayoutAttemptH\x00R\rpayoutAttemptB\x06\n" +
 	"\x04body\"\xa9\x01\n" +
 	"\rCreateAccount\x12'\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\x1d\n" +
@@ -3090,27 +3257,31 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"fromCellId\x12\"\n" +
 	"\rto_account_id\x18\x04 \x01(\tR\vtoAccountId\x12!\n" +
 	"\famount_minor\x18\x05 \x01(\x03R\vamountMinor\x12\x1a\n" +
-	"\bcurrency\x18\x06 \x01(\tR\bcurrency\"\x7f\n" +
+	"\bcurrency\x18\x06 \x01(\tR\bcurrency\"\xa7\x01\n" +
 	"\x0fOutboxDelivered\x12\x1f\n" +
 	"\vtransfer_id\x18\x01 \x01(\tR\n" +
-	"transferId\x123\n" +
+	"transferId\x12&\n" +
+	"\x0ffrom_account_id\x18\x04 \x01(\tR\rfromAccountId\x123\n" +
 	"\aoutcome\x18\x02 \x01(\x0e2\x19.cellpay.v1.TransferStateR\aoutcome\x12\x16\n" +
-	"\x06reason\x18\x03 \x01(\tR\x06reason\"\x9f\x01\n" +
+	"\x06reason\x18\x03 \x01(\tR\x06reason\"\xcd\x01\n" +
 	"\x06Payout\x12\x1b\n" +
 	"\tpayout_id\x18\x01 \x01(\tR\bpayoutId\x12\x1d\n" +
 	"\n" +
 	"account_id\x18\x02 \x01(\tR\taccountId\x12!\n" +
 	"\famount_minor\x18\x03 \x01(\x03R\vamountMinor\x12\x1a\n" +
 	"\bcurrency\x18\x04 \x01(\tR\bcurrency\x12\x1a\n" +
-	"\bprovider\x18\x05 \x01(\tR\bprovider\"\xd1\x01\n" +
+	"\bprovider\x18\x05 \x01(\tR\bprovider\x12,\n" +
+	"\x12provider_payout_id\x18\x06 \x01(\tR\x10providerPayoutId\"\xf0\x01\n" +
 	"\rPayoutOutcome\x12\x1b\n" +
-	"\tpayout_id\x18\x01 \x01(\tR\bpayoutId\x12-\n" +
+	"\tpayout_id\x18\x01 \x01(\tR\bpayoutId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\a \x01(\tR\taccountId\x12-\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x17.cellpay.v1.PayoutStateR\x05state\x12\x1a\n" +
 	"\bprovider\x18\x03 \x01(\tR\bprovider\x12\x16\n" +
 	"\x06reason\x18\x04 \x01(\tR\x06reason\x12!\n" +
 	"\fprovider_ref\x18\x05 \x01(\tR\vproviderRef\x12\x1d\n" +
 	"\n" +
-	"reroute_to\x18\x06 \x01(\tR\trerouteTo\"\xf7\x03\n" +
+	"reroute_to\x18\x06 \x01(\tR\trerouteTo\"\x84\x05\n" +
 	"\fPayoutRecord\x12\x1b\n" +
 	"\tpayout_id\x18\x01 \x01(\tR\bpayoutId\x12\x1d\n" +
 	"\n" +
@@ -3126,13 +3297,23 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	" \x01(\x03R\x0fcreatedAtUnixMs\x12+\n" +
 	"\x12updated_at_unix_ms\x18\v \x01(\x03R\x0fupdatedAtUnixMs\x121\n" +
 	"\x15unknown_since_unix_ms\x18\f \x01(\x03R\x12unknownSinceUnixMs\x12.\n" +
-	"\x13balance_after_minor\x18\r \x01(\x03R\x11balanceAfterMinor\"V\n" +
+	"\x13balance_after_minor\x18\r \x01(\x03R\x11balanceAfterMinor\x12,\n" +
+	"\x12provider_payout_id\x18\x0e \x01(\tR\x10providerPayoutId\x12'\n" +
+	"\x0fsubmit_attempts\x18\x0f \x01(\rR\x0esubmitAttempts\x124\n" +
+	"\x17first_submit_at_unix_ms\x18\x10 \x01(\x03R\x13firstSubmitAtUnixMs\"g\n" +
+	"\rPayoutAttempt\x12\x1b\n" +
+	"\tpayout_id\x18\x01 \x01(\tR\bpayoutId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x12\x1a\n" +
+	"\bprovider\x18\x03 \x01(\tR\bprovider\"V\n" +
 	"\rPayoutRequest\x12\x17\n" +
 	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12,\n" +
-	"\acommand\x18\x02 \x01(\v2\x12.cellpay.v1.PayoutR\acommand\"H\n" +
+	"\acommand\x18\x02 \x01(\v2\x12.cellpay.v1.PayoutR\acommand\"g\n" +
 	"\x10GetPayoutRequest\x12\x17\n" +
 	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12\x1b\n" +
-	"\tpayout_id\x18\x02 \x01(\tR\bpayoutId\"\x98\x01\n" +
+	"\tpayout_id\x18\x02 \x01(\tR\bpayoutId\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x03 \x01(\tR\taccountId\"\x98\x01\n" +
 	"\x12ListPayoutsRequest\x12\x17\n" +
 	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12-\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x17.cellpay.v1.PayoutStateR\x05state\x12\x1b\n" +
@@ -3203,11 +3384,13 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\x11GetAccountRequest\x12\x17\n" +
 	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12\x1d\n" +
 	"\n" +
-	"account_id\x18\x02 \x01(\tR\taccountId\"N\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\"\x9a\x01\n" +
 	"\x12GetTransferRequest\x12\x17\n" +
 	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12\x1f\n" +
 	"\vtransfer_id\x18\x02 \x01(\tR\n" +
-	"transferId\"\x8a\x01\n" +
+	"transferId\x12&\n" +
+	"\x0ffrom_account_id\x18\x03 \x01(\tR\rfromAccountId\x12\"\n" +
+	"\rto_account_id\x18\x04 \x01(\tR\vtoAccountId\"\x8a\x01\n" +
 	"\x14ListTransfersRequest\x12\x17\n" +
 	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12\x1d\n" +
 	"\n" +
@@ -3319,7 +3502,7 @@ func file_cellpay_v1_ledger_proto_rawDescGZIP() []byte {
 }
 
 var file_cellpay_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_cellpay_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 37)
+var file_cellpay_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
 var file_cellpay_v1_ledger_proto_goTypes = []any{
 	(PayoutState)(0),                 // 0: cellpay.v1.PayoutState
 	(TransferState)(0),               // 1: cellpay.v1.TransferState
@@ -3334,33 +3517,34 @@ var file_cellpay_v1_ledger_proto_goTypes = []any{
 	(*Payout)(nil),                   // 10: cellpay.v1.Payout
 	(*PayoutOutcome)(nil),            // 11: cellpay.v1.PayoutOutcome
 	(*PayoutRecord)(nil),             // 12: cellpay.v1.PayoutRecord
-	(*PayoutRequest)(nil),            // 13: cellpay.v1.PayoutRequest
-	(*GetPayoutRequest)(nil),         // 14: cellpay.v1.GetPayoutRequest
-	(*ListPayoutsRequest)(nil),       // 15: cellpay.v1.ListPayoutsRequest
-	(*ListPayoutsResponse)(nil),      // 16: cellpay.v1.ListPayoutsResponse
-	(*OutboxRecord)(nil),             // 17: cellpay.v1.OutboxRecord
-	(*DepositRecord)(nil),            // 18: cellpay.v1.DepositRecord
-	(*TransferRecord)(nil),           // 19: cellpay.v1.TransferRecord
-	(*LedgerError)(nil),              // 20: cellpay.v1.LedgerError
-	(*CommandResult)(nil),            // 21: cellpay.v1.CommandResult
-	(*IdempotencyRecord)(nil),        // 22: cellpay.v1.IdempotencyRecord
-	(*CreateAccountRequest)(nil),     // 23: cellpay.v1.CreateAccountRequest
-	(*DepositRequest)(nil),           // 24: cellpay.v1.DepositRequest
-	(*TransferRequest)(nil),          // 25: cellpay.v1.TransferRequest
-	(*CreditInRequest)(nil),          // 26: cellpay.v1.CreditInRequest
-	(*GetAccountRequest)(nil),        // 27: cellpay.v1.GetAccountRequest
-	(*GetTransferRequest)(nil),       // 28: cellpay.v1.GetTransferRequest
-	(*ListTransfersRequest)(nil),     // 29: cellpay.v1.ListTransfersRequest
-	(*ListTransfersResponse)(nil),    // 30: cellpay.v1.ListTransfersResponse
-	(*ReplicaStatusRequest)(nil),     // 31: cellpay.v1.ReplicaStatusRequest
-	(*ReplicaStatusResponse)(nil),    // 32: cellpay.v1.ReplicaStatusResponse
-	(*CheckpointRequest)(nil),        // 33: cellpay.v1.CheckpointRequest
-	(*CheckpointResponse)(nil),       // 34: cellpay.v1.CheckpointResponse
-	(*CheckpointDigestRequest)(nil),  // 35: cellpay.v1.CheckpointDigestRequest
-	(*RangeDigest)(nil),              // 36: cellpay.v1.RangeDigest
-	(*CheckpointDigestResponse)(nil), // 37: cellpay.v1.CheckpointDigestResponse
-	(*ReconcileCellRequest)(nil),     // 38: cellpay.v1.ReconcileCellRequest
-	(*ReconcileCellResponse)(nil),    // 39: cellpay.v1.ReconcileCellResponse
+	(*PayoutAttempt)(nil),            // 13: cellpay.v1.PayoutAttempt
+	(*PayoutRequest)(nil),            // 14: cellpay.v1.PayoutRequest
+	(*GetPayoutRequest)(nil),         // 15: cellpay.v1.GetPayoutRequest
+	(*ListPayoutsRequest)(nil),       // 16: cellpay.v1.ListPayoutsRequest
+	(*ListPayoutsResponse)(nil),      // 17: cellpay.v1.ListPayoutsResponse
+	(*OutboxRecord)(nil),             // 18: cellpay.v1.OutboxRecord
+	(*DepositRecord)(nil),            // 19: cellpay.v1.DepositRecord
+	(*TransferRecord)(nil),           // 20: cellpay.v1.TransferRecord
+	(*LedgerError)(nil),              // 21: cellpay.v1.LedgerError
+	(*CommandResult)(nil),            // 22: cellpay.v1.CommandResult
+	(*IdempotencyRecord)(nil),        // 23: cellpay.v1.IdempotencyRecord
+	(*CreateAccountRequest)(nil),     // 24: cellpay.v1.CreateAccountRequest
+	(*DepositRequest)(nil),           // 25: cellpay.v1.DepositRequest
+	(*TransferRequest)(nil),          // 26: cellpay.v1.TransferRequest
+	(*CreditInRequest)(nil),          // 27: cellpay.v1.CreditInRequest
+	(*GetAccountRequest)(nil),        // 28: cellpay.v1.GetAccountRequest
+	(*GetTransferRequest)(nil),       // 29: cellpay.v1.GetTransferRequest
+	(*ListTransfersRequest)(nil),     // 30: cellpay.v1.ListTransfersRequest
+	(*ListTransfersResponse)(nil),    // 31: cellpay.v1.ListTransfersResponse
+	(*ReplicaStatusRequest)(nil),     // 32: cellpay.v1.ReplicaStatusRequest
+	(*ReplicaStatusResponse)(nil),    // 33: cellpay.v1.ReplicaStatusResponse
+	(*CheckpointRequest)(nil),        // 34: cellpay.v1.CheckpointRequest
+	(*CheckpointResponse)(nil),       // 35: cellpay.v1.CheckpointResponse
+	(*CheckpointDigestRequest)(nil),  // 36: cellpay.v1.CheckpointDigestRequest
+	(*RangeDigest)(nil),              // 37: cellpay.v1.RangeDigest
+	(*CheckpointDigestResponse)(nil), // 38: cellpay.v1.CheckpointDigestResponse
+	(*ReconcileCellRequest)(nil),     // 39: cellpay.v1.ReconcileCellRequest
+	(*ReconcileCellResponse)(nil),    // 40: cellpay.v1.ReconcileCellResponse
 }
 var file_cellpay_v1_ledger_proto_depIdxs = []int32{
 	5,  // 0: cellpay.v1.Command.create_account:type_name -> cellpay.v1.CreateAccount
@@ -3370,60 +3554,61 @@ var file_cellpay_v1_ledger_proto_depIdxs = []int32{
 	9,  // 4: cellpay.v1.Command.outbox_delivered:type_name -> cellpay.v1.OutboxDelivered
 	10, // 5: cellpay.v1.Command.payout:type_name -> cellpay.v1.Payout
 	11, // 6: cellpay.v1.Command.payout_outcome:type_name -> cellpay.v1.PayoutOutcome
-	1,  // 7: cellpay.v1.OutboxDelivered.outcome:type_name -> cellpay.v1.TransferState
-	0,  // 8: cellpay.v1.PayoutOutcome.state:type_name -> cellpay.v1.PayoutState
-	0,  // 9: cellpay.v1.PayoutRecord.state:type_name -> cellpay.v1.PayoutState
-	10, // 10: cellpay.v1.PayoutRequest.command:type_name -> cellpay.v1.Payout
-	0,  // 11: cellpay.v1.ListPayoutsRequest.state:type_name -> cellpay.v1.PayoutState
-	12, // 12: cellpay.v1.ListPayoutsResponse.payouts:type_name -> cellpay.v1.PayoutRecord
-	7,  // 13: cellpay.v1.OutboxRecord.transfer:type_name -> cellpay.v1.Transfer
-	1,  // 14: cellpay.v1.TransferRecord.state:type_name -> cellpay.v1.TransferState
-	2,  // 15: cellpay.v1.LedgerError.reason:type_name -> cellpay.v1.ErrorReason
-	3,  // 16: cellpay.v1.CommandResult.account:type_name -> cellpay.v1.Account
-	18, // 17: cellpay.v1.CommandResult.deposit:type_name -> cellpay.v1.DepositRecord
-	19, // 18: cellpay.v1.CommandResult.transfer:type_name -> cellpay.v1.TransferRecord
-	20, // 19: cellpay.v1.CommandResult.error:type_name -> cellpay.v1.LedgerError
-	12, // 20: cellpay.v1.CommandResult.payout:type_name -> cellpay.v1.PayoutRecord
-	21, // 21: cellpay.v1.IdempotencyRecord.result:type_name -> cellpay.v1.CommandResult
-	5,  // 22: cellpay.v1.CreateAccountRequest.command:type_name -> cellpay.v1.CreateAccount
-	6,  // 23: cellpay.v1.DepositRequest.command:type_name -> cellpay.v1.Deposit
-	7,  // 24: cellpay.v1.TransferRequest.command:type_name -> cellpay.v1.Transfer
-	8,  // 25: cellpay.v1.CreditInRequest.command:type_name -> cellpay.v1.CreditIn
-	19, // 26: cellpay.v1.ListTransfersResponse.transfers:type_name -> cellpay.v1.TransferRecord
-	36, // 27: cellpay.v1.CheckpointDigestResponse.ranges:type_name -> cellpay.v1.RangeDigest
-	23, // 28: cellpay.v1.Cell.CreateAccount:input_type -> cellpay.v1.CreateAccountRequest
-	24, // 29: cellpay.v1.Cell.Deposit:input_type -> cellpay.v1.DepositRequest
-	25, // 30: cellpay.v1.Cell.Transfer:input_type -> cellpay.v1.TransferRequest
-	27, // 31: cellpay.v1.Cell.GetAccount:input_type -> cellpay.v1.GetAccountRequest
-	28, // 32: cellpay.v1.Cell.GetTransfer:input_type -> cellpay.v1.GetTransferRequest
-	29, // 33: cellpay.v1.Cell.ListTransfers:input_type -> cellpay.v1.ListTransfersRequest
-	26, // 34: cellpay.v1.Cell.CreditIn:input_type -> cellpay.v1.CreditInRequest
-	13, // 35: cellpay.v1.Cell.Payout:input_type -> cellpay.v1.PayoutRequest
-	14, // 36: cellpay.v1.Cell.GetPayout:input_type -> cellpay.v1.GetPayoutRequest
-	15, // 37: cellpay.v1.Cell.ListPayouts:input_type -> cellpay.v1.ListPayoutsRequest
-	33, // 38: cellpay.v1.Cell.Checkpoint:input_type -> cellpay.v1.CheckpointRequest
-	35, // 39: cellpay.v1.Cell.CheckpointDigest:input_type -> cellpay.v1.CheckpointDigestRequest
-	38, // 40: cellpay.v1.Cell.ReconcileCell:input_type -> cellpay.v1.ReconcileCellRequest
-	31, // 41: cellpay.v1.Cell.ReplicaStatus:input_type -> cellpay.v1.ReplicaStatusRequest
-	3,  // 42: cellpay.v1.Cell.CreateAccount:output_type -> cellpay.v1.Account
-	18, // 43: cellpay.v1.Cell.Deposit:output_type -> cellpay.v1.DepositRecord
-	19, // 44: cellpay.v1.Cell.Transfer:output_type -> cellpay.v1.TransferRecord
-	3,  // 45: cellpay.v1.Cell.GetAccount:output_type -> cellpay.v1.Account
-	19, // 46: cellpay.v1.Cell.GetTransfer:output_type -> cellpay.v1.TransferRecord
-	30, // 47: cellpay.v1.Cell.ListTransfers:output_type -> cellpay.v1.ListTransfersResponse
-	19, // 48: cellpay.v1.Cell.CreditIn:output_type -> cellpay.v1.TransferRecord
-	12, // 49: cellpay.v1.Cell.Payout:output_type -> cellpay.v1.PayoutRecord
-	12, // 50: cellpay.v1.Cell.GetPayout:output_type -> cellpay.v1.PayoutRecord
-	16, // 51: cellpay.v1.Cell.ListPayouts:output_type -> cellpay.v1.ListPayoutsResponse
-	34, // 52: cellpay.v1.Cell.Checkpoint:output_type -> cellpay.v1.CheckpointResponse
-	37, // 53: cellpay.v1.Cell.CheckpointDigest:output_type -> cellpay.v1.CheckpointDigestResponse
-	39, // 54: cellpay.v1.Cell.ReconcileCell:output_type -> cellpay.v1.ReconcileCellResponse
-	32, // 55: cellpay.v1.Cell.ReplicaStatus:output_type -> cellpay.v1.ReplicaStatusResponse
-	42, // [42:56] is the sub-list for method output_type
-	28, // [28:42] is the sub-list for method input_type
-	28, // [28:28] is the sub-list for extension type_name
-	28, // [28:28] is the sub-list for extension extendee
-	0,  // [0:28] is the sub-list for field type_name
+	13, // 7: cellpay.v1.Command.payout_attempt:type_name -> cellpay.v1.PayoutAttempt
+	1,  // 8: cellpay.v1.OutboxDelivered.outcome:type_name -> cellpay.v1.TransferState
+	0,  // 9: cellpay.v1.PayoutOutcome.state:type_name -> cellpay.v1.PayoutState
+	0,  // 10: cellpay.v1.PayoutRecord.state:type_name -> cellpay.v1.PayoutState
+	10, // 11: cellpay.v1.PayoutRequest.command:type_name -> cellpay.v1.Payout
+	0,  // 12: cellpay.v1.ListPayoutsRequest.state:type_name -> cellpay.v1.PayoutState
+	12, // 13: cellpay.v1.ListPayoutsResponse.payouts:type_name -> cellpay.v1.PayoutRecord
+	7,  // 14: cellpay.v1.OutboxRecord.transfer:type_name -> cellpay.v1.Transfer
+	1,  // 15: cellpay.v1.TransferRecord.state:type_name -> cellpay.v1.TransferState
+	2,  // 16: cellpay.v1.LedgerError.reason:type_name -> cellpay.v1.ErrorReason
+	3,  // 17: cellpay.v1.CommandResult.account:type_name -> cellpay.v1.Account
+	19, // 18: cellpay.v1.CommandResult.deposit:type_name -> cellpay.v1.DepositRecord
+	20, // 19: cellpay.v1.CommandResult.transfer:type_name -> cellpay.v1.TransferRecord
+	21, // 20: cellpay.v1.CommandResult.error:type_name -> cellpay.v1.LedgerError
+	12, // 21: cellpay.v1.CommandResult.payout:type_name -> cellpay.v1.PayoutRecord
+	22, // 22: cellpay.v1.IdempotencyRecord.result:type_name -> cellpay.v1.CommandResult
+	5,  // 23: cellpay.v1.CreateAccountRequest.command:type_name -> cellpay.v1.CreateAccount
+	6,  // 24: cellpay.v1.DepositRequest.command:type_name -> cellpay.v1.Deposit
+	7,  // 25: cellpay.v1.TransferRequest.command:type_name -> cellpay.v1.Transfer
+	8,  // 26: cellpay.v1.CreditInRequest.command:type_name -> cellpay.v1.CreditIn
+	20, // 27: cellpay.v1.ListTransfersResponse.transfers:type_name -> cellpay.v1.TransferRecord
+	37, // 28: cellpay.v1.CheckpointDigestResponse.ranges:type_name -> cellpay.v1.RangeDigest
+	24, // 29: cellpay.v1.Cell.CreateAccount:input_type -> cellpay.v1.CreateAccountRequest
+	25, // 30: cellpay.v1.Cell.Deposit:input_type -> cellpay.v1.DepositRequest
+	26, // 31: cellpay.v1.Cell.Transfer:input_type -> cellpay.v1.TransferRequest
+	28, // 32: cellpay.v1.Cell.GetAccount:input_type -> cellpay.v1.GetAccountRequest
+	29, // 33: cellpay.v1.Cell.GetTransfer:input_type -> cellpay.v1.GetTransferRequest
+	30, // 34: cellpay.v1.Cell.ListTransfers:input_type -> cellpay.v1.ListTransfersRequest
+	27, // 35: cellpay.v1.Cell.CreditIn:input_type -> cellpay.v1.CreditInRequest
+	14, // 36: cellpay.v1.Cell.Payout:input_type -> cellpay.v1.PayoutRequest
+	15, // 37: cellpay.v1.Cell.GetPayout:input_type -> cellpay.v1.GetPayoutRequest
+	16, // 38: cellpay.v1.Cell.ListPayouts:input_type -> cellpay.v1.ListPayoutsRequest
+	34, // 39: cellpay.v1.Cell.Checkpoint:input_type -> cellpay.v1.CheckpointRequest
+	36, // 40: cellpay.v1.Cell.CheckpointDigest:input_type -> cellpay.v1.CheckpointDigestRequest
+	39, // 41: cellpay.v1.Cell.ReconcileCell:input_type -> cellpay.v1.ReconcileCellRequest
+	32, // 42: cellpay.v1.Cell.ReplicaStatus:input_type -> cellpay.v1.ReplicaStatusRequest
+	3,  // 43: cellpay.v1.Cell.CreateAccount:output_type -> cellpay.v1.Account
+	19, // 44: cellpay.v1.Cell.Deposit:output_type -> cellpay.v1.DepositRecord
+	20, // 45: cellpay.v1.Cell.Transfer:output_type -> cellpay.v1.TransferRecord
+	3,  // 46: cellpay.v1.Cell.GetAccount:output_type -> cellpay.v1.Account
+	20, // 47: cellpay.v1.Cell.GetTransfer:output_type -> cellpay.v1.TransferRecord
+	31, // 48: cellpay.v1.Cell.ListTransfers:output_type -> cellpay.v1.ListTransfersResponse
+	20, // 49: cellpay.v1.Cell.CreditIn:output_type -> cellpay.v1.TransferRecord
+	12, // 50: cellpay.v1.Cell.Payout:output_type -> cellpay.v1.PayoutRecord
+	12, // 51: cellpay.v1.Cell.GetPayout:output_type -> cellpay.v1.PayoutRecord
+	17, // 52: cellpay.v1.Cell.ListPayouts:output_type -> cellpay.v1.ListPayoutsResponse
+	35, // 53: cellpay.v1.Cell.Checkpoint:output_type -> cellpay.v1.CheckpointResponse
+	38, // 54: cellpay.v1.Cell.CheckpointDigest:output_type -> cellpay.v1.CheckpointDigestResponse
+	40, // 55: cellpay.v1.Cell.ReconcileCell:output_type -> cellpay.v1.ReconcileCellResponse
+	33, // 56: cellpay.v1.Cell.ReplicaStatus:output_type -> cellpay.v1.ReplicaStatusResponse
+	43, // [43:57] is the sub-list for method output_type
+	29, // [29:43] is the sub-list for method input_type
+	29, // [29:29] is the sub-list for extension type_name
+	29, // [29:29] is the sub-list for extension extendee
+	0,  // [0:29] is the sub-list for field type_name
 }
 
 func init() { file_cellpay_v1_ledger_proto_init() }
@@ -3439,8 +3624,9 @@ func file_cellpay_v1_ledger_proto_init() {
 		(*Command_OutboxDelivered)(nil),
 		(*Command_Payout)(nil),
 		(*Command_PayoutOutcome)(nil),
+		(*Command_PayoutAttempt)(nil),
 	}
-	file_cellpay_v1_ledger_proto_msgTypes[18].OneofWrappers = []any{
+	file_cellpay_v1_ledger_proto_msgTypes[19].OneofWrappers = []any{
 		(*CommandResult_Account)(nil),
 		(*CommandResult_Deposit)(nil),
 		(*CommandResult_Transfer)(nil),
@@ -3453,7 +3639,7 @@ func file_cellpay_v1_ledger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cellpay_v1_ledger_proto_rawDesc), len(file_cellpay_v1_ledger_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   37,
+			NumMessages:   38,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
