@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strconv"
 	"sync"
 	"time"
 
@@ -132,7 +133,24 @@ type Control struct {
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	started bool
+
+	// controllerTermMax is the newest meta term of a controller whose
+	// MoveLeader this node has seen (in memory: a restarted node starts
+	// from 0 and learns it from the next move).
+	termMu            sync.Mutex
+	controllerTermMax uint64
 }
+
+// ReasonStaleTerm is the ErrorInfo reason of a MoveLeader refused because
+// it comes from an older controller term than one this node has seen
+// (FAILED_PRECONDITION). The metadata names both terms.
+const ReasonStaleTerm = "STALE_TERM"
+
+// ErrorInfo metadata keys of a STALE_TERM refusal.
+const (
+	MetaControllerTerm    = "controller_term"
+	MetaControllerTermMax = "controller_term_max"
+)
 
 // NewControl validates cfg. Register its service on the node's gRPC server
 // (cell.NodeConfig.Register), then Start it with the node.
@@ -262,13 +280,18 @@ func backboneView(topo *topology.Topology, p *prober) []*pb.SiteReach {
 }
 
 // MoveLeader implements pb.ControlServer: it moves a cell's leadership,
-// here, if this node leads the cell.
+// here, if this node leads the cell, unless a controller of a newer meta
+// term than the request's has been seen (term fencing; a request without
+// a term is not fenced).
 func (c *Control) MoveLeader(ctx context.Context, req *pb.MoveLeaderRequest) (*pb.MoveLeaderResponse, error) {
 	if _, err := c.bound(); err != nil {
 		return nil, err
 	}
 	if req.GetCellId() == 0 || req.GetTargetNodeId() == "" {
 		return nil, status.Errorf(codes.InvalidArgument, "router: MoveLeader needs cell_id and target_node_id, got %d and %q", req.GetCellId(), req.GetTargetNodeId())
+	}
+	if err := c.admitTerm(req.GetControllerTerm(), req.GetCellId()); err != nil {
+		return nil, err
 	}
 	g, err := c.host.Group(req.GetCellId())
 	if err != nil {
@@ -286,6 +309,28 @@ func (c *Control) MoveLeader(ctx context.Context, req *pb.MoveLeaderRequest) (*p
 	}
 	id, _, term := g.Leader()
 	return &pb.MoveLeaderResponse{LeaderNodeId: id, Term: term}, nil
+}
+
+// admitTerm fences controllers by their meta term: it refuses a move of a
+// term older than the newest seen, and remembers a newer one. Term 0 (a
+// move by hand: chaos tooling, an operator's script) is let through
+// without changing the newest term: such callers are not controllers and
+// know no meta term; the controller itself always sends one.
+func (c *Control) admitTerm(term, cellID uint64) error {
+	if term == 0 {
+		return nil
+	}
+	c.termMu.Lock()
+	defer c.termMu.Unlock()
+	if term < c.controllerTermMax {
+		c.logger.Warn("refused a move of an older controller term", "cell", cellID, "controller_term", term, "controller_term_max", c.controllerTermMax)
+		return cell.StatusError(codes.FailedPrecondition, ReasonStaleTerm,
+			fmt.Sprintf("router: node %s refuses to move cell %d for the controller of meta term %d: a controller of term %d has been seen since (the sender lost the meta leadership)",
+				c.host.NodeID(), cellID, term, c.controllerTermMax),
+			map[string]string{MetaControllerTerm: strconv.FormatUint(term, 10), MetaControllerTermMax: strconv.FormatUint(c.controllerTermMax, 10)})
+	}
+	c.controllerTermMax = term
+	return nil
 }
 
 func (c *Control) notLeader(g *replication.Group) error {
@@ -329,7 +374,9 @@ func voterIDs(topo *topology.Topology) []string {
 	return ids
 }
 
-// propose applies cmd to the meta group, stamped with the clock.
+// propose applies cmd to the meta group, stamped with the clock, with the
+// controller term it carries (0: not fenced; only events and audit entries
+// may go without).
 func (c *Control) propose(ctx context.Context, cmd *pb.MetaCommand) (meta.Result, error) {
 	cmd.AtUnixMs = c.cfg.Now().UnixMilli()
 	b, err := proto.Marshal(cmd)
@@ -342,4 +389,10 @@ func (c *Control) propose(ctx context.Context, cmd *pb.MetaCommand) (meta.Result
 	}
 	r, _ := res.(meta.Result)
 	return r, r.Err
+}
+
+// proposeAs applies cmd as the failover controller of meta term term.
+func (c *Control) proposeAs(ctx context.Context, term uint64, cmd *pb.MetaCommand) (meta.Result, error) {
+	cmd.ControllerTerm = term
+	return c.propose(ctx, cmd)
 }

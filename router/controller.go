@@ -2,12 +2,14 @@ package router
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sort"
 	"sync"
 	"time"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/router/failover"
 	"github.com/cellpay/cellpay/router/meta"
 )
@@ -17,27 +19,51 @@ import (
 const firstWriteWaitMax = time.Minute
 
 // controller is the failover controller's loop around failover.Decide. It
-// runs on every meta voter and acts only while its meta replica leads:
-// every site change and every decision is recorded in the meta group before
-// it is acted on, so a controller cut off from the meta quorum cannot act.
+// runs on every meta voter and acts only while its meta replica leads, for
+// one meta term at a time (the Raft term of the meta group in which it
+// leads): every site change and every decision is recorded in the meta
+// group, stamped with the term, before it is acted on, so a controller cut
+// off from the meta quorum, or whose term is over, cannot act; every move
+// carries the term, so nodes refuse the moves of an older term.
+//
+// Everything it holds in memory belongs to its term: when the term changes
+// (even when the node lost and regained the meta leadership between two
+// ticks) it is dropped, the term's moves are cancelled, and the next term
+// starts from the meta group's records.
 type controller struct {
 	c   *Control
 	obs *observerCache
 
-	// Owned by the run goroutine.
-	leading bool
-	state   failover.State
-	waits   map[uint64]firstWriteWait
-	drill   *pb.Drill // the running or last drill
-
 	requests chan drillRequest
+	movesWG  sync.WaitGroup // the move goroutines of every term
 
+	// Owned by the run goroutine; term 0: not leading.
+	term     uint64
+	termCtx  context.Context // ends with the term: cancels its moves
+	endCtx   context.CancelFunc
+	fenced   bool              // a write or move was refused as stale: end the term
+	state    failover.State    // as recorded in the meta group, plus timers
+	versions map[string]uint64 // site -> version of its record
+	waits    map[uint64]firstWriteWait
+	drill    *pb.Drill // the running or last drill
+	book     *moveBook // the term's moves
+}
+
+// moveBook records one term's moves. A move goroutine writes only to the
+// book of its own term, so a move that outlives its term cannot touch the
+// next term's state.
+type moveBook struct {
 	mu        sync.Mutex
 	moving    map[uint64]failover.MoveKind
 	retryAt   map[uint64]time.Time   // a failed move is not retried before this
 	lastMoved map[uint64]movedRecord // completed moves not yet watched for a first write
 	doneMoves map[uint64]movedRecord // the newest completed move of each cell
-	movesWG   sync.WaitGroup
+	stale     bool                   // a node refused a move as of an older term
+}
+
+func newMoveBook() *moveBook {
+	return &moveBook{moving: map[uint64]failover.MoveKind{}, retryAt: map[uint64]time.Time{},
+		lastMoved: map[uint64]movedRecord{}, doneMoves: map[uint64]movedRecord{}}
 }
 
 // firstWriteWait watches for the first successful write of a cell after a
@@ -57,26 +83,26 @@ type movedRecord struct {
 }
 
 func newController(c *Control) *controller {
-	return &controller{
+	k := &controller{
 		c: c, obs: newObserverCache(c.conns, c.cfg.ObserveInterval, c.cfg.ObserveTimeout, c.cfg.Now),
-		waits: map[uint64]firstWriteWait{}, moving: map[uint64]failover.MoveKind{}, retryAt: map[uint64]time.Time{},
-		lastMoved: map[uint64]movedRecord{}, doneMoves: map[uint64]movedRecord{}, requests: make(chan drillRequest),
+		requests: make(chan drillRequest),
 	}
+	k.forget()
+	return k
 }
 
 func (k *controller) run(ctx context.Context) {
 	defer k.movesWG.Wait()
 	defer k.obs.stop()
+	defer k.endTerm("shutting down")
 	tick := time.NewTicker(k.c.cfg.TickInterval)
 	defer tick.Stop()
 	for {
 		k.obs.reconcile(ctx, k.targets())
-		if k.c.meta.IsLeader() {
-			k.tick(ctx)
-		} else {
-			k.leading = false
+		if k.follow(ctx) {
+			k.tick()
 		}
-		k.c.metrics.sites(k.c.cfg.Topology, k.state, k.leading)
+		k.c.metrics.sites(k.c.cfg.Topology, k.state, k.term != 0)
 		select {
 		case <-ctx.Done():
 			return
@@ -85,6 +111,147 @@ func (k *controller) run(ctx context.Context) {
 			r.reply <- k.handleDrill(ctx, r)
 		}
 	}
+}
+
+// metaTerm returns the meta term this replica leads in now, 0 if it does
+// not lead. The term is read before and after the leadership check: terms
+// only grow, so equal readings are the term of the leadership seen.
+func (k *controller) metaTerm() uint64 {
+	_, _, before := k.c.meta.Leader()
+	if !k.c.meta.IsLeader() {
+		return 0
+	}
+	if _, _, after := k.c.meta.Leader(); after != before {
+		return 0 // the term moved under us: look again next tick
+	}
+	return before
+}
+
+// follow makes the controller's term the meta term its replica leads in:
+// a term that changed or ended (or was fenced) is ended; a new one begins
+// from the meta group's records. It reports whether the controller leads.
+func (k *controller) follow(ctx context.Context) bool {
+	term := k.metaTerm()
+	switch {
+	case k.term != 0 && k.fenced:
+		k.endTerm("a write or move of the term was refused as stale")
+	case k.term != 0 && k.book.isStale():
+		k.endTerm("a node saw a newer controller term")
+	case k.term != 0 && term != k.term:
+		k.endTerm(fmt.Sprintf("the meta term is now %d", term))
+	}
+	if term == 0 {
+		return false
+	}
+	if k.term == 0 && !k.beginTerm(ctx, term) {
+		return false
+	}
+	return true
+}
+
+// beginTerm starts leading in term: it reads the meta group's records
+// (after a linearizable read, so every write of earlier terms is in them)
+// and starts from them.
+func (k *controller) beginTerm(ctx context.Context, term uint64) bool {
+	rctx, cancel := context.WithTimeout(ctx, k.c.cfg.MoveTimeout)
+	defer cancel()
+	if err := k.c.meta.LinearizableRead(rctx); err != nil {
+		return false
+	}
+	if k.metaTerm() != term {
+		return false // lost it while reading
+	}
+	snap, err := meta.Read(k.c.meta.Reader(), 0, 0)
+	if err != nil {
+		k.c.logger.Error("reading the meta group", "error", err)
+		return false
+	}
+	st, versions := stateFromRecords(snap)
+	k.forget()
+	k.term, k.state, k.versions, k.drill = term, st, versions, snap.Drill
+	k.termCtx, k.endCtx = context.WithCancel(ctx)
+	k.c.logger.Info("controller leading", "node", k.c.host.NodeID(), "meta_term", term, "sites", len(st.Sites), "pins", len(st.Pins))
+	return true
+}
+
+// endTerm drops everything held for the current term and cancels its
+// moves (a transfer a node has already begun completes or times out in
+// Raft; no new one starts, and nodes refuse the old term once they see a
+// newer one).
+func (k *controller) endTerm(why string) {
+	if k.term == 0 {
+		return
+	}
+	k.c.logger.Info("controller no longer leading", "node", k.c.host.NodeID(), "meta_term", k.term, "why", why)
+	k.endCtx()
+	k.forget()
+}
+
+// forget resets the in-memory state to that of a controller that leads in
+// no term.
+func (k *controller) forget() {
+	k.term, k.termCtx, k.endCtx, k.fenced = 0, nil, nil, false
+	k.state = failover.State{Sites: map[string]failover.SiteStatus{}, Pins: map[uint64]string{}, BadSince: map[string]time.Time{}, GoodSince: map[string]time.Time{}}
+	k.versions, k.waits, k.drill, k.book = map[string]uint64{}, map[uint64]firstWriteWait{}, nil, newMoveBook()
+}
+
+func (b *moveBook) isStale() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stale
+}
+
+// stateFromRecords is the controller's state as the meta group records it
+// (BadSince and GoodSince are timed afresh), and each site record's
+// version.
+func stateFromRecords(snap *meta.Snapshot) (failover.State, map[string]uint64) {
+	st := failover.State{Sites: map[string]failover.SiteStatus{}, Pins: map[uint64]string{}, BadSince: map[string]time.Time{}, GoodSince: map[string]time.Time{}}
+	versions := map[string]uint64{}
+	for _, s := range snap.Sites {
+		ss := failover.SiteStatus{State: siteStateFromPB(s.GetState()), Reason: s.GetReason(), Failures: int(min(s.GetFailures(), failover.FailuresMax))}
+		if s.GetSinceUnixMs() > 0 {
+			ss.Since = time.UnixMilli(s.GetSinceUnixMs())
+		}
+		st.Sites[s.GetSite()] = ss
+		versions[s.GetSite()] = s.GetVersion()
+	}
+	for _, p := range snap.Pins {
+		st.Pins[p.GetCellId()] = p.GetSite()
+	}
+	return st, versions
+}
+
+// siteRecord is the meta record of a site's status.
+func siteRecord(site string, s failover.SiteStatus) *pb.SiteRecord {
+	rec := &pb.SiteRecord{Site: site, State: siteStateToPB(s.State), Reason: s.Reason, Failures: uint32(min(max(s.Failures, 0), failover.FailuresMax))}
+	if !s.Since.IsZero() {
+		rec.SinceUnixMs = s.Since.UnixMilli()
+	}
+	return rec
+}
+
+// record proposes cmd as the controller of the current term; a refusal as
+// stale (an older term, a changed record) ends the term at the next
+// follow, so that the next term starts from the records.
+func (k *controller) record(ctx context.Context, cmd *pb.MetaCommand) (meta.Result, error) {
+	r, err := k.c.proposeAs(ctx, k.term, cmd)
+	if errors.Is(err, meta.ErrStaleTerm) || errors.Is(err, meta.ErrSiteChanged) {
+		k.fenced = true
+	}
+	return r, err
+}
+
+// setSite records a site's status, conditional on the record's version
+// the controller last read or wrote, and adopts it.
+func (k *controller) setSite(ctx context.Context, site string, s failover.SiteStatus) (*pb.SiteRecord, error) {
+	rec := siteRecord(site, s)
+	r, err := k.record(ctx, &pb.MetaCommand{Op: &pb.MetaCommand_SetSite{SetSite: rec}, ExpectedSiteVersion: k.versions[site]})
+	if err != nil {
+		return nil, err
+	}
+	k.versions[site] = r.Version
+	k.state.Sites[site] = s
+	return rec, nil
 }
 
 // targets are every node and every router known from gossip.
@@ -99,36 +266,6 @@ func (k *controller) targets() []observerTarget {
 		}
 	}
 	return out
-}
-
-// load rebuilds the controller's state from the meta group after it
-// became leader.
-func (k *controller) load(ctx context.Context) bool {
-	rctx, cancel := context.WithTimeout(ctx, k.c.cfg.MoveTimeout)
-	defer cancel()
-	if err := k.c.meta.LinearizableRead(rctx); err != nil {
-		return false
-	}
-	snap, err := meta.Read(k.c.meta.Reader(), 0, 0)
-	if err != nil {
-		k.c.logger.Error("reading the meta group", "error", err)
-		return false
-	}
-	st := failover.State{Sites: map[string]failover.SiteStatus{}, Pins: map[uint64]string{}, BadSince: map[string]time.Time{}, GoodSince: map[string]time.Time{}}
-	for _, s := range snap.Sites {
-		ss := failover.SiteStatus{State: siteStateFromPB(s.GetState()), Reason: s.GetReason()}
-		if s.GetSinceUnixMs() > 0 {
-			ss.Since = time.UnixMilli(s.GetSinceUnixMs())
-		}
-		st.Sites[s.GetSite()] = ss
-	}
-	for _, p := range snap.Pins {
-		st.Pins[p.GetCellId()] = p.GetSite()
-	}
-	k.state = st
-	k.drill = snap.Drill
-	k.c.logger.Info("controller leading", "node", k.c.host.NodeID(), "sites", len(st.Sites), "pins", len(st.Pins))
-	return true
 }
 
 // input builds failover.Input from the observers' newest reports.
@@ -167,44 +304,39 @@ func (k *controller) input(now time.Time) (failover.Input, []observed) {
 		}
 		in.Cells = append(in.Cells, cv)
 	}
-	k.mu.Lock()
-	for id, kind := range k.moving {
+	b := k.book
+	b.mu.Lock()
+	for id, kind := range b.moving {
 		in.Moving[id] = kind
 	}
-	for id, at := range k.retryAt {
+	for id, at := range b.retryAt {
 		if now.Before(at) {
 			if _, ok := in.Moving[id]; !ok {
 				in.Moving[id] = failover.Failover
 			}
 		} else {
-			delete(k.retryAt, id)
+			delete(b.retryAt, id)
 		}
 	}
-	k.mu.Unlock()
+	b.mu.Unlock()
 	return in, snap
 }
 
-// tick is one round of the controller on the meta leader.
-func (k *controller) tick(ctx context.Context) {
-	if !k.leading {
-		if !k.load(ctx) {
-			return
-		}
-		k.leading = true
-	}
+// tick is one round of the controller on the meta leader, in its term.
+func (k *controller) tick() {
 	now := k.c.cfg.Now()
 	in, snap := k.input(now)
 	out := failover.Decide(k.c.cfg.Failover, k.state, in)
-	pctx, cancel := context.WithTimeout(ctx, k.c.cfg.MoveTimeout)
+	pctx, cancel := context.WithTimeout(k.termCtx, k.c.cfg.MoveTimeout)
 	defer cancel()
 	for _, ch := range out.Changes {
-		rec := &pb.SiteRecord{Site: ch.Site, State: siteStateToPB(ch.To), SinceUnixMs: now.UnixMilli(), Reason: ch.Reason}
-		if _, err := k.c.propose(pctx, &pb.MetaCommand{Op: &pb.MetaCommand_SetSite{SetSite: rec}}); err != nil {
-			k.c.logger.Warn("could not record a site change; not acting", "site", ch.Site, "to", ch.To, "error", err)
+		rec, err := k.setSite(pctx, ch.Site, out.State.Sites[ch.Site])
+		if err != nil {
+			k.c.logger.Warn("could not record a site change; not acting", "site", ch.Site, "to", ch.To, "meta_term", k.term, "error", err)
 			return
 		}
-		k.event(pctx, &pb.MetaEvent{Kind: "site_state", Site: ch.Site, State: rec.State, Reason: ch.Reason})
-		k.c.logger.Info("site state", "site", ch.Site, "from", ch.From, "to", ch.To, "reason", ch.Reason)
+		k.event(pctx, k.term, &pb.MetaEvent{Kind: "site_state", Site: ch.Site, State: rec.State, Reason: ch.Reason})
+		k.c.logger.Info("site state", "site", ch.Site, "from", ch.From, "to", ch.To, "reason", ch.Reason, "failures", ch.Failures)
 		if k.c.recon != nil && (ch.To == failover.Down || ch.From == failover.Down) {
 			k.c.recon.moved() // A failover or a recovery: reconcile once it is quiet.
 		}
@@ -214,13 +346,13 @@ func (k *controller) tick(ctx context.Context) {
 	}
 	k.state = out.State
 	for _, mv := range out.Moves {
-		if _, err := k.c.propose(pctx, &pb.MetaCommand{Op: &pb.MetaCommand_Event{Event: &pb.MetaEvent{
+		if _, err := k.record(pctx, &pb.MetaCommand{Op: &pb.MetaCommand_Event{Event: &pb.MetaEvent{
 			Kind: "decision", CellId: mv.Cell, Site: mv.ToSite, FromNode: mv.FromNode, ToNode: mv.ToNode, Reason: string(mv.Kind) + ": " + mv.Reason,
 		}}}); err != nil {
-			k.c.logger.Warn("could not record a decision; not acting", "cell", mv.Cell, "error", err)
+			k.c.logger.Warn("could not record a decision; not acting", "cell", mv.Cell, "meta_term", k.term, "error", err)
 			return
 		}
-		k.startMove(ctx, mv)
+		k.startMove(mv)
 	}
 	k.checkFirstWrites(pctx, snap, now)
 	k.c.drillTick(pctx, k, in, snap, now)
@@ -245,32 +377,35 @@ func (k *controller) watchFault(in failover.Input, site string, now time.Time) {
 	}
 }
 
-// startMove runs one move in the background, bounded by MoveTimeout.
-func (k *controller) startMove(ctx context.Context, mv failover.Move) {
-	k.mu.Lock()
-	k.moving[mv.Cell] = mv.Kind
-	k.mu.Unlock()
+// startMove runs one move of the current term in the background, bounded
+// by MoveTimeout and cancelled when the term ends.
+func (k *controller) startMove(mv failover.Move) {
+	term, ctx, b := k.term, k.termCtx, k.book
+	b.mu.Lock()
+	b.moving[mv.Cell] = mv.Kind
+	b.mu.Unlock()
 	k.movesWG.Add(1)
 	go func() {
 		defer k.movesWG.Done()
 		start := k.c.cfg.Now()
 		mctx, cancel := context.WithTimeout(ctx, k.c.cfg.MoveTimeout)
 		defer cancel()
-		err := k.c.moveVia(mctx, mv.FromNode, mv.Cell, mv.ToNode)
+		err := k.c.moveVia(mctx, term, mv.FromNode, mv.Cell, mv.ToNode)
 		took := k.c.cfg.Now().Sub(start)
 		k.c.metrics.moved(mv.Kind, err)
-		k.mu.Lock()
-		delete(k.moving, mv.Cell)
+		b.mu.Lock()
+		delete(b.moving, mv.Cell)
 		if err != nil {
-			k.retryAt[mv.Cell] = k.c.cfg.Now().Add(time.Second)
+			b.retryAt[mv.Cell] = k.c.cfg.Now().Add(time.Second)
+			b.stale = b.stale || cell.Reason(err) == ReasonStaleTerm
 		} else {
 			// the observers see the new leader only after their next
 			// report: until then the cell would look unmoved
-			k.retryAt[mv.Cell] = k.c.cfg.Now().Add(k.c.cfg.ObserveInterval + k.c.cfg.ObserveTimeout)
+			b.retryAt[mv.Cell] = k.c.cfg.Now().Add(k.c.cfg.ObserveInterval + k.c.cfg.ObserveTimeout)
 			rec := movedRecord{at: k.c.cfg.Now(), duration: took, toNode: mv.ToNode}
-			k.lastMoved[mv.Cell], k.doneMoves[mv.Cell] = rec, rec
+			b.lastMoved[mv.Cell], b.doneMoves[mv.Cell] = rec, rec
 		}
-		k.mu.Unlock()
+		b.mu.Unlock()
 		ev := &pb.MetaEvent{Kind: "leader_moved", CellId: mv.Cell, Site: mv.ToSite, FromNode: mv.FromNode, ToNode: mv.ToNode, Reason: string(mv.Kind), DurationMs: took.Milliseconds()}
 		if err != nil {
 			ev.Kind, ev.Reason = "move_failed", string(mv.Kind)+": "+err.Error()
@@ -281,31 +416,36 @@ func (k *controller) startMove(ctx context.Context, mv failover.Move) {
 				k.c.recon.moved()
 			}
 		}
+		// Recorded even after the term was cancelled (the move's outcome
+		// is worth keeping), but stamped with its term: the meta group
+		// refuses it if that term is over.
 		ectx, ecancel := context.WithTimeout(context.Background(), k.c.cfg.MoveTimeout)
 		defer ecancel()
-		k.event(ectx, ev)
+		k.event(ectx, term, ev)
 	}()
 }
 
-// event records ev, logging (not failing) when it cannot.
-func (k *controller) event(ctx context.Context, ev *pb.MetaEvent) {
+// event records ev as the controller of term, logging (not failing) when
+// it cannot. Safe from any goroutine.
+func (k *controller) event(ctx context.Context, term uint64, ev *pb.MetaEvent) {
 	k.c.metrics.event(ev.GetKind())
-	if _, err := k.c.propose(ctx, &pb.MetaCommand{Op: &pb.MetaCommand_Event{Event: ev}}); err != nil {
-		k.c.logger.Warn("could not record an event", "kind", ev.GetKind(), "cell", ev.GetCellId(), "error", err)
+	if _, err := k.c.proposeAs(ctx, term, &pb.MetaCommand{Op: &pb.MetaCommand_Event{Event: ev}}); err != nil {
+		k.c.logger.Warn("could not record an event", "kind", ev.GetKind(), "cell", ev.GetCellId(), "meta_term", term, "error", err)
 	}
 }
 
 // checkFirstWrites records a first_write event for every watched cell a
 // router has since written to through a new leader.
 func (k *controller) checkFirstWrites(ctx context.Context, snap []observed, now time.Time) {
-	k.mu.Lock()
-	for id, m := range k.lastMoved {
+	b := k.book
+	b.mu.Lock()
+	for id, m := range b.lastMoved {
 		if w, ok := k.waits[id]; !ok || w.excludeSite == "" {
 			k.waits[id] = firstWriteWait{since: m.at.Add(-m.duration), toNode: m.toNode, reason: "leader moved to " + m.toNode}
 		}
-		delete(k.lastMoved, id)
+		delete(b.lastMoved, id)
 	}
-	k.mu.Unlock()
+	b.mu.Unlock()
 	topo := k.c.cfg.Topology
 	for id, w := range k.waits {
 		if now.Sub(w.since) > firstWriteWaitMax {
@@ -332,12 +472,13 @@ func (k *controller) checkFirstWrites(ctx context.Context, snap []observed, now 
 		}
 		delete(k.waits, id)
 		k.c.metrics.firstWrite(w, first.Sub(w.since))
-		k.event(ctx, &pb.MetaEvent{Kind: "first_write", CellId: id, ToNode: by, Reason: w.reason, DurationMs: first.Sub(w.since).Milliseconds(), AtUnixMs: first.UnixMilli()})
+		k.event(ctx, k.term, &pb.MetaEvent{Kind: "first_write", CellId: id, ToNode: by, Reason: w.reason, DurationMs: first.Sub(w.since).Milliseconds(), AtUnixMs: first.UnixMilli()})
 	}
 }
 
-// moveVia asks node fromNode, the cell's leader, to move its leadership.
-func (c *Control) moveVia(ctx context.Context, fromNode string, cellID uint64, toNode string) error {
+// moveVia asks node fromNode, the cell's leader, to move its leadership,
+// for the controller of meta term term.
+func (c *Control) moveVia(ctx context.Context, term uint64, fromNode string, cellID uint64, toNode string) error {
 	n, ok := c.cfg.Topology.Node(fromNode)
 	if !ok {
 		return fmt.Errorf("router: node %q is not in the topology", fromNode)
@@ -346,7 +487,7 @@ func (c *Control) moveVia(ctx context.Context, fromNode string, cellID uint64, t
 	if err != nil {
 		return err
 	}
-	_, err = pb.NewControlClient(conn).MoveLeader(ctx, &pb.MoveLeaderRequest{CellId: cellID, TargetNodeId: toNode})
+	_, err = pb.NewControlClient(conn).MoveLeader(ctx, &pb.MoveLeaderRequest{CellId: cellID, TargetNodeId: toNode, ControllerTerm: term})
 	return err
 }
 

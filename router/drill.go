@@ -121,15 +121,12 @@ func refused(format string, args ...any) error {
 	return cell.StatusError(codes.FailedPrecondition, ReasonDrillRefused, "drill refused: "+fmt.Sprintf(format, args...), nil)
 }
 
-// handleDrill runs on the controller's goroutine.
+// handleDrill runs on the controller's goroutine, in its current term.
 func (k *controller) handleDrill(ctx context.Context, r drillRequest) drillReply {
-	if !k.leading {
-		if !k.c.meta.IsLeader() || !k.load(ctx) {
-			return drillReply{err: k.c.notLeader(k.c.meta)}
-		}
-		k.leading = true
+	if !k.follow(ctx) {
+		return drillReply{err: k.c.notLeader(k.c.meta)}
 	}
-	pctx, cancel := context.WithTimeout(ctx, k.c.cfg.MoveTimeout)
+	pctx, cancel := context.WithTimeout(k.termCtx, k.c.cfg.MoveTimeout)
 	defer cancel()
 	now := k.c.cfg.Now()
 	if r.start == nil {
@@ -143,14 +140,14 @@ func (k *controller) handleDrill(ctx context.Context, r drillRequest) drillReply
 		if err != nil && !r.start.GetDryRun() {
 			// a refused drill is audited too, with who asked and why
 			detail := fmt.Sprintf("%s site %q cell %d target %q", r.start.GetKind(), r.start.GetSite(), r.start.GetCellId(), r.start.GetTargetSite())
-			if _, aerr := k.c.propose(pctx, &pb.MetaCommand{Op: &pb.MetaCommand_Audit{Audit: &pb.AuditEntry{Operator: r.operator, Action: "drill " + r.start.GetKind(), Detail: detail, Outcome: "refused: " + status.Convert(err).Message()}}}); aerr != nil {
+			if _, aerr := k.record(pctx, &pb.MetaCommand{Op: &pb.MetaCommand_Audit{Audit: &pb.AuditEntry{Operator: r.operator, Action: "drill " + r.start.GetKind(), Detail: detail, Outcome: "refused: " + status.Convert(err).Message()}}}); aerr != nil {
 				k.c.logger.Warn("could not audit a refused drill", "error", aerr)
 			}
 		}
 		return drillReply{drill: d, err: err}
 	}
 	detail := drillDetail(d)
-	if _, err := k.c.propose(pctx, &pb.MetaCommand{Op: &pb.MetaCommand_Audit{Audit: &pb.AuditEntry{Operator: r.operator, Action: "drill " + d.GetKind(), Detail: detail, Outcome: "started"}}}); err != nil {
+	if _, err := k.record(pctx, &pb.MetaCommand{Op: &pb.MetaCommand_Audit{Audit: &pb.AuditEntry{Operator: r.operator, Action: "drill " + d.GetKind(), Detail: detail, Outcome: "started"}}}); err != nil {
 		return drillReply{err: status.Errorf(codes.Unavailable, "router: recording the drill: %v", err)}
 	}
 	if err := k.applyDrillState(pctx, d, next, now); err != nil {
@@ -158,10 +155,10 @@ func (k *controller) handleDrill(ctx context.Context, r drillRequest) drillReply
 	}
 	_, snap := k.input(now)
 	d.State, d.StartedAtUnixMs, d.ClientErrorsAtStart = pb.DrillState_DRILL_RUNNING, now.UnixMilli(), routerErrors(snap)
-	if _, err := k.c.propose(pctx, &pb.MetaCommand{Op: &pb.MetaCommand_PutDrill{PutDrill: d}}); err != nil {
+	if _, err := k.record(pctx, &pb.MetaCommand{Op: &pb.MetaCommand_PutDrill{PutDrill: d}}); err != nil {
 		return drillReply{err: status.Errorf(codes.Unavailable, "router: recording the drill: %v", err)}
 	}
-	k.event(pctx, &pb.MetaEvent{Kind: "drill_started", DrillId: d.GetId(), Site: d.GetSite(), CellId: d.GetCellId(), Reason: detail})
+	k.event(pctx, k.term, &pb.MetaEvent{Kind: "drill_started", DrillId: d.GetId(), Site: d.GetSite(), CellId: d.GetCellId(), Reason: detail})
 	k.drill = d
 	return drillReply{drill: proto.Clone(d).(*pb.Drill)} // the controller goes on updating d
 }
@@ -219,7 +216,8 @@ func (k *controller) planDrill(req *pb.DrillRequest, operator string, now time.T
 		if next.Sites[site].State == failover.Drained {
 			return nil, next, refused("site %s is already drained", site)
 		}
-		next.Sites[site] = failover.SiteStatus{State: failover.Drained, Since: now, Reason: "drill evacuate by " + operator}
+		// a drain is no failure: the site's count is kept as it is
+		next.Sites[site] = failover.SiteStatus{State: failover.Drained, Since: now, Reason: "drill evacuate by " + operator, Failures: next.Sites[site].Failures}
 		for _, c := range topo.Cells() {
 			inSite, healthyElsewhere := false, 0
 			seen := map[string]bool{}
@@ -241,6 +239,8 @@ func (k *controller) planDrill(req *pb.DrillRequest, operator string, now time.T
 		case failover.Suspect, failover.Down:
 			return nil, next, refused("site %s is %s: the controller fails back once observers see it healthy", site, st)
 		}
+		// the operator vouches for the site: its hold-down is waived and its
+		// failures forgiven (Failures 0)
 		next.Sites[site] = failover.SiteStatus{State: failover.Healthy, Reason: "drill failback by " + operator}
 		for _, c := range topo.Cells() {
 			if c.Home == site {
@@ -316,25 +316,22 @@ func (k *controller) applyDrillState(ctx context.Context, d *pb.Drill, next fail
 	switch d.GetKind() {
 	case "evacuate", "failback":
 		s := next.Sites[d.GetSite()]
-		rec := &pb.SiteRecord{Site: d.GetSite(), State: siteStateToPB(s.State), Reason: s.Reason}
-		if !s.Since.IsZero() {
-			rec.SinceUnixMs = s.Since.UnixMilli()
-		}
-		if _, err := k.c.propose(ctx, &pb.MetaCommand{Op: &pb.MetaCommand_SetSite{SetSite: rec}}); err != nil {
+		rec, err := k.setSite(ctx, d.GetSite(), s)
+		if err != nil {
 			return err
 		}
-		k.event(ctx, &pb.MetaEvent{Kind: "site_state", Site: d.GetSite(), State: rec.GetState(), Reason: s.Reason, DrillId: d.GetId()})
+		k.event(ctx, k.term, &pb.MetaEvent{Kind: "site_state", Site: d.GetSite(), State: rec.GetState(), Reason: s.Reason, DrillId: d.GetId()})
 	}
 	for id := range k.state.Pins {
 		if _, still := next.Pins[id]; !still {
-			if _, err := k.c.propose(ctx, &pb.MetaCommand{Op: &pb.MetaCommand_Pin{Pin: &pb.CellPin{CellId: id}}}); err != nil {
+			if _, err := k.record(ctx, &pb.MetaCommand{Op: &pb.MetaCommand_Pin{Pin: &pb.CellPin{CellId: id}}}); err != nil {
 				return err
 			}
 		}
 	}
 	for id, site := range next.Pins {
 		if k.state.Pins[id] != site {
-			if _, err := k.c.propose(ctx, &pb.MetaCommand{Op: &pb.MetaCommand_Pin{Pin: &pb.CellPin{CellId: id, Site: site}}}); err != nil {
+			if _, err := k.record(ctx, &pb.MetaCommand{Op: &pb.MetaCommand_Pin{Pin: &pb.CellPin{CellId: id, Site: site}}}); err != nil {
 				return err
 			}
 		}
@@ -355,7 +352,7 @@ func (k *controller) abortDrill(ctx context.Context, operator string, now time.T
 	next := k.state.Clone()
 	switch d.GetKind() {
 	case "evacuate":
-		next.Sites[d.GetSite()] = failover.SiteStatus{State: failover.Healthy, Since: now, Reason: "drill aborted by " + operator}
+		next.Sites[d.GetSite()] = failover.SiteStatus{State: failover.Healthy, Since: now, Reason: "drill aborted by " + operator, Failures: next.Sites[d.GetSite()].Failures}
 	case "move":
 		delete(next.Pins, d.GetCellId())
 	}
@@ -381,12 +378,13 @@ func (c *Control) drillTick(ctx context.Context, k *controller, in failover.Inpu
 	start := time.UnixMilli(d.GetStartedAtUnixMs())
 	changed := false
 	pending := 0
-	k.mu.Lock()
-	done := make(map[uint64]movedRecord, len(k.doneMoves))
-	for id, m := range k.doneMoves {
+	b := k.book
+	b.mu.Lock()
+	done := make(map[uint64]movedRecord, len(b.doneMoves))
+	for id, m := range b.doneMoves {
 		done[id] = m
 	}
-	k.mu.Unlock()
+	b.mu.Unlock()
 	for _, m := range d.GetMoves() {
 		if m.GetState() != pb.MoveState_MOVE_PENDING {
 			continue
@@ -422,7 +420,7 @@ func (c *Control) drillTick(ctx context.Context, k *controller, in failover.Inpu
 	}
 	d.ClientErrors = sub(routerErrors(snap), d.GetClientErrorsAtStart())
 	if changed {
-		if _, err := c.propose(ctx, &pb.MetaCommand{Op: &pb.MetaCommand_PutDrill{PutDrill: d}}); err != nil {
+		if _, err := k.record(ctx, &pb.MetaCommand{Op: &pb.MetaCommand_PutDrill{PutDrill: d}}); err != nil {
 			c.logger.Warn("could not record drill progress", "drill", d.GetId(), "error", err)
 		}
 	}
@@ -448,13 +446,13 @@ func (k *controller) finishDrill(ctx context.Context, d *pb.Drill, st pb.DrillSt
 	if reason != "" {
 		outcome += ": " + reason
 	}
-	if _, err := k.c.propose(ctx, &pb.MetaCommand{Op: &pb.MetaCommand_PutDrill{PutDrill: d}}); err != nil {
+	if _, err := k.record(ctx, &pb.MetaCommand{Op: &pb.MetaCommand_PutDrill{PutDrill: d}}); err != nil {
 		k.c.logger.Warn("could not record the drill's end", "drill", d.GetId(), "error", err)
 	}
-	if _, err := k.c.propose(ctx, &pb.MetaCommand{Op: &pb.MetaCommand_Audit{Audit: &pb.AuditEntry{Operator: d.GetOperator(), Action: "drill " + d.GetKind(), Detail: drillDetail(d), Outcome: outcome}}}); err != nil {
+	if _, err := k.record(ctx, &pb.MetaCommand{Op: &pb.MetaCommand_Audit{Audit: &pb.AuditEntry{Operator: d.GetOperator(), Action: "drill " + d.GetKind(), Detail: drillDetail(d), Outcome: outcome}}}); err != nil {
 		k.c.logger.Warn("could not audit the drill's end", "drill", d.GetId(), "error", err)
 	}
-	k.event(ctx, &pb.MetaEvent{Kind: "drill_finished", DrillId: d.GetId(), Site: d.GetSite(), CellId: d.GetCellId(), Reason: outcome,
+	k.event(ctx, k.term, &pb.MetaEvent{Kind: "drill_finished", DrillId: d.GetId(), Site: d.GetSite(), CellId: d.GetCellId(), Reason: outcome,
 		DurationMs: now.Sub(time.UnixMilli(d.GetStartedAtUnixMs())).Milliseconds()})
 }
 

@@ -23,8 +23,18 @@ type Config struct {
 	// again. Default 2 s.
 	RecoverAfter time.Duration
 	// HoldDown: cells fail back to a home site only after it has been
-	// healthy this long. Default 10 s.
+	// healthy this long. Default 10 s. It is the base of flap damping: a
+	// site that keeps failing waits longer (HoldDownFor).
 	HoldDown time.Duration
+	// HoldDownMax bounds the hold-down of a site that keeps failing: each
+	// failure without FlapResetAfter of healthy time since the one before
+	// doubles it (HoldDown, 2·HoldDown, 4·HoldDown, ...) up to this.
+	// Default 5 min; at least HoldDown.
+	HoldDownMax time.Duration
+	// FlapResetAfter: a site healthy this long has its failures forgiven,
+	// so its next failure waits HoldDown again. Default 15 min; at least
+	// HoldDownMax, so that a forgiven site has served any hold-down.
+	FlapResetAfter time.Duration
 	// FailbackWaveMax bounds failback moves under way at once. Default 2.
 	FailbackWaveMax int
 	// MovesInFlightMax bounds every other kind of move under way at once.
@@ -43,6 +53,8 @@ func DefaultConfig() Config {
 		DownAfter:         time.Second,
 		RecoverAfter:      2 * time.Second,
 		HoldDown:          10 * time.Second,
+		HoldDownMax:       5 * time.Minute,
+		FlapResetAfter:    15 * time.Minute,
 		FailbackWaveMax:   2,
 		MovesInFlightMax:  16,
 		CatchUpLagMax:     256,
@@ -66,6 +78,18 @@ func (c Config) Validate() error {
 	}
 	if c.HoldDown < 0 {
 		errs = append(errs, fmt.Errorf("failover: HoldDown (%s) cannot be negative", c.HoldDown))
+	}
+	switch {
+	case c.HoldDownMax < 0:
+		errs = append(errs, fmt.Errorf("failover: HoldDownMax (%s) cannot be negative", c.HoldDownMax))
+	case c.HoldDownMax < c.HoldDown:
+		errs = append(errs, fmt.Errorf("failover: HoldDownMax (%s) must be at least HoldDown (%s)", c.HoldDownMax, c.HoldDown))
+	}
+	switch {
+	case c.FlapResetAfter < 0:
+		errs = append(errs, fmt.Errorf("failover: FlapResetAfter (%s) cannot be negative", c.FlapResetAfter))
+	case c.FlapResetAfter < c.HoldDownMax:
+		errs = append(errs, fmt.Errorf("failover: FlapResetAfter (%s) must be at least HoldDownMax (%s): a site is forgiven its failures only after it could have served the longest hold-down", c.FlapResetAfter, c.HoldDownMax))
 	}
 	if c.FailbackWaveMax < 1 {
 		errs = append(errs, fmt.Errorf("failover: FailbackWaveMax (%d) must be at least 1", c.FailbackWaveMax))

@@ -129,7 +129,9 @@ func step(cfg Config, st *State, in Input, site string) (SiteChange, bool) {
 	case Down:
 		if v == judgedReachable && in.Now.Sub(st.GoodSince[site]) >= cfg.RecoverAfter {
 			to = Healthy
-			reason = fmt.Sprintf("%s for %s", why, in.Now.Sub(st.GoodSince[site]).Round(time.Millisecond))
+			n := FailuresAt(cfg, cur, in.Now)
+			reason = fmt.Sprintf("%s for %s; hold-down %s before failback (%s)", why, in.Now.Sub(st.GoodSince[site]).Round(time.Millisecond),
+				HoldDownFor(cfg, n), plural(n, "failure"))
 		}
 	case Drained:
 		// only an operator undrains
@@ -137,8 +139,19 @@ func step(cfg Config, st *State, in Input, site string) (SiteChange, bool) {
 	if to == cur.State {
 		return SiteChange{}, false
 	}
-	st.Sites[site] = SiteStatus{State: to, Since: in.Now, Reason: reason}
-	return SiteChange{Site: site, From: cur.State, To: to, Reason: reason}, true
+	failures := failuresAfter(cfg, cur, to, in.Now)
+	if to == Down {
+		reason = fmt.Sprintf("%s (%s)", reason, plural(failures, "failure"))
+	}
+	st.Sites[site] = SiteStatus{State: to, Since: in.Now, Reason: reason, Failures: failures}
+	return SiteChange{Site: site, From: cur.State, To: to, Reason: reason, Failures: failures}, true
+}
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
 }
 
 // limits bounds the moves under way by kind.
@@ -162,7 +175,8 @@ func place(cfg Config, st State, in Input, sites []Site, lim limits, ignoreHoldD
 	eligible := func(site string) bool { return st.Sites[site].State == Healthy }
 	homeReady := func(site string) bool {
 		s := st.Sites[site]
-		return s.State == Healthy && (ignoreHoldDown || s.Since.IsZero() || in.Now.Sub(s.Since) >= cfg.HoldDown)
+		// flap damping: the hold-down grows with the site's failures
+		return s.State == Healthy && (ignoreHoldDown || s.Since.IsZero() || in.Now.Sub(s.Since) >= HoldDownFor(cfg, FailuresAt(cfg, s, in.Now)))
 	}
 	cells := append([]CellView(nil), in.Cells...)
 	sort.Slice(cells, func(i, j int) bool { return cells[i].ID < cells[j].ID })

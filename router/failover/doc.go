@@ -3,15 +3,23 @@
 // touches the network, a disk or a clock; the caller (router.Control, on
 // the meta group's leader) does the I/O around it.
 //
-// Each tick the caller must, in order:
+// The caller acts for one meta term at a time (the Raft term of the meta
+// group in which it leads). Each tick it must, in order:
+//  0. check that it still leads in the same term; if the term changed (or
+//     leadership ended, however briefly), drop the State and everything
+//     else held for the old term, cancel the old term's moves, and, if it
+//     leads, rebuild the State from the meta group's records (site records
+//     with their Failures, pins) after a linearizable read;
 //  1. gather the newest Observation of every observer (nodes and routers in
 //     every site) and the replicas' states (CellView), with their ages;
-//  2. call Decide with the State it got from the previous tick (or, after a
-//     meta-leader change, one rebuilt from the meta group's site records);
-//  3. record every SiteChange in the meta group before acting on it (a
-//     controller that lost its quorum cannot record, so it cannot act);
-//  4. start the Moves (each bounded by a timeout), and report moves under
-//     way in the next Input.
+//  2. call Decide with the State it got from the previous tick;
+//  3. record every SiteChange (state, Since = Input.Now, Reason, Failures)
+//     in the meta group before acting on it, stamped with its term and
+//     conditional on the record it last read (a controller that lost its
+//     quorum or its term cannot record, so it cannot act);
+//  4. start the Moves (each bounded by a timeout, cancelled when its term
+//     ends, and carrying the term so that nodes refuse older terms), and
+//     report moves under way in the next Input.
 //
 // Rules, with the thresholds of Config:
 //   - A site is judged unreachable when observers in at least
@@ -24,8 +32,13 @@
 //     unreachable; down -> healthy after RecoverAfter of being judged
 //     reachable by ObserverSitesMin sites. drained is set and cleared only
 //     by operators.
+//   - Flap damping: each entry into down counts as a failure
+//     (SiteStatus.Failures); a site healthy for FlapResetAfter is forgiven
+//     (its count drops to 0 when it next turns suspect). The hold-down
+//     before failback is HoldDownFor: min(HoldDown · 2^(failures-1),
+//     HoldDownMax).
 //   - A cell's leader belongs on: its pin (a move drill), else its home when
-//     the home is healthy and has been for HoldDown, else the preferred
+//     the home is healthy and has been for its hold-down, else the preferred
 //     backup: a healthy replica site in the home's region first, then the
 //     others, by site id; only a caught-up replica (lag at most
 //     CatchUpLagMax) is a target.

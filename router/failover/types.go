@@ -67,6 +67,11 @@ type SiteStatus struct {
 	// watched" (a healthy site with zero Since has served its hold-down).
 	Since  time.Time
 	Reason string
+	// Failures counts the site's failures (entries into Down) without
+	// FlapResetAfter of healthy time in between; the hold-down before
+	// failback grows with it (HoldDownFor). It is part of the site's
+	// record in the meta group, so a new controller keeps counting.
+	Failures int
 }
 
 // Replica is one replica of a cell as the controller sees it.
@@ -155,11 +160,14 @@ const (
 	Pinned MoveKind = "pinned"
 )
 
-// SiteChange is a state change of a site.
+// SiteChange is a state change of a site, with what its record holds
+// after it (the state entered began at Input.Now).
 type SiteChange struct {
 	Site     string
 	From, To SiteState
 	Reason   string
+	// Failures is the site's failure count after the change.
+	Failures int
 }
 
 // Move is one leadership transfer to make.

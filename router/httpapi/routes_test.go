@@ -135,6 +135,7 @@ var payoutJSON = map[string]any{
 	"state": "PAYOUT_STATE_UNKNOWN", "provider": "bank-a", "failed_providers": []any{}, "reason": "", "provider_ref": "",
 	"created_at_unix_ms": "1700000000003", "updated_at_unix_ms": "1700000000004",
 	"unknown_since_unix_ms": "1700000000004", "balance_after_minor": "6500",
+	"provider_payout_id": "", "submit_attempts": float64(0), "first_submit_at_unix_ms": "0",
 }
 
 func TestPayout(t *testing.T) {

@@ -33,15 +33,17 @@ func TestSetSiteKeepsTheLatestRecordOfEachSite(t *testing.T) {
 		t.Fatalf("a new meta group has sites %v", s.Sites)
 	}
 	longest := strings.Repeat("s", siteIDLengthMax) // The longest id still accepted.
-	mustApply(t, g, setSiteCmd(10, "sh-a", pb.SiteState_SITE_HEALTHY))
-	mustApply(t, g, setSiteCmd(11, "hz-a", pb.SiteState_SITE_SUSPECT))
-	mustApply(t, g, setSiteCmd(12, "hz-a", pb.SiteState_SITE_DOWN))
-	mustApply(t, g, setSiteCmd(13, longest, pb.SiteState_SITE_DRAINED))
+	mustApply(t, g, asController(t, g, setSiteCmd(10, "sh-a", pb.SiteState_SITE_HEALTHY)))
+	mustApply(t, g, asController(t, g, setSiteCmd(11, "hz-a", pb.SiteState_SITE_SUSPECT)))
+	mustApply(t, g, asController(t, g, setSiteCmd(12, "hz-a", pb.SiteState_SITE_DOWN)))
+	mustApply(t, g, asController(t, g, setSiteCmd(13, longest, pb.SiteState_SITE_DRAINED)))
 
+	// Each record is stamped with its version and its controller's term.
+	term := leaderTerm(t, g)
 	expectRecords(t, "sites", read(t, g, 0, 0).Sites, []*pb.SiteRecord{
-		{Site: "hz-a", State: pb.SiteState_SITE_DOWN, SinceUnixMs: 12, Reason: "test"},
-		{Site: "sh-a", State: pb.SiteState_SITE_HEALTHY, SinceUnixMs: 10, Reason: "test"},
-		{Site: longest, State: pb.SiteState_SITE_DRAINED, SinceUnixMs: 13, Reason: "test"},
+		{Site: "hz-a", State: pb.SiteState_SITE_DOWN, SinceUnixMs: 12, Reason: "test", Version: 2, ControllerTerm: term},
+		{Site: "sh-a", State: pb.SiteState_SITE_HEALTHY, SinceUnixMs: 10, Reason: "test", Version: 1, ControllerTerm: term},
+		{Site: longest, State: pb.SiteState_SITE_DRAINED, SinceUnixMs: 13, Reason: "test", Version: 1, ControllerTerm: term},
 	})
 }
 
@@ -49,16 +51,16 @@ func TestPinAndUnpin(t *testing.T) {
 	t.Parallel()
 	_, g := newMetaLeader(t, nil)
 	// Cell ids whose decimal and byte orders differ: 300 > 10 > 2.
-	mustApply(t, g, pinCmd(1, 300, "sh-a"))
-	mustApply(t, g, pinCmd(2, 2, "hz-a"))
-	mustApply(t, g, pinCmd(3, 10, "hz-b"))
-	mustApply(t, g, pinCmd(4, 300, "hz-b")) // Re-pins cell 300.
+	mustApply(t, g, asController(t, g, pinCmd(1, 300, "sh-a")))
+	mustApply(t, g, asController(t, g, pinCmd(2, 2, "hz-a")))
+	mustApply(t, g, asController(t, g, pinCmd(3, 10, "hz-b")))
+	mustApply(t, g, asController(t, g, pinCmd(4, 300, "hz-b"))) // Re-pins cell 300.
 	expectRecords(t, "pins", read(t, g, 0, 0).Pins, []*pb.CellPin{
 		{CellId: 2, Site: "hz-a"}, {CellId: 10, Site: "hz-b"}, {CellId: 300, Site: "hz-b"},
 	})
 
-	mustApply(t, g, pinCmd(5, 10, ""))  // Unpins cell 10.
-	mustApply(t, g, pinCmd(6, 999, "")) // Unpinning a cell never pinned is no error.
+	mustApply(t, g, asController(t, g, pinCmd(5, 10, "")))  // Unpins cell 10.
+	mustApply(t, g, asController(t, g, pinCmd(6, 999, ""))) // Unpinning a cell never pinned is no error.
 	expectRecords(t, "pins after unpinning", read(t, g, 0, 0).Pins, []*pb.CellPin{
 		{CellId: 2, Site: "hz-a"}, {CellId: 300, Site: "hz-b"},
 	})
@@ -194,12 +196,12 @@ func TestPutDrillReplacesTheDrill(t *testing.T) {
 	if d := read(t, g, 0, 0).Drill; d != nil {
 		t.Fatalf("a new meta group has drill %v", d)
 	}
-	mustApply(t, g, drillCmd(1, "d1", pb.DrillState_DRILL_RUNNING))
+	mustApply(t, g, asController(t, g, drillCmd(1, "d1", pb.DrillState_DRILL_RUNNING)))
 	if d := read(t, g, 0, 0).Drill; d.GetId() != "d1" || d.GetState() != pb.DrillState_DRILL_RUNNING {
 		t.Fatalf("drill = %v, want d1 running", d)
 	}
-	mustApply(t, g, drillCmd(2, "d1", pb.DrillState_DRILL_SUCCEEDED))
-	mustApply(t, g, drillCmd(3, "d2", pb.DrillState_DRILL_PLANNED))
+	mustApply(t, g, asController(t, g, drillCmd(2, "d1", pb.DrillState_DRILL_SUCCEEDED)))
+	mustApply(t, g, asController(t, g, drillCmd(3, "d2", pb.DrillState_DRILL_PLANNED)))
 	want := &pb.Drill{Id: "d2", Kind: "evacuate", Site: "hz-a", Operator: "alice", State: pb.DrillState_DRILL_PLANNED, StartedAtUnixMs: 3}
 	if d := read(t, g, 0, 0).Drill; !proto.Equal(d, want) {
 		t.Fatalf("drill = %v, want the last one put %v", d, want)
@@ -241,11 +243,11 @@ func invalidCommands(t testing.TB) map[string][]byte {
 func TestRejectedCommandsChangeNothing(t *testing.T) {
 	t.Parallel()
 	_, g := newMetaLeader(t, nil)
-	mustApply(t, g, setSiteCmd(1, "hz-a", pb.SiteState_SITE_HEALTHY))
-	mustApply(t, g, pinCmd(1, 7, "hz-b"))
+	mustApply(t, g, asController(t, g, setSiteCmd(1, "hz-a", pb.SiteState_SITE_HEALTHY)))
+	mustApply(t, g, asController(t, g, pinCmd(1, 7, "hz-b")))
 	mustApply(t, g, eventCmd(1, "site_state", "a"))
 	mustApply(t, g, auditCmd(1, "alice", "drill"))
-	mustApply(t, g, drillCmd(1, "d1", pb.DrillState_DRILL_RUNNING))
+	mustApply(t, g, asController(t, g, drillCmd(1, "d1", pb.DrillState_DRILL_RUNNING)))
 	before := render(read(t, g, readAllMax, readAllMax))
 
 	for name, data := range invalidCommands(t) {

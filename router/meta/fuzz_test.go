@@ -41,12 +41,12 @@ func stateDigest(t testing.TB, g *replication.Group) [sha256.Size]byte {
 func FuzzApply(f *testing.F) {
 	_, g := newMetaLeader(f, nil)
 	valid := []*pb.MetaCommand{
-		setSiteCmd(1, "hz-a", pb.SiteState_SITE_DOWN),
-		pinCmd(2, 1, "sh-a"),
-		pinCmd(3, 1, ""),
+		asController(f, g, setSiteCmd(1, "hz-a", pb.SiteState_SITE_DOWN)),
+		asController(f, g, pinCmd(2, 1, "sh-a")),
+		asController(f, g, pinCmd(3, 1, "")),
 		eventCmd(4, "site_state", "hz-a down"),
 		auditCmd(5, "alice", "drill evacuate"),
-		drillCmd(6, "d1", pb.DrillState_DRILL_RUNNING),
+		asController(f, g, drillCmd(6, "d1", pb.DrillState_DRILL_RUNNING)),
 	}
 	for _, cmd := range valid {
 		data, err := proto.Marshal(cmd)

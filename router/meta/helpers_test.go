@@ -157,7 +157,41 @@ func render(s *Snapshot) string {
 	return b.String()
 }
 
-// Command builders; at is the proposing leader's clock (Unix ms).
+// Command builders; at is the proposing leader's clock (Unix ms). Site
+// records, pins and drills need a controller's term: asController.
+
+// asController stamps cmd as the controller of g's current meta term
+// would: with that term and, for set_site, the version of the site's
+// record it reads now.
+func asController(t testing.TB, g *replication.Group, cmd *pb.MetaCommand) *pb.MetaCommand {
+	t.Helper()
+	cmd.ControllerTerm = leaderTerm(t, g)
+	if r := cmd.GetSetSite(); r != nil {
+		cmd.ExpectedSiteVersion = siteVersion(t, g, r.GetSite())
+	}
+	return cmd
+}
+
+// leaderTerm is the term g leads in; the test fails if g does not lead.
+func leaderTerm(t testing.TB, g *replication.Group) uint64 {
+	t.Helper()
+	_, _, term := g.Leader()
+	if !g.IsLeader() || term == 0 {
+		t.Fatalf("the meta replica does not lead (term %d)", term)
+	}
+	return term
+}
+
+// siteVersion is the version of site's record on g's replica (0: none).
+func siteVersion(t testing.TB, g *replication.Group, site string) uint64 {
+	t.Helper()
+	for _, r := range read(t, g, 0, 0).Sites {
+		if r.GetSite() == site {
+			return r.GetVersion()
+		}
+	}
+	return 0
+}
 
 func setSiteCmd(at int64, site string, state pb.SiteState) *pb.MetaCommand {
 	return &pb.MetaCommand{AtUnixMs: at, Op: &pb.MetaCommand_SetSite{SetSite: &pb.SiteRecord{

@@ -20,24 +20,24 @@ func TestSnapshotRestoreGivesTheSameRead(t *testing.T) {
 		cfg.TrailingLogs = 4            // The new replica cannot catch up by log.
 		cfg.SnapshotThreshold = 1 << 20 // Only the explicit snapshot below.
 	})
-	mustApply(t, g, setSiteCmd(1, "hz-a", pb.SiteState_SITE_DOWN))
-	mustApply(t, g, setSiteCmd(2, "sh-a", pb.SiteState_SITE_HEALTHY))
-	mustApply(t, g, pinCmd(3, 1, "sh-a"))
-	mustApply(t, g, pinCmd(4, 2, "hz-b"))
-	mustApply(t, g, pinCmd(5, 2, "")) // Unpinned before the snapshot: must stay gone.
+	mustApply(t, g, asController(t, g, setSiteCmd(1, "hz-a", pb.SiteState_SITE_DOWN)))
+	mustApply(t, g, asController(t, g, setSiteCmd(2, "sh-a", pb.SiteState_SITE_HEALTHY)))
+	mustApply(t, g, asController(t, g, pinCmd(3, 1, "sh-a")))
+	mustApply(t, g, asController(t, g, pinCmd(4, 2, "hz-b")))
+	mustApply(t, g, asController(t, g, pinCmd(5, 2, ""))) // Unpinned before the snapshot: must stay gone.
 	for i := range 40 {
 		mustApply(t, g, eventCmd(int64(10+i), "decision", fmt.Sprint(i)))
 	}
 	for i := range 10 {
 		mustApply(t, g, auditCmd(int64(60+i), "alice", fmt.Sprintf("drill %d", i)))
 	}
-	mustApply(t, g, drillCmd(70, "d1", pb.DrillState_DRILL_RUNNING))
+	mustApply(t, g, asController(t, g, drillCmd(70, "d1", pb.DrillState_DRILL_RUNNING)))
 	ctx, cancel := context.WithTimeout(context.Background(), catchUpMax)
 	defer cancel()
 	if err := g.Snapshot(ctx); err != nil {
 		t.Fatal(err)
 	}
-	mustApply(t, g, setSiteCmd(80, "hz-a", pb.SiteState_SITE_HEALTHY)) // After the snapshot: by log.
+	mustApply(t, g, asController(t, g, setSiteCmd(80, "hz-a", pb.SiteState_SITE_HEALTHY))) // After the snapshot: by log.
 
 	follower := newMetaNode(t, "n2", nil)
 	g2, err := follower.host.StartGroup(GroupID, FSM{}, nil)

@@ -610,11 +610,18 @@ func (x *CellWrite) GetLastOkUnixMs() int64 {
 }
 
 type MoveLeaderRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	CellId        uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
-	TargetNodeId  string                 `protobuf:"bytes,2,opt,name=target_node_id,json=targetNodeId,proto3" json:"target_node_id,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	CellId       uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
+	TargetNodeId string                 `protobuf:"bytes,2,opt,name=target_node_id,json=targetNodeId,proto3" json:"target_node_id,omitempty"`
+	// The meta term of the failover controller that asks: the Raft term of
+	// the meta group in which it leads. Each node keeps (in memory) the
+	// newest term it has seen and refuses an older one, so a controller
+	// that lost the meta leadership cannot move cells. 0: not a
+	// controller's move (an operator's or chaos tooling's, by hand): not
+	// fenced, and it does not change the newest term seen.
+	ControllerTerm uint64 `protobuf:"varint,3,opt,name=controller_term,json=controllerTerm,proto3" json:"controller_term,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *MoveLeaderRequest) Reset() {
@@ -659,6 +666,13 @@ func (x *MoveLeaderRequest) GetTargetNodeId() string {
 		return x.TargetNodeId
 	}
 	return ""
+}
+
+func (x *MoveLeaderRequest) GetControllerTerm() uint64 {
+	if x != nil {
+		return x.ControllerTerm
+	}
+	return 0
 }
 
 type MoveLeaderResponse struct {
@@ -714,13 +728,22 @@ func (x *MoveLeaderResponse) GetTerm() uint64 {
 }
 
 type SiteRecord struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Site          string                 `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
-	State         SiteState              `protobuf:"varint,2,opt,name=state,proto3,enum=cellpay.v1.SiteState" json:"state,omitempty"`
-	SinceUnixMs   int64                  `protobuf:"varint,3,opt,name=since_unix_ms,json=sinceUnixMs,proto3" json:"since_unix_ms,omitempty"`
-	Reason        string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Site        string                 `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	State       SiteState              `protobuf:"varint,2,opt,name=state,proto3,enum=cellpay.v1.SiteState" json:"state,omitempty"`
+	SinceUnixMs int64                  `protobuf:"varint,3,opt,name=since_unix_ms,json=sinceUnixMs,proto3" json:"since_unix_ms,omitempty"`
+	Reason      string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// How many times the site went down without FlapResetAfter of healthy
+	// time in between (flap damping: the hold-down before its cells fail
+	// back doubles with each). Written by the controller with the state.
+	Failures uint32 `protobuf:"varint,5,opt,name=failures,proto3" json:"failures,omitempty"`
+	// Stamped by the meta FSM: the record's version (1 for the site's first
+	// record, one more for each write) and the meta term of the controller
+	// that wrote it.
+	Version        uint64 `protobuf:"varint,6,opt,name=version,proto3" json:"version,omitempty"`
+	ControllerTerm uint64 `protobuf:"varint,7,opt,name=controller_term,json=controllerTerm,proto3" json:"controller_term,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *SiteRecord) Reset() {
@@ -779,6 +802,27 @@ func (x *SiteRecord) GetReason() string {
 		return x.Reason
 	}
 	return ""
+}
+
+func (x *SiteRecord) GetFailures() uint32 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
+func (x *SiteRecord) GetVersion() uint64 {
+	if x != nil {
+		return x.Version
+	}
+	return 0
+}
+
+func (x *SiteRecord) GetControllerTerm() uint64 {
+	if x != nil {
+		return x.ControllerTerm
+	}
+	return 0
 }
 
 // One failover-related event. Kinds: "site_state" (a site changed state;
@@ -1333,9 +1377,20 @@ type MetaCommand struct {
 	//	*MetaCommand_Audit
 	//	*MetaCommand_PutDrill
 	//	*MetaCommand_Pin
-	Op            isMetaCommand_Op `protobuf_oneof:"op"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	Op isMetaCommand_Op `protobuf_oneof:"op"`
+	// The meta term of the controller that proposes (term fencing): the FSM
+	// refuses a command whose controller_term is not the Raft term of its
+	// own log entry, i.e. a command of a controller whose leadership ended
+	// (even one that has since led again, in a newer term). Required for
+	// set_site, pin and put_drill; events and audit entries may carry 0
+	// (not fenced).
+	ControllerTerm uint64 `protobuf:"varint,7,opt,name=controller_term,json=controllerTerm,proto3" json:"controller_term,omitempty"`
+	// set_site only: the version of the site's record the controller last
+	// read or wrote (0: no record yet). Refused if the record has changed
+	// since (a conditional write).
+	ExpectedSiteVersion uint64 `protobuf:"varint,8,opt,name=expected_site_version,json=expectedSiteVersion,proto3" json:"expected_site_version,omitempty"`
+	unknownFields       protoimpl.UnknownFields
+	sizeCache           protoimpl.SizeCache
 }
 
 func (x *MetaCommand) Reset() {
@@ -1425,6 +1480,20 @@ func (x *MetaCommand) GetPin() *CellPin {
 		}
 	}
 	return nil
+}
+
+func (x *MetaCommand) GetControllerTerm() uint64 {
+	if x != nil {
+		return x.ControllerTerm
+	}
+	return 0
+}
+
+func (x *MetaCommand) GetExpectedSiteVersion() uint64 {
+	if x != nil {
+		return x.ExpectedSiteVersion
+	}
+	return 0
 }
 
 type isMetaCommand_Op interface {
@@ -1805,19 +1874,23 @@ const file_cellpay_v1_control_proto_rawDesc = "" +
 	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12$\n" +
 	"\x0eleader_node_id\x18\x02 \x01(\tR\fleaderNodeId\x12'\n" +
 	"\x10first_ok_unix_ms\x18\x03 \x01(\x03R\rfirstOkUnixMs\x12%\n" +
-	"\x0flast_ok_unix_ms\x18\x04 \x01(\x03R\flastOkUnixMs\"R\n" +
+	"\x0flast_ok_unix_ms\x18\x04 \x01(\x03R\flastOkUnixMs\"{\n" +
 	"\x11MoveLeaderRequest\x12\x17\n" +
 	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12$\n" +
-	"\x0etarget_node_id\x18\x02 \x01(\tR\ftargetNodeId\"N\n" +
+	"\x0etarget_node_id\x18\x02 \x01(\tR\ftargetNodeId\x12'\n" +
+	"\x0fcontroller_term\x18\x03 \x01(\x04R\x0econtrollerTerm\"N\n" +
 	"\x12MoveLeaderResponse\x12$\n" +
 	"\x0eleader_node_id\x18\x01 \x01(\tR\fleaderNodeId\x12\x12\n" +
-	"\x04term\x18\x02 \x01(\x04R\x04term\"\x89\x01\n" +
+	"\x04term\x18\x02 \x01(\x04R\x04term\"\xe8\x01\n" +
 	"\n" +
 	"SiteRecord\x12\x12\n" +
 	"\x04site\x18\x01 \x01(\tR\x04site\x12+\n" +
 	"\x05state\x18\x02 \x01(\x0e2\x15.cellpay.v1.SiteStateR\x05state\x12\"\n" +
 	"\rsince_unix_ms\x18\x03 \x01(\x03R\vsinceUnixMs\x12\x16\n" +
-	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xb3\x02\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x1a\n" +
+	"\bfailures\x18\x05 \x01(\rR\bfailures\x12\x18\n" +
+	"\aversion\x18\x06 \x01(\x04R\aversion\x12'\n" +
+	"\x0fcontroller_term\x18\a \x01(\x04R\x0econtrollerTerm\"\xb3\x02\n" +
 	"\tMetaEvent\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1c\n" +
 	"\n" +
@@ -1875,7 +1948,7 @@ const file_cellpay_v1_control_proto_rawDesc = "" +
 	"\bwarnings\x18\r \x03(\tR\bwarnings\x12\x16\n" +
 	"\x06reason\x18\x0e \x01(\tR\x06reason\x12#\n" +
 	"\rclient_errors\x18\x0f \x01(\x04R\fclientErrors\x123\n" +
-	"\x16client_errors_at_start\x18\x10 \x01(\x04R\x13clientErrorsAtStart\"\xa0\x02\n" +
+	"\x16client_errors_at_start\x18\x10 \x01(\x04R\x13clientErrorsAtStart\"\xfd\x02\n" +
 	"\vMetaCommand\x12\x1c\n" +
 	"\n" +
 	"at_unix_ms\x18\x01 \x01(\x03R\batUnixMs\x123\n" +
@@ -1883,7 +1956,9 @@ const file_cellpay_v1_control_proto_rawDesc = "" +
 	"\x05event\x18\x03 \x01(\v2\x15.cellpay.v1.MetaEventH\x00R\x05event\x12.\n" +
 	"\x05audit\x18\x04 \x01(\v2\x16.cellpay.v1.AuditEntryH\x00R\x05audit\x120\n" +
 	"\tput_drill\x18\x05 \x01(\v2\x11.cellpay.v1.DrillH\x00R\bputDrill\x12'\n" +
-	"\x03pin\x18\x06 \x01(\v2\x13.cellpay.v1.CellPinH\x00R\x03pinB\x04\n" +
+	"\x03pin\x18\x06 \x01(\v2\x13.cellpay.v1.CellPinH\x00R\x03pin\x12'\n" +
+	"\x0fcontroller_term\x18\a \x01(\x04R\x0econtrollerTerm\x122\n" +
+	"\x15expected_site_version\x18\b \x01(\x04R\x13expectedSiteVersionB\x04\n" +
 	"\x02op\"6\n" +
 	"\aCellPin\x12\x17\n" +
 	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12\x12\n" +

@@ -38,7 +38,9 @@ type ControlClient interface {
 	// This node's view of every site, and the state of its replicas.
 	Observe(ctx context.Context, in *ObserveRequest, opts ...grpc.CallOption) (*Observation, error)
 	// Moves a cell's leadership to a node. Must reach the cell's leader
-	// (otherwise UNAVAILABLE with reason NOT_LEADER and a hint).
+	// (otherwise UNAVAILABLE with reason NOT_LEADER and a hint). A move of
+	// an older controller_term than the newest this node has seen is
+	// refused: FAILED_PRECONDITION with reason STALE_TERM.
 	MoveLeader(ctx context.Context, in *MoveLeaderRequest, opts ...grpc.CallOption) (*MoveLeaderResponse, error)
 	// The meta group's records, from this meta replica's local state.
 	GetMetaStatus(ctx context.Context, in *MetaStatusRequest, opts ...grpc.CallOption) (*MetaStatus, error)
@@ -114,7 +116,9 @@ type ControlServer interface {
 	// This node's view of every site, and the state of its replicas.
 	Observe(context.Context, *ObserveRequest) (*Observation, error)
 	// Moves a cell's leadership to a node. Must reach the cell's leader
-	// (otherwise UNAVAILABLE with reason NOT_LEADER and a hint).
+	// (otherwise UNAVAILABLE with reason NOT_LEADER and a hint). A move of
+	// an older controller_term than the newest this node has seen is
+	// refused: FAILED_PRECONDITION with reason STALE_TERM.
 	MoveLeader(context.Context, *MoveLeaderRequest) (*MoveLeaderResponse, error)
 	// The meta group's records, from this meta replica's local state.
 	GetMetaStatus(context.Context, *MetaStatusRequest) (*MetaStatus, error)
