@@ -118,6 +118,7 @@ func FuzzApply(f *testing.F) {
 		{TimestampUnixMs: 18, Body: &pb.Command_PayoutAttempt{PayoutAttempt: &pb.PayoutAttempt{PayoutId: "po-1", AccountId: "a", Provider: "bank-a"}}},
 		payoutCmd(19, "po-2", "b", math.MaxInt64, "bank-a"),
 		outcomeCmd(20, "b", "po-2", "bank-a", pb.PayoutState_PAYOUT_STATE_SUCCEEDED, ""),
+		{TimestampUnixMs: 21, Body: &pb.Command_ExpireKeys{ExpireKeys: &pb.ExpireKeys{CutoffUnixMs: 200, MaxKeys: 2}}},
 	})
 	for _, cmd := range seeds {
 		data, err := proto.Marshal(cmd)
@@ -139,7 +140,7 @@ func FuzzApply(f *testing.F) {
 		var decoded pb.Command
 		decodeErr := proto.Unmarshal(data, &decoded)
 		switch decoded.GetBody().(type) {
-		case *pb.Command_OutboxDelivered, *pb.Command_PayoutOutcome, *pb.Command_PayoutAttempt:
+		case *pb.Command_OutboxDelivered, *pb.Command_PayoutOutcome, *pb.Command_PayoutAttempt, *pb.Command_ExpireKeys:
 			// Settling commands have no key: they are idempotent by the
 			// state they change, never replayed; conservation still holds.
 			if again.Replayed {

@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"math"
 
 	"google.golang.org/protobuf/proto"
 
@@ -57,10 +58,14 @@ func (Ledger) Apply(tx *replication.Tx, e replication.Entry) any {
 		return Applied{Result: a.finish(a.payoutOutcome(b.PayoutOutcome))}
 	case *pb.Command_PayoutAttempt:
 		return Applied{Result: a.finish(a.payoutAttempt(b.PayoutAttempt))}
+	case *pb.Command_ExpireKeys:
+		return Applied{Result: a.finish(a.expireKeys(b.ExpireKeys))}
 	}
 	key, field, retention := idempotencyOf(&cmd)
 	hash := paramsHash(&cmd)
-	if rec, ok := a.idempotency(key); ok && !expired(rec, a.now) {
+	// A stored record answers until ExpireKeys deletes it (retention.go):
+	// no clock is read here, so no leader's clock can expire a key early.
+	if rec, ok := a.idempotency(key); ok {
 		if string(rec.GetParamsSha256()) != string(hash[:]) {
 			return Applied{Result: errorResult(pb.ErrorReason_ERROR_REASON_IDEMPOTENCY_KEY_REUSED, field,
 				fmt.Sprintf("%s %q was already used with different parameters", field, idOf(&cmd)))}
@@ -91,20 +96,28 @@ func (Ledger) Apply(tx *replication.Tx, e replication.Entry) any {
 	}
 	a.finish(res)
 	a.put(key, &pb.IdempotencyRecord{ParamsSha256: hash[:], Result: res, CreatedAtUnixMs: a.now, RetentionMs: retention})
+	if retention > 0 {
+		expiresAt, ok := addInt64(a.now, retention)
+		if !ok {
+			expiresAt = math.MaxInt64
+		}
+		a.st.set(expiryKey(expiresAt, key), nil)
+	}
 	a.st.flush()
 	return Applied{Result: res, Stored: true}
 }
 
 // idempotencyOf returns the command's key (in its kind's namespace, see
-// keys.go), the request field that names it, and how long it is kept. A
-// transfer's id is kept forever: it also names the transfer (in the
-// payer's cell, and for a credit in the payee's); so is a payout's.
-// OutboxDelivered, PayoutOutcome and PayoutAttempt have none (see Apply).
+// keys.go), the request field that names it, and how long it is kept
+// (retention.go): only a deposit's key has a retention; a transfer's id
+// also names the transfer (in the payer's cell, and for a credit in the
+// payee's), a payout's its payout, an account's key its account, so they
+// are kept forever. Settling and janitor commands have none (see Apply).
 func idempotencyOf(cmd *pb.Command) (key []byte, field string, retentionMs int64) {
 	retention := max(cmd.GetIdempotencyRetentionMs(), 0)
 	switch b := cmd.GetBody().(type) {
 	case *pb.Command_CreateAccount:
-		return accountIdempotencyKey(b.CreateAccount.GetAccountId(), b.CreateAccount.GetIdempotencyKey()), "idempotency_key", retention
+		return accountIdempotencyKey(b.CreateAccount.GetAccountId(), b.CreateAccount.GetIdempotencyKey()), "idempotency_key", 0
 	case *pb.Command_Deposit:
 		return depositIdempotencyKey(b.Deposit.GetAccountId(), b.Deposit.GetIdempotencyKey()), "idempotency_key", retention
 	case *pb.Command_Transfer:
@@ -144,11 +157,6 @@ func paramsHash(cmd *pb.Command) [32]byte {
 		panic(fmt.Sprintf("cell: marshal of a decoded command failed: %v", err))
 	}
 	return sha256.Sum256(b)
-}
-
-func expired(rec *pb.IdempotencyRecord, nowUnixMs int64) bool {
-	r := rec.GetRetentionMs()
-	return r > 0 && nowUnixMs-rec.GetCreatedAtUnixMs() >= r
 }
 
 func errorResult(reason pb.ErrorReason, field, msg string) *pb.CommandResult {

@@ -65,6 +65,7 @@ type Node struct {
 	service *Service
 	relay   *relay          // nil without a Courier
 	payouts *payoutExecutor // nil without providers
+	janitor *keyJanitor     // expires deposit keys past their retention
 	logger  *slog.Logger
 	// stopLeaderWatch ends the metrics' leader watch (nil without metrics).
 	stopLeaderWatch func()
@@ -190,6 +191,8 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		n.service.relay = n.relay
 		go n.relay.run()
 	}
+	n.janitor = newKeyJanitor(host, n.service, ids, 0, n.logger)
+	go n.janitor.run()
 	pb.RegisterCellServer(n.server, n.service)
 	// Routers probe nodes with the standard health service.
 	healthpb.RegisterHealthServer(n.server, health.NewServer())
@@ -246,6 +249,9 @@ func (n *Node) Close(drain time.Duration) error {
 	<-n.served
 	if n.stopLeaderWatch != nil {
 		n.stopLeaderWatch()
+	}
+	if n.janitor != nil {
+		n.janitor.close()
 	}
 	if n.relay != nil {
 		n.relay.close()

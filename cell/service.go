@@ -30,8 +30,9 @@ type ServiceConfig struct {
 	// ProposalTimeout bounds how long a mutation waits to be applied.
 	// Default 5 s. Past it the outcome is UNKNOWN (retry with the same key).
 	ProposalTimeout time.Duration
-	// IdempotencyRetention is how long CreateAccount and Deposit keys are
-	// kept (0: forever, the default). Transfer ids are kept forever.
+	// IdempotencyRetention is how long Deposit keys are kept (0: the
+	// default, DefaultDepositKeyRetention; negative: forever). Every other
+	// kind's keys are kept forever (retention.go).
 	IdempotencyRetention time.Duration
 	// Now is the leader's clock, stamped into each command. Default time.Now.
 	Now func() time.Time
@@ -66,6 +67,12 @@ func NewService(host *replication.Host, dir Directory, cfg ServiceConfig) *Servi
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	switch {
+	case cfg.IdempotencyRetention == 0:
+		cfg.IdempotencyRetention = DefaultDepositKeyRetention
+	case cfg.IdempotencyRetention < 0:
+		cfg.IdempotencyRetention = 0 // forever
 	}
 	if cfg.CrossCellWait == 0 {
 		cfg.CrossCellWait = time.Second
@@ -126,7 +133,7 @@ func (s *Service) proposeReplayed(ctx context.Context, cellID uint64, cmd *pb.Co
 	var applyTook time.Duration // zero unless applied
 	defer func() { s.metrics.proposed(cellID, cmd, applyTook, replayed, err) }()
 	cmd.TimestampUnixMs = s.cfg.Now().UnixMilli()
-	if _, isTransfer := cmd.GetBody().(*pb.Command_Transfer); !isTransfer {
+	if _, isDeposit := cmd.GetBody().(*pb.Command_Deposit); isDeposit {
 		cmd.IdempotencyRetentionMs = s.cfg.IdempotencyRetention.Milliseconds()
 	}
 	data, err := proto.Marshal(cmd)

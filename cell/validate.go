@@ -199,6 +199,11 @@ func validateCommand(cmd *pb.Command) error {
 			return err
 		}
 		return validID("provider", b.PayoutAttempt.GetProvider(), providerNameBytesMax)
+	case *pb.Command_ExpireKeys:
+		if b.ExpireKeys == nil {
+			return &InputError{Field: "command", Reason: "is required"}
+		}
+		return nil
 	case *pb.Command_OutboxDelivered:
 		if b.OutboxDelivered == nil {
 			return &InputError{Field: "command", Reason: "is required"}

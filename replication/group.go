@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/hashicorp/raft"
@@ -31,8 +30,7 @@ type Group struct {
 	stopped      chan struct{}
 	watchDone    chan struct{}
 
-	readMu        sync.Mutex
-	readReadyTerm uint64 // the term whose first barrier has been applied
+	reads readBatcher // linearizable reads share barriers
 }
 
 // ID is the group id (the cell id).
@@ -110,43 +108,22 @@ func wait(ctx context.Context, f raft.Future) error {
 }
 
 // LinearizableRead returns once this replica's state reflects every write
-// acknowledged before the call (ReadIndex): the leader confirms it is still
-// leader with a quorum, then waits until it has applied the commit index.
-// A leader cut off from its quorum cannot pass (fencing).
+// acknowledged before the call (a read index of our own, readindex.go): a
+// barrier entry that started after the call commits in this leader's term,
+// then the replica waits until it has applied it. A leader cut off from its
+// quorum, or already replaced, cannot pass (fencing).
 func (g *Group) LinearizableRead(ctx context.Context) error {
 	if !g.IsLeader() {
 		return g.notLeader()
 	}
-	if err := g.ensureReadReady(ctx); err != nil {
+	index, err := g.reads.wait(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
 		return err
 	}
-	if err := wait(ctx, g.raft.VerifyLeader()); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return g.notLeader()
-	}
-	return g.waitApplied(ctx, g.raft.CommitIndex())
-}
-
-// ensureReadReady makes sure the current term's leader has applied an entry
-// of its own term; before that its commit index may lag writes acknowledged
-// by the previous leader.
-func (g *Group) ensureReadReady(ctx context.Context) error {
-	g.readMu.Lock()
-	defer g.readMu.Unlock()
-	term := g.raft.CurrentTerm()
-	if g.readReadyTerm == term {
-		return nil
-	}
-	if err := wait(ctx, g.raft.Barrier(g.timing.ElectionTimeout)); err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return g.notLeader()
-	}
-	g.readReadyTerm = term
-	return nil
+	return g.waitApplied(ctx, index)
 }
 
 func (g *Group) waitApplied(ctx context.Context, index uint64) error {

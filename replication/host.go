@@ -192,6 +192,7 @@ func (h *Host) startGroup(id uint64, sm StateMachine, peers []Peer) (*Group, err
 		observations: make(chan raft.Observation, 64),
 		stopped:      make(chan struct{}), watchDone: make(chan struct{}),
 	}
+	g.reads.g = g
 	g.observer = raft.NewObserver(g.observations, false, func(o *raft.Observation) bool {
 		_, ok := o.Data.(raft.LeaderObservation)
 		return ok

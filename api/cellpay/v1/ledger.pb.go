@@ -343,6 +343,7 @@ type Command struct {
 	//	*Command_Payout
 	//	*Command_PayoutOutcome
 	//	*Command_PayoutAttempt
+	//	*Command_ExpireKeys
 	Body          isCommand_Body `protobuf_oneof:"body"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -471,6 +472,15 @@ func (x *Command) GetPayoutAttempt() *PayoutAttempt {
 	return nil
 }
 
+func (x *Command) GetExpireKeys() *ExpireKeys {
+	if x != nil {
+		if x, ok := x.Body.(*Command_ExpireKeys); ok {
+			return x.ExpireKeys
+		}
+	}
+	return nil
+}
+
 type isCommand_Body interface {
 	isCommand_Body()
 }
@@ -514,6 +524,12 @@ type Command_PayoutAttempt struct {
 	PayoutAttempt *PayoutAttempt `protobuf:"bytes,17,opt,name=payout_attempt,json=payoutAttempt,proto3,oneof"`
 }
 
+type Command_ExpireKeys struct {
+	// The key janitor on the leader: deletes idempotency records whose
+	// retention ended at or before cutoff (see cell/retention.go).
+	ExpireKeys *ExpireKeys `protobuf:"bytes,18,opt,name=expire_keys,json=expireKeys,proto3,oneof"`
+}
+
 func (*Command_CreateAccount) isCommand_Body() {}
 
 func (*Command_Deposit) isCommand_Body() {}
@@ -529,6 +545,8 @@ func (*Command_Payout) isCommand_Body() {}
 func (*Command_PayoutOutcome) isCommand_Body() {}
 
 func (*Command_PayoutAttempt) isCommand_Body() {}
+
+func (*Command_ExpireKeys) isCommand_Body() {}
 
 type CreateAccount struct {
 	state                protoimpl.MessageState `protogen:"open.v1"`
@@ -1296,6 +1314,117 @@ func (x *PayoutRecord) GetFirstSubmitAtUnixMs() int64 {
 	return 0
 }
 
+// Deletes at most max_keys idempotency records whose created_at +
+// retention is at or before cutoff_unix_ms. Keys are never expired on
+// lookup, only by this command, so a leader whose clock runs ahead cannot
+// make a retry execute twice by stamping it late.
+type ExpireKeys struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	CutoffUnixMs  int64                  `protobuf:"varint,1,opt,name=cutoff_unix_ms,json=cutoffUnixMs,proto3" json:"cutoff_unix_ms,omitempty"`
+	MaxKeys       uint32                 `protobuf:"varint,2,opt,name=max_keys,json=maxKeys,proto3" json:"max_keys,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ExpireKeys) Reset() {
+	*x = ExpireKeys{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ExpireKeys) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ExpireKeys) ProtoMessage() {}
+
+func (x *ExpireKeys) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ExpireKeys.ProtoReflect.Descriptor instead.
+func (*ExpireKeys) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ExpireKeys) GetCutoffUnixMs() int64 {
+	if x != nil {
+		return x.CutoffUnixMs
+	}
+	return 0
+}
+
+func (x *ExpireKeys) GetMaxKeys() uint32 {
+	if x != nil {
+		return x.MaxKeys
+	}
+	return 0
+}
+
+// What ExpireKeys did.
+type KeysExpired struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	Count uint32                 `protobuf:"varint,1,opt,name=count,proto3" json:"count,omitempty"`
+	// The expiry time of the last key deleted (0: none): the next run may
+	// start there.
+	LastExpiryUnixMs int64 `protobuf:"varint,2,opt,name=last_expiry_unix_ms,json=lastExpiryUnixMs,proto3" json:"last_expiry_unix_ms,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *KeysExpired) Reset() {
+	*x = KeysExpired{}
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[11]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *KeysExpired) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*KeysExpired) ProtoMessage() {}
+
+func (x *KeysExpired) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[11]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use KeysExpired.ProtoReflect.Descriptor instead.
+func (*KeysExpired) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{11}
+}
+
+func (x *KeysExpired) GetCount() uint32 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+func (x *KeysExpired) GetLastExpiryUnixMs() int64 {
+	if x != nil {
+		return x.LastExpiryUnixMs
+	}
+	return 0
+}
+
 // The executor is about to Submit a payout to its current provider.
 type PayoutAttempt struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
@@ -1308,7 +1437,7 @@ type PayoutAttempt struct {
 
 func (x *PayoutAttempt) Reset() {
 	*x = PayoutAttempt{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[10]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1320,7 +1449,7 @@ func (x *PayoutAttempt) String() string {
 func (*PayoutAttempt) ProtoMessage() {}
 
 func (x *PayoutAttempt) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[10]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1333,7 +1462,7 @@ func (x *PayoutAttempt) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayoutAttempt.ProtoReflect.Descriptor instead.
 func (*PayoutAttempt) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{10}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *PayoutAttempt) GetPayoutId() string {
@@ -1367,7 +1496,7 @@ type PayoutRequest struct {
 
 func (x *PayoutRequest) Reset() {
 	*x = PayoutRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[11]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1379,7 +1508,7 @@ func (x *PayoutRequest) String() string {
 func (*PayoutRequest) ProtoMessage() {}
 
 func (x *PayoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[11]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1392,7 +1521,7 @@ func (x *PayoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PayoutRequest.ProtoReflect.Descriptor instead.
 func (*PayoutRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{11}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *PayoutRequest) GetCellId() uint64 {
@@ -1421,7 +1550,7 @@ type GetPayoutRequest struct {
 
 func (x *GetPayoutRequest) Reset() {
 	*x = GetPayoutRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[12]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1433,7 +1562,7 @@ func (x *GetPayoutRequest) String() string {
 func (*GetPayoutRequest) ProtoMessage() {}
 
 func (x *GetPayoutRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[12]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1446,7 +1575,7 @@ func (x *GetPayoutRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetPayoutRequest.ProtoReflect.Descriptor instead.
 func (*GetPayoutRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{12}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *GetPayoutRequest) GetCellId() uint64 {
@@ -1484,7 +1613,7 @@ type ListPayoutsRequest struct {
 
 func (x *ListPayoutsRequest) Reset() {
 	*x = ListPayoutsRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[13]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1496,7 +1625,7 @@ func (x *ListPayoutsRequest) String() string {
 func (*ListPayoutsRequest) ProtoMessage() {}
 
 func (x *ListPayoutsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[13]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1509,7 +1638,7 @@ func (x *ListPayoutsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPayoutsRequest.ProtoReflect.Descriptor instead.
 func (*ListPayoutsRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{13}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ListPayoutsRequest) GetCellId() uint64 {
@@ -1550,7 +1679,7 @@ type ListPayoutsResponse struct {
 
 func (x *ListPayoutsResponse) Reset() {
 	*x = ListPayoutsResponse{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[14]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1562,7 +1691,7 @@ func (x *ListPayoutsResponse) String() string {
 func (*ListPayoutsResponse) ProtoMessage() {}
 
 func (x *ListPayoutsResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[14]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1575,7 +1704,7 @@ func (x *ListPayoutsResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListPayoutsResponse.ProtoReflect.Descriptor instead.
 func (*ListPayoutsResponse) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{14}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{16}
 }
 
 func (x *ListPayoutsResponse) GetPayouts() []*PayoutRecord {
@@ -1604,7 +1733,7 @@ type OutboxRecord struct {
 
 func (x *OutboxRecord) Reset() {
 	*x = OutboxRecord{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[15]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1616,7 +1745,7 @@ func (x *OutboxRecord) String() string {
 func (*OutboxRecord) ProtoMessage() {}
 
 func (x *OutboxRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[15]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1629,7 +1758,7 @@ func (x *OutboxRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use OutboxRecord.ProtoReflect.Descriptor instead.
 func (*OutboxRecord) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{15}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *OutboxRecord) GetTransfer() *Transfer {
@@ -1661,7 +1790,7 @@ type DepositRecord struct {
 
 func (x *DepositRecord) Reset() {
 	*x = DepositRecord{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[16]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1673,7 +1802,7 @@ func (x *DepositRecord) String() string {
 func (*DepositRecord) ProtoMessage() {}
 
 func (x *DepositRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[16]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1686,7 +1815,7 @@ func (x *DepositRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DepositRecord.ProtoReflect.Descriptor instead.
 func (*DepositRecord) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{16}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *DepositRecord) GetIdempotencyKey() string {
@@ -1763,7 +1892,7 @@ type TransferRecord struct {
 
 func (x *TransferRecord) Reset() {
 	*x = TransferRecord{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[17]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1775,7 +1904,7 @@ func (x *TransferRecord) String() string {
 func (*TransferRecord) ProtoMessage() {}
 
 func (x *TransferRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[17]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1788,7 +1917,7 @@ func (x *TransferRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferRecord.ProtoReflect.Descriptor instead.
 func (*TransferRecord) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{17}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TransferRecord) GetTransferId() string {
@@ -1894,7 +2023,7 @@ type LedgerError struct {
 
 func (x *LedgerError) Reset() {
 	*x = LedgerError{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[18]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1906,7 +2035,7 @@ func (x *LedgerError) String() string {
 func (*LedgerError) ProtoMessage() {}
 
 func (x *LedgerError) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[18]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1919,7 +2048,7 @@ func (x *LedgerError) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use LedgerError.ProtoReflect.Descriptor instead.
 func (*LedgerError) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{18}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{20}
 }
 
 func (x *LedgerError) GetReason() ErrorReason {
@@ -1953,6 +2082,7 @@ type CommandResult struct {
 	//	*CommandResult_Transfer
 	//	*CommandResult_Error
 	//	*CommandResult_Payout
+	//	*CommandResult_KeysExpired
 	Outcome       isCommandResult_Outcome `protobuf_oneof:"outcome"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
@@ -1960,7 +2090,7 @@ type CommandResult struct {
 
 func (x *CommandResult) Reset() {
 	*x = CommandResult{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[19]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1972,7 +2102,7 @@ func (x *CommandResult) String() string {
 func (*CommandResult) ProtoMessage() {}
 
 func (x *CommandResult) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[19]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1985,7 +2115,7 @@ func (x *CommandResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CommandResult.ProtoReflect.Descriptor instead.
 func (*CommandResult) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{19}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *CommandResult) GetOutcome() isCommandResult_Outcome {
@@ -2040,6 +2170,15 @@ func (x *CommandResult) GetPayout() *PayoutRecord {
 	return nil
 }
 
+func (x *CommandResult) GetKeysExpired() *KeysExpired {
+	if x != nil {
+		if x, ok := x.Outcome.(*CommandResult_KeysExpired); ok {
+			return x.KeysExpired
+		}
+	}
+	return nil
+}
+
 type isCommandResult_Outcome interface {
 	isCommandResult_Outcome()
 }
@@ -2064,6 +2203,10 @@ type CommandResult_Payout struct {
 	Payout *PayoutRecord `protobuf:"bytes,5,opt,name=payout,proto3,oneof"`
 }
 
+type CommandResult_KeysExpired struct {
+	KeysExpired *KeysExpired `protobuf:"bytes,6,opt,name=keys_expired,json=keysExpired,proto3,oneof"`
+}
+
 func (*CommandResult_Account) isCommandResult_Outcome() {}
 
 func (*CommandResult_Deposit) isCommandResult_Outcome() {}
@@ -2073,6 +2216,8 @@ func (*CommandResult_Transfer) isCommandResult_Outcome() {}
 func (*CommandResult_Error) isCommandResult_Outcome() {}
 
 func (*CommandResult_Payout) isCommandResult_Outcome() {}
+
+func (*CommandResult_KeysExpired) isCommandResult_Outcome() {}
 
 // What an idempotency key remembers: a hash of the command's parameters and
 // the result of its first execution.
@@ -2088,7 +2233,7 @@ type IdempotencyRecord struct {
 
 func (x *IdempotencyRecord) Reset() {
 	*x = IdempotencyRecord{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[20]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2100,7 +2245,7 @@ func (x *IdempotencyRecord) String() string {
 func (*IdempotencyRecord) ProtoMessage() {}
 
 func (x *IdempotencyRecord) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[20]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2113,7 +2258,7 @@ func (x *IdempotencyRecord) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IdempotencyRecord.ProtoReflect.Descriptor instead.
 func (*IdempotencyRecord) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{20}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *IdempotencyRecord) GetParamsSha256() []byte {
@@ -2154,7 +2299,7 @@ type CreateAccountRequest struct {
 
 func (x *CreateAccountRequest) Reset() {
 	*x = CreateAccountRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[21]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2166,7 +2311,7 @@ func (x *CreateAccountRequest) String() string {
 func (*CreateAccountRequest) ProtoMessage() {}
 
 func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[21]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2179,7 +2324,7 @@ func (x *CreateAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreateAccountRequest.ProtoReflect.Descriptor instead.
 func (*CreateAccountRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{21}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{23}
 }
 
 func (x *CreateAccountRequest) GetCellId() uint64 {
@@ -2206,7 +2351,7 @@ type DepositRequest struct {
 
 func (x *DepositRequest) Reset() {
 	*x = DepositRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[22]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2218,7 +2363,7 @@ func (x *DepositRequest) String() string {
 func (*DepositRequest) ProtoMessage() {}
 
 func (x *DepositRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[22]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2231,7 +2376,7 @@ func (x *DepositRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use DepositRequest.ProtoReflect.Descriptor instead.
 func (*DepositRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{22}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *DepositRequest) GetCellId() uint64 {
@@ -2258,7 +2403,7 @@ type TransferRequest struct {
 
 func (x *TransferRequest) Reset() {
 	*x = TransferRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[23]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2270,7 +2415,7 @@ func (x *TransferRequest) String() string {
 func (*TransferRequest) ProtoMessage() {}
 
 func (x *TransferRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[23]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2283,7 +2428,7 @@ func (x *TransferRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TransferRequest.ProtoReflect.Descriptor instead.
 func (*TransferRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{23}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *TransferRequest) GetCellId() uint64 {
@@ -2310,7 +2455,7 @@ type CreditInRequest struct {
 
 func (x *CreditInRequest) Reset() {
 	*x = CreditInRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[24]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2322,7 +2467,7 @@ func (x *CreditInRequest) String() string {
 func (*CreditInRequest) ProtoMessage() {}
 
 func (x *CreditInRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[24]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2335,7 +2480,7 @@ func (x *CreditInRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CreditInRequest.ProtoReflect.Descriptor instead.
 func (*CreditInRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{24}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{26}
 }
 
 func (x *CreditInRequest) GetCellId() uint64 {
@@ -2362,7 +2507,7 @@ type GetAccountRequest struct {
 
 func (x *GetAccountRequest) Reset() {
 	*x = GetAccountRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[25]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2374,7 +2519,7 @@ func (x *GetAccountRequest) String() string {
 func (*GetAccountRequest) ProtoMessage() {}
 
 func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[25]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2387,7 +2532,7 @@ func (x *GetAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetAccountRequest.ProtoReflect.Descriptor instead.
 func (*GetAccountRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{25}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *GetAccountRequest) GetCellId() uint64 {
@@ -2418,7 +2563,7 @@ type GetTransferRequest struct {
 
 func (x *GetTransferRequest) Reset() {
 	*x = GetTransferRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[26]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2430,7 +2575,7 @@ func (x *GetTransferRequest) String() string {
 func (*GetTransferRequest) ProtoMessage() {}
 
 func (x *GetTransferRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[26]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2443,7 +2588,7 @@ func (x *GetTransferRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use GetTransferRequest.ProtoReflect.Descriptor instead.
 func (*GetTransferRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{26}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *GetTransferRequest) GetCellId() uint64 {
@@ -2488,7 +2633,7 @@ type ListTransfersRequest struct {
 
 func (x *ListTransfersRequest) Reset() {
 	*x = ListTransfersRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[27]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2500,7 +2645,7 @@ func (x *ListTransfersRequest) String() string {
 func (*ListTransfersRequest) ProtoMessage() {}
 
 func (x *ListTransfersRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[27]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2513,7 +2658,7 @@ func (x *ListTransfersRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTransfersRequest.ProtoReflect.Descriptor instead.
 func (*ListTransfersRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{27}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *ListTransfersRequest) GetCellId() uint64 {
@@ -2555,7 +2700,7 @@ type ListTransfersResponse struct {
 
 func (x *ListTransfersResponse) Reset() {
 	*x = ListTransfersResponse{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[28]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2567,7 +2712,7 @@ func (x *ListTransfersResponse) String() string {
 func (*ListTransfersResponse) ProtoMessage() {}
 
 func (x *ListTransfersResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[28]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2580,7 +2725,7 @@ func (x *ListTransfersResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTransfersResponse.ProtoReflect.Descriptor instead.
 func (*ListTransfersResponse) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{28}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{30}
 }
 
 func (x *ListTransfersResponse) GetTransfers() []*TransferRecord {
@@ -2609,7 +2754,7 @@ type ReplicaStatusRequest struct {
 
 func (x *ReplicaStatusRequest) Reset() {
 	*x = ReplicaStatusRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[29]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2621,7 +2766,7 @@ func (x *ReplicaStatusRequest) String() string {
 func (*ReplicaStatusRequest) ProtoMessage() {}
 
 func (x *ReplicaStatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[29]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2634,7 +2779,7 @@ func (x *ReplicaStatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaStatusRequest.ProtoReflect.Descriptor instead.
 func (*ReplicaStatusRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{29}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *ReplicaStatusRequest) GetCellId() uint64 {
@@ -2671,7 +2816,7 @@ type ReplicaStatusResponse struct {
 
 func (x *ReplicaStatusResponse) Reset() {
 	*x = ReplicaStatusResponse{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[30]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2683,7 +2828,7 @@ func (x *ReplicaStatusResponse) String() string {
 func (*ReplicaStatusResponse) ProtoMessage() {}
 
 func (x *ReplicaStatusResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[30]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2696,7 +2841,7 @@ func (x *ReplicaStatusResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReplicaStatusResponse.ProtoReflect.Descriptor instead.
 func (*ReplicaStatusResponse) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{30}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *ReplicaStatusResponse) GetCellId() uint64 {
@@ -2771,7 +2916,7 @@ type CheckpointRequest struct {
 
 func (x *CheckpointRequest) Reset() {
 	*x = CheckpointRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[31]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2783,7 +2928,7 @@ func (x *CheckpointRequest) String() string {
 func (*CheckpointRequest) ProtoMessage() {}
 
 func (x *CheckpointRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[31]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2796,7 +2941,7 @@ func (x *CheckpointRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointRequest.ProtoReflect.Descriptor instead.
 func (*CheckpointRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{31}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{33}
 }
 
 func (x *CheckpointRequest) GetCellId() uint64 {
@@ -2816,7 +2961,7 @@ type CheckpointResponse struct {
 
 func (x *CheckpointResponse) Reset() {
 	*x = CheckpointResponse{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[32]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2828,7 +2973,7 @@ func (x *CheckpointResponse) String() string {
 func (*CheckpointResponse) ProtoMessage() {}
 
 func (x *CheckpointResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[32]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2841,7 +2986,7 @@ func (x *CheckpointResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointResponse.ProtoReflect.Descriptor instead.
 func (*CheckpointResponse) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{32}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *CheckpointResponse) GetCellId() uint64 {
@@ -2868,7 +3013,7 @@ type CheckpointDigestRequest struct {
 
 func (x *CheckpointDigestRequest) Reset() {
 	*x = CheckpointDigestRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[33]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2880,7 +3025,7 @@ func (x *CheckpointDigestRequest) String() string {
 func (*CheckpointDigestRequest) ProtoMessage() {}
 
 func (x *CheckpointDigestRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[33]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2893,7 +3038,7 @@ func (x *CheckpointDigestRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointDigestRequest.ProtoReflect.Descriptor instead.
 func (*CheckpointDigestRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{33}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *CheckpointDigestRequest) GetCellId() uint64 {
@@ -2922,7 +3067,7 @@ type RangeDigest struct {
 
 func (x *RangeDigest) Reset() {
 	*x = RangeDigest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[34]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2934,7 +3079,7 @@ func (x *RangeDigest) String() string {
 func (*RangeDigest) ProtoMessage() {}
 
 func (x *RangeDigest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[34]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2947,7 +3092,7 @@ func (x *RangeDigest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RangeDigest.ProtoReflect.Descriptor instead.
 func (*RangeDigest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{34}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *RangeDigest) GetLower() []byte {
@@ -2995,7 +3140,7 @@ type CheckpointDigestResponse struct {
 
 func (x *CheckpointDigestResponse) Reset() {
 	*x = CheckpointDigestResponse{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[35]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3007,7 +3152,7 @@ func (x *CheckpointDigestResponse) String() string {
 func (*CheckpointDigestResponse) ProtoMessage() {}
 
 func (x *CheckpointDigestResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[35]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3020,7 +3165,7 @@ func (x *CheckpointDigestResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use CheckpointDigestResponse.ProtoReflect.Descriptor instead.
 func (*CheckpointDigestResponse) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{35}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *CheckpointDigestResponse) GetCellId() uint64 {
@@ -3077,7 +3222,7 @@ type ReconcileCellRequest struct {
 
 func (x *ReconcileCellRequest) Reset() {
 	*x = ReconcileCellRequest{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[36]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3089,7 +3234,7 @@ func (x *ReconcileCellRequest) String() string {
 func (*ReconcileCellRequest) ProtoMessage() {}
 
 func (x *ReconcileCellRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[36]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3102,7 +3247,7 @@ func (x *ReconcileCellRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileCellRequest.ProtoReflect.Descriptor instead.
 func (*ReconcileCellRequest) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{36}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *ReconcileCellRequest) GetCellId() uint64 {
@@ -3135,7 +3280,7 @@ type ReconcileCellResponse struct {
 
 func (x *ReconcileCellResponse) Reset() {
 	*x = ReconcileCellResponse{}
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[37]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3147,7 +3292,7 @@ func (x *ReconcileCellResponse) String() string {
 func (*ReconcileCellResponse) ProtoMessage() {}
 
 func (x *ReconcileCellResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_cellpay_v1_ledger_proto_msgTypes[37]
+	mi := &file_cellpay_v1_ledger_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3160,7 +3305,7 @@ func (x *ReconcileCellResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ReconcileCellResponse.ProtoReflect.Descriptor instead.
 func (*ReconcileCellResponse) Descriptor() ([]byte, []int) {
-	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{37}
+	return file_cellpay_v1_ledger_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *ReconcileCellResponse) GetCellId() uint64 {
@@ -3211,7 +3356,7 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\x16allow_negative_balance\x18\x04 \x01(\bR\x14allowNegativeBalance\x12+\n" +
 	"\x12created_at_unix_ms\x18\x05 \x01(\x03R\x0fcreatedAtUnixMs\x12\x18\n" +
 	"\aversion\x18\x06 \x01(\x04R\aversion\x12'\n" +
-	"\x0funknown_payouts\x18\a \x01(\rR\x0eunknownPayouts\"\xd5\x04\n" +
+	"\x0funknown_payouts\x18\a \x01(\rR\x0eunknownPayouts\"\x90\x05\n" +
 	"\aCommand\x12*\n" +
 	"\x11timestamp_unix_ms\x18\x01 \x01(\x03R\x0ftimestampUnixMs\x128\n" +
 	"\x18idempotency_retention_ms\x18\x02 \x01(\x03R\x16idempotencyRetentionMs\x12B\n" +
@@ -3223,7 +3368,9 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\x10outbox_delivered\x18\x0e \x01(\v2\x1b.cellpay.v1.OutboxDeliveredH\x00R\x0foutboxDelivered\x12,\n" +
 	"\x06payout\x18\x0f \x01(\v2\x12.cellpay.v1.PayoutH\x00R\x06payout\x12B\n" +
 	"\x0epayout_outcome\x18\x10 \x01(\v2\x19.cellpay.v1.PayoutOutcomeH\x00R\rpayoutOutcome\x12B\n" +
-	"\x0epayout_attempt\x18\x11 \x01(\v2\x19.cellpay.v1.PayoutAttemptH\x00R\rpayoutAttemptB\x06\n" +
+	"\x0epayout_attempt\x18\x11 \x01(\v2\x19.cellpay.v1.PayoutAttemptH\x00R\rpayoutAttempt\x129\n" +
+	"\vexpire_keys\x18\x12 \x01(\v2\x16.cellpay.v1.ExpireKeysH\x00R\n" +
+	"expireKeysB\x06\n" +
 	"\x04body\"\xa9\x01\n" +
 	"\rCreateAccount\x12'\n" +
 	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\x1d\n" +
@@ -3300,7 +3447,14 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\x13balance_after_minor\x18\r \x01(\x03R\x11balanceAfterMinor\x12,\n" +
 	"\x12provider_payout_id\x18\x0e \x01(\tR\x10providerPayoutId\x12'\n" +
 	"\x0fsubmit_attempts\x18\x0f \x01(\rR\x0esubmitAttempts\x124\n" +
-	"\x17first_submit_at_unix_ms\x18\x10 \x01(\x03R\x13firstSubmitAtUnixMs\"g\n" +
+	"\x17first_submit_at_unix_ms\x18\x10 \x01(\x03R\x13firstSubmitAtUnixMs\"M\n" +
+	"\n" +
+	"ExpireKeys\x12$\n" +
+	"\x0ecutoff_unix_ms\x18\x01 \x01(\x03R\fcutoffUnixMs\x12\x19\n" +
+	"\bmax_keys\x18\x02 \x01(\rR\amaxKeys\"R\n" +
+	"\vKeysExpired\x12\x14\n" +
+	"\x05count\x18\x01 \x01(\rR\x05count\x12-\n" +
+	"\x13last_expiry_unix_ms\x18\x02 \x01(\x03R\x10lastExpiryUnixMs\"g\n" +
 	"\rPayoutAttempt\x12\x1b\n" +
 	"\tpayout_id\x18\x01 \x01(\tR\bpayoutId\x12\x1d\n" +
 	"\n" +
@@ -3356,13 +3510,14 @@ const file_cellpay_v1_ledger_proto_rawDesc = "" +
 	"\vLedgerError\x12/\n" +
 	"\x06reason\x18\x01 \x01(\x0e2\x17.cellpay.v1.ErrorReasonR\x06reason\x12\x18\n" +
 	"\amessage\x18\x02 \x01(\tR\amessage\x12\x14\n" +
-	"\x05field\x18\x03 \x01(\tR\x05field\"\xa1\x02\n" +
+	"\x05field\x18\x03 \x01(\tR\x05field\"\xdf\x02\n" +
 	"\rCommandResult\x12/\n" +
 	"\aaccount\x18\x01 \x01(\v2\x13.cellpay.v1.AccountH\x00R\aaccount\x125\n" +
 	"\adeposit\x18\x02 \x01(\v2\x19.cellpay.v1.DepositRecordH\x00R\adeposit\x128\n" +
 	"\btransfer\x18\x03 \x01(\v2\x1a.cellpay.v1.TransferRecordH\x00R\btransfer\x12/\n" +
 	"\x05error\x18\x04 \x01(\v2\x17.cellpay.v1.LedgerErrorH\x00R\x05error\x122\n" +
-	"\x06payout\x18\x05 \x01(\v2\x18.cellpay.v1.PayoutRecordH\x00R\x06payoutB\t\n" +
+	"\x06payout\x18\x05 \x01(\v2\x18.cellpay.v1.PayoutRecordH\x00R\x06payout\x12<\n" +
+	"\fkeys_expired\x18\x06 \x01(\v2\x17.cellpay.v1.KeysExpiredH\x00R\vkeysExpiredB\t\n" +
 	"\aoutcome\"\xbb\x01\n" +
 	"\x11IdempotencyRecord\x12#\n" +
 	"\rparams_sha256\x18\x01 \x01(\fR\fparamsSha256\x121\n" +
@@ -3502,7 +3657,7 @@ func file_cellpay_v1_ledger_proto_rawDescGZIP() []byte {
 }
 
 var file_cellpay_v1_ledger_proto_enumTypes = make([]protoimpl.EnumInfo, 3)
-var file_cellpay_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 38)
+var file_cellpay_v1_ledger_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_cellpay_v1_ledger_proto_goTypes = []any{
 	(PayoutState)(0),                 // 0: cellpay.v1.PayoutState
 	(TransferState)(0),               // 1: cellpay.v1.TransferState
@@ -3517,34 +3672,36 @@ var file_cellpay_v1_ledger_proto_goTypes = []any{
 	(*Payout)(nil),                   // 10: cellpay.v1.Payout
 	(*PayoutOutcome)(nil),            // 11: cellpay.v1.PayoutOutcome
 	(*PayoutRecord)(nil),             // 12: cellpay.v1.PayoutRecord
-	(*PayoutAttempt)(nil),            // 13: cellpay.v1.PayoutAttempt
-	(*PayoutRequest)(nil),            // 14: cellpay.v1.PayoutRequest
-	(*GetPayoutRequest)(nil),         // 15: cellpay.v1.GetPayoutRequest
-	(*ListPayoutsRequest)(nil),       // 16: cellpay.v1.ListPayoutsRequest
-	(*ListPayoutsResponse)(nil),      // 17: cellpay.v1.ListPayoutsResponse
-	(*OutboxRecord)(nil),             // 18: cellpay.v1.OutboxRecord
-	(*DepositRecord)(nil),            // 19: cellpay.v1.DepositRecord
-	(*TransferRecord)(nil),           // 20: cellpay.v1.TransferRecord
-	(*LedgerError)(nil),              // 21: cellpay.v1.LedgerError
-	(*CommandResult)(nil),            // 22: cellpay.v1.CommandResult
-	(*IdempotencyRecord)(nil),        // 23: cellpay.v1.IdempotencyRecord
-	(*CreateAccountRequest)(nil),     // 24: cellpay.v1.CreateAccountRequest
-	(*DepositRequest)(nil),           // 25: cellpay.v1.DepositRequest
-	(*TransferRequest)(nil),          // 26: cellpay.v1.TransferRequest
-	(*CreditInRequest)(nil),          // 27: cellpay.v1.CreditInRequest
-	(*GetAccountRequest)(nil),        // 28: cellpay.v1.GetAccountRequest
-	(*GetTransferRequest)(nil),       // 29: cellpay.v1.GetTransferRequest
-	(*ListTransfersRequest)(nil),     // 30: cellpay.v1.ListTransfersRequest
-	(*ListTransfersResponse)(nil),    // 31: cellpay.v1.ListTransfersResponse
-	(*ReplicaStatusRequest)(nil),     // 32: cellpay.v1.ReplicaStatusRequest
-	(*ReplicaStatusResponse)(nil),    // 33: cellpay.v1.ReplicaStatusResponse
-	(*CheckpointRequest)(nil),        // 34: cellpay.v1.CheckpointRequest
-	(*CheckpointResponse)(nil),       // 35: cellpay.v1.CheckpointResponse
-	(*CheckpointDigestRequest)(nil),  // 36: cellpay.v1.CheckpointDigestRequest
-	(*RangeDigest)(nil),              // 37: cellpay.v1.RangeDigest
-	(*CheckpointDigestResponse)(nil), // 38: cellpay.v1.CheckpointDigestResponse
-	(*ReconcileCellRequest)(nil),     // 39: cellpay.v1.ReconcileCellRequest
-	(*ReconcileCellResponse)(nil),    // 40: cellpay.v1.ReconcileCellResponse
+	(*ExpireKeys)(nil),               // 13: cellpay.v1.ExpireKeys
+	(*KeysExpired)(nil),              // 14: cellpay.v1.KeysExpired
+	(*PayoutAttempt)(nil),            // 15: cellpay.v1.PayoutAttempt
+	(*PayoutRequest)(nil),            // 16: cellpay.v1.PayoutRequest
+	(*GetPayoutRequest)(nil),         // 17: cellpay.v1.GetPayoutRequest
+	(*ListPayoutsRequest)(nil),       // 18: cellpay.v1.ListPayoutsRequest
+	(*ListPayoutsResponse)(nil),      // 19: cellpay.v1.ListPayoutsResponse
+	(*OutboxRecord)(nil),             // 20: cellpay.v1.OutboxRecord
+	(*DepositRecord)(nil),            // 21: cellpay.v1.DepositRecord
+	(*TransferRecord)(nil),           // 22: cellpay.v1.TransferRecord
+	(*LedgerError)(nil),              // 23: cellpay.v1.LedgerError
+	(*CommandResult)(nil),            // 24: cellpay.v1.CommandResult
+	(*IdempotencyRecord)(nil),        // 25: cellpay.v1.IdempotencyRecord
+	(*CreateAccountRequest)(nil),     // 26: cellpay.v1.CreateAccountRequest
+	(*DepositRequest)(nil),           // 27: cellpay.v1.DepositRequest
+	(*TransferRequest)(nil),          // 28: cellpay.v1.TransferRequest
+	(*CreditInRequest)(nil),          // 29: cellpay.v1.CreditInRequest
+	(*GetAccountRequest)(nil),        // 30: cellpay.v1.GetAccountRequest
+	(*GetTransferRequest)(nil),       // 31: cellpay.v1.GetTransferRequest
+	(*ListTransfersRequest)(nil),     // 32: cellpay.v1.ListTransfersRequest
+	(*ListTransfersResponse)(nil),    // 33: cellpay.v1.ListTransfersResponse
+	(*ReplicaStatusRequest)(nil),     // 34: cellpay.v1.ReplicaStatusRequest
+	(*ReplicaStatusResponse)(nil),    // 35: cellpay.v1.ReplicaStatusResponse
+	(*CheckpointRequest)(nil),        // 36: cellpay.v1.CheckpointRequest
+	(*CheckpointResponse)(nil),       // 37: cellpay.v1.CheckpointResponse
+	(*CheckpointDigestRequest)(nil),  // 38: cellpay.v1.CheckpointDigestRequest
+	(*RangeDigest)(nil),              // 39: cellpay.v1.RangeDigest
+	(*CheckpointDigestResponse)(nil), // 40: cellpay.v1.CheckpointDigestResponse
+	(*ReconcileCellRequest)(nil),     // 41: cellpay.v1.ReconcileCellRequest
+	(*ReconcileCellResponse)(nil),    // 42: cellpay.v1.ReconcileCellResponse
 }
 var file_cellpay_v1_ledger_proto_depIdxs = []int32{
 	5,  // 0: cellpay.v1.Command.create_account:type_name -> cellpay.v1.CreateAccount
@@ -3554,61 +3711,63 @@ var file_cellpay_v1_ledger_proto_depIdxs = []int32{
 	9,  // 4: cellpay.v1.Command.outbox_delivered:type_name -> cellpay.v1.OutboxDelivered
 	10, // 5: cellpay.v1.Command.payout:type_name -> cellpay.v1.Payout
 	11, // 6: cellpay.v1.Command.payout_outcome:type_name -> cellpay.v1.PayoutOutcome
-	13, // 7: cellpay.v1.Command.payout_attempt:type_name -> cellpay.v1.PayoutAttempt
-	1,  // 8: cellpay.v1.OutboxDelivered.outcome:type_name -> cellpay.v1.TransferState
-	0,  // 9: cellpay.v1.PayoutOutcome.state:type_name -> cellpay.v1.PayoutState
-	0,  // 10: cellpay.v1.PayoutRecord.state:type_name -> cellpay.v1.PayoutState
-	10, // 11: cellpay.v1.PayoutRequest.command:type_name -> cellpay.v1.Payout
-	0,  // 12: cellpay.v1.ListPayoutsRequest.state:type_name -> cellpay.v1.PayoutState
-	12, // 13: cellpay.v1.ListPayoutsResponse.payouts:type_name -> cellpay.v1.PayoutRecord
-	7,  // 14: cellpay.v1.OutboxRecord.transfer:type_name -> cellpay.v1.Transfer
-	1,  // 15: cellpay.v1.TransferRecord.state:type_name -> cellpay.v1.TransferState
-	2,  // 16: cellpay.v1.LedgerError.reason:type_name -> cellpay.v1.ErrorReason
-	3,  // 17: cellpay.v1.CommandResult.account:type_name -> cellpay.v1.Account
-	19, // 18: cellpay.v1.CommandResult.deposit:type_name -> cellpay.v1.DepositRecord
-	20, // 19: cellpay.v1.CommandResult.transfer:type_name -> cellpay.v1.TransferRecord
-	21, // 20: cellpay.v1.CommandResult.error:type_name -> cellpay.v1.LedgerError
-	12, // 21: cellpay.v1.CommandResult.payout:type_name -> cellpay.v1.PayoutRecord
-	22, // 22: cellpay.v1.IdempotencyRecord.result:type_name -> cellpay.v1.CommandResult
-	5,  // 23: cellpay.v1.CreateAccountRequest.command:type_name -> cellpay.v1.CreateAccount
-	6,  // 24: cellpay.v1.DepositRequest.command:type_name -> cellpay.v1.Deposit
-	7,  // 25: cellpay.v1.TransferRequest.command:type_name -> cellpay.v1.Transfer
-	8,  // 26: cellpay.v1.CreditInRequest.command:type_name -> cellpay.v1.CreditIn
-	20, // 27: cellpay.v1.ListTransfersResponse.transfers:type_name -> cellpay.v1.TransferRecord
-	37, // 28: cellpay.v1.CheckpointDigestResponse.ranges:type_name -> cellpay.v1.RangeDigest
-	24, // 29: cellpay.v1.Cell.CreateAccount:input_type -> cellpay.v1.CreateAccountRequest
-	25, // 30: cellpay.v1.Cell.Deposit:input_type -> cellpay.v1.DepositRequest
-	26, // 31: cellpay.v1.Cell.Transfer:input_type -> cellpay.v1.TransferRequest
-	28, // 32: cellpay.v1.Cell.GetAccount:input_type -> cellpay.v1.GetAccountRequest
-	29, // 33: cellpay.v1.Cell.GetTransfer:input_type -> cellpay.v1.GetTransferRequest
-	30, // 34: cellpay.v1.Cell.ListTransfers:input_type -> cellpay.v1.ListTransfersRequest
-	27, // 35: cellpay.v1.Cell.CreditIn:input_type -> cellpay.v1.CreditInRequest
-	14, // 36: cellpay.v1.Cell.Payout:input_type -> cellpay.v1.PayoutRequest
-	15, // 37: cellpay.v1.Cell.GetPayout:input_type -> cellpay.v1.GetPayoutRequest
-	16, // 38: cellpay.v1.Cell.ListPayouts:input_type -> cellpay.v1.ListPayoutsRequest
-	34, // 39: cellpay.v1.Cell.Checkpoint:input_type -> cellpay.v1.CheckpointRequest
-	36, // 40: cellpay.v1.Cell.CheckpointDigest:input_type -> cellpay.v1.CheckpointDigestRequest
-	39, // 41: cellpay.v1.Cell.ReconcileCell:input_type -> cellpay.v1.ReconcileCellRequest
-	32, // 42: cellpay.v1.Cell.ReplicaStatus:input_type -> cellpay.v1.ReplicaStatusRequest
-	3,  // 43: cellpay.v1.Cell.CreateAccount:output_type -> cellpay.v1.Account
-	19, // 44: cellpay.v1.Cell.Deposit:output_type -> cellpay.v1.DepositRecord
-	20, // 45: cellpay.v1.Cell.Transfer:output_type -> cellpay.v1.TransferRecord
-	3,  // 46: cellpay.v1.Cell.GetAccount:output_type -> cellpay.v1.Account
-	20, // 47: cellpay.v1.Cell.GetTransfer:output_type -> cellpay.v1.TransferRecord
-	31, // 48: cellpay.v1.Cell.ListTransfers:output_type -> cellpay.v1.ListTransfersResponse
-	20, // 49: cellpay.v1.Cell.CreditIn:output_type -> cellpay.v1.TransferRecord
-	12, // 50: cellpay.v1.Cell.Payout:output_type -> cellpay.v1.PayoutRecord
-	12, // 51: cellpay.v1.Cell.GetPayout:output_type -> cellpay.v1.PayoutRecord
-	17, // 52: cellpay.v1.Cell.ListPayouts:output_type -> cellpay.v1.ListPayoutsResponse
-	35, // 53: cellpay.v1.Cell.Checkpoint:output_type -> cellpay.v1.CheckpointResponse
-	38, // 54: cellpay.v1.Cell.CheckpointDigest:output_type -> cellpay.v1.CheckpointDigestResponse
-	40, // 55: cellpay.v1.Cell.ReconcileCell:output_type -> cellpay.v1.ReconcileCellResponse
-	33, // 56: cellpay.v1.Cell.ReplicaStatus:output_type -> cellpay.v1.ReplicaStatusResponse
-	43, // [43:57] is the sub-list for method output_type
-	29, // [29:43] is the sub-list for method input_type
-	29, // [29:29] is the sub-list for extension type_name
-	29, // [29:29] is the sub-list for extension extendee
-	0,  // [0:29] is the sub-list for field type_name
+	15, // 7: cellpay.v1.Command.payout_attempt:type_name -> cellpay.v1.PayoutAttempt
+	13, // 8: cellpay.v1.Command.expire_keys:type_name -> cellpay.v1.ExpireKeys
+	1,  // 9: cellpay.v1.OutboxDelivered.outcome:type_name -> cellpay.v1.TransferState
+	0,  // 10: cellpay.v1.PayoutOutcome.state:type_name -> cellpay.v1.PayoutState
+	0,  // 11: cellpay.v1.PayoutRecord.state:type_name -> cellpay.v1.PayoutState
+	10, // 12: cellpay.v1.PayoutRequest.command:type_name -> cellpay.v1.Payout
+	0,  // 13: cellpay.v1.ListPayoutsRequest.state:type_name -> cellpay.v1.PayoutState
+	12, // 14: cellpay.v1.ListPayoutsResponse.payouts:type_name -> cellpay.v1.PayoutRecord
+	7,  // 15: cellpay.v1.OutboxRecord.transfer:type_name -> cellpay.v1.Transfer
+	1,  // 16: cellpay.v1.TransferRecord.state:type_name -> cellpay.v1.TransferState
+	2,  // 17: cellpay.v1.LedgerError.reason:type_name -> cellpay.v1.ErrorReason
+	3,  // 18: cellpay.v1.CommandResult.account:type_name -> cellpay.v1.Account
+	21, // 19: cellpay.v1.CommandResult.deposit:type_name -> cellpay.v1.DepositRecord
+	22, // 20: cellpay.v1.CommandResult.transfer:type_name -> cellpay.v1.TransferRecord
+	23, // 21: cellpay.v1.CommandResult.error:type_name -> cellpay.v1.LedgerError
+	12, // 22: cellpay.v1.CommandResult.payout:type_name -> cellpay.v1.PayoutRecord
+	14, // 23: cellpay.v1.CommandResult.keys_expired:type_name -> cellpay.v1.KeysExpired
+	24, // 24: cellpay.v1.IdempotencyRecord.result:type_name -> cellpay.v1.CommandResult
+	5,  // 25: cellpay.v1.CreateAccountRequest.command:type_name -> cellpay.v1.CreateAccount
+	6,  // 26: cellpay.v1.DepositRequest.command:type_name -> cellpay.v1.Deposit
+	7,  // 27: cellpay.v1.TransferRequest.command:type_name -> cellpay.v1.Transfer
+	8,  // 28: cellpay.v1.CreditInRequest.command:type_name -> cellpay.v1.CreditIn
+	22, // 29: cellpay.v1.ListTransfersResponse.transfers:type_name -> cellpay.v1.TransferRecord
+	39, // 30: cellpay.v1.CheckpointDigestResponse.ranges:type_name -> cellpay.v1.RangeDigest
+	26, // 31: cellpay.v1.Cell.CreateAccount:input_type -> cellpay.v1.CreateAccountRequest
+	27, // 32: cellpay.v1.Cell.Deposit:input_type -> cellpay.v1.DepositRequest
+	28, // 33: cellpay.v1.Cell.Transfer:input_type -> cellpay.v1.TransferRequest
+	30, // 34: cellpay.v1.Cell.GetAccount:input_type -> cellpay.v1.GetAccountRequest
+	31, // 35: cellpay.v1.Cell.GetTransfer:input_type -> cellpay.v1.GetTransferRequest
+	32, // 36: cellpay.v1.Cell.ListTransfers:input_type -> cellpay.v1.ListTransfersRequest
+	29, // 37: cellpay.v1.Cell.CreditIn:input_type -> cellpay.v1.CreditInRequest
+	16, // 38: cellpay.v1.Cell.Payout:input_type -> cellpay.v1.PayoutRequest
+	17, // 39: cellpay.v1.Cell.GetPayout:input_type -> cellpay.v1.GetPayoutRequest
+	18, // 40: cellpay.v1.Cell.ListPayouts:input_type -> cellpay.v1.ListPayoutsRequest
+	36, // 41: cellpay.v1.Cell.Checkpoint:input_type -> cellpay.v1.CheckpointRequest
+	38, // 42: cellpay.v1.Cell.CheckpointDigest:input_type -> cellpay.v1.CheckpointDigestRequest
+	41, // 43: cellpay.v1.Cell.ReconcileCell:input_type -> cellpay.v1.ReconcileCellRequest
+	34, // 44: cellpay.v1.Cell.ReplicaStatus:input_type -> cellpay.v1.ReplicaStatusRequest
+	3,  // 45: cellpay.v1.Cell.CreateAccount:output_type -> cellpay.v1.Account
+	21, // 46: cellpay.v1.Cell.Deposit:output_type -> cellpay.v1.DepositRecord
+	22, // 47: cellpay.v1.Cell.Transfer:output_type -> cellpay.v1.TransferRecord
+	3,  // 48: cellpay.v1.Cell.GetAccount:output_type -> cellpay.v1.Account
+	22, // 49: cellpay.v1.Cell.GetTransfer:output_type -> cellpay.v1.TransferRecord
+	33, // 50: cellpay.v1.Cell.ListTransfers:output_type -> cellpay.v1.ListTransfersResponse
+	22, // 51: cellpay.v1.Cell.CreditIn:output_type -> cellpay.v1.TransferRecord
+	12, // 52: cellpay.v1.Cell.Payout:output_type -> cellpay.v1.PayoutRecord
+	12, // 53: cellpay.v1.Cell.GetPayout:output_type -> cellpay.v1.PayoutRecord
+	19, // 54: cellpay.v1.Cell.ListPayouts:output_type -> cellpay.v1.ListPayoutsResponse
+	37, // 55: cellpay.v1.Cell.Checkpoint:output_type -> cellpay.v1.CheckpointResponse
+	40, // 56: cellpay.v1.Cell.CheckpointDigest:output_type -> cellpay.v1.CheckpointDigestResponse
+	42, // 57: cellpay.v1.Cell.ReconcileCell:output_type -> cellpay.v1.ReconcileCellResponse
+	35, // 58: cellpay.v1.Cell.ReplicaStatus:output_type -> cellpay.v1.ReplicaStatusResponse
+	45, // [45:59] is the sub-list for method output_type
+	31, // [31:45] is the sub-list for method input_type
+	31, // [31:31] is the sub-list for extension type_name
+	31, // [31:31] is the sub-list for extension extendee
+	0,  // [0:31] is the sub-list for field type_name
 }
 
 func init() { file_cellpay_v1_ledger_proto_init() }
@@ -3625,13 +3784,15 @@ func file_cellpay_v1_ledger_proto_init() {
 		(*Command_Payout)(nil),
 		(*Command_PayoutOutcome)(nil),
 		(*Command_PayoutAttempt)(nil),
+		(*Command_ExpireKeys)(nil),
 	}
-	file_cellpay_v1_ledger_proto_msgTypes[19].OneofWrappers = []any{
+	file_cellpay_v1_ledger_proto_msgTypes[21].OneofWrappers = []any{
 		(*CommandResult_Account)(nil),
 		(*CommandResult_Deposit)(nil),
 		(*CommandResult_Transfer)(nil),
 		(*CommandResult_Error)(nil),
 		(*CommandResult_Payout)(nil),
+		(*CommandResult_KeysExpired)(nil),
 	}
 	type x struct{}
 	out := protoimpl.TypeBuilder{
@@ -3639,7 +3800,7 @@ func file_cellpay_v1_ledger_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cellpay_v1_ledger_proto_rawDesc), len(file_cellpay_v1_ledger_proto_rawDesc)),
 			NumEnums:      3,
-			NumMessages:   38,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
