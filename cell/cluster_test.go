@@ -36,6 +36,8 @@ type testCluster struct {
 	raftLn  []string
 	clients []pb.CellClient
 	conns   []*grpc.ClientConn
+	// configure, if set, adjusts node i's config at every start.
+	configure func(i int, cfg *NodeConfig)
 }
 
 const testTopology = `
@@ -59,7 +61,14 @@ cells:
 
 func newTestCluster(t testing.TB) *testCluster {
 	t.Helper()
-	c := &testCluster{t: t, fab: fabric.New(1), ids: []string{"n1", "n2", "n3"}, sites: []string{"hz-a", "hz-b", "sh-a"}}
+	return newTestClusterWith(t, nil)
+}
+
+// newTestClusterWith is newTestCluster with configure applied to each
+// node's config at every start.
+func newTestClusterWith(t testing.TB, configure func(i int, cfg *NodeConfig)) *testCluster {
+	t.Helper()
+	c := &testCluster{t: t, fab: fabric.New(1), ids: []string{"n1", "n2", "n3"}, sites: []string{"hz-a", "hz-b", "sh-a"}, configure: configure}
 	var addrs []any
 	raftLns, clientLns := make([]net.Listener, 3), make([]net.Listener, 3)
 	for i := range c.ids {
@@ -109,12 +118,16 @@ func newTestCluster(t testing.TB) *testCluster {
 
 func (c *testCluster) start(i int, raftLn, clientLn net.Listener) {
 	c.t.Helper()
-	node, err := StartNode(NodeConfig{
+	cfg := NodeConfig{
 		Topology: c.topo, NodeID: c.ids[i], DataDir: c.dirs[i],
 		RaftListener: raftLn, ClientListener: clientLn, Dialer: c.fab.Dialer(c.sites[i]),
 		HeartbeatIntervalMin: 100 * time.Millisecond, RaftLogOutput: io.Discard,
 		Logger: quietLogger(),
-	})
+	}
+	if c.configure != nil {
+		c.configure(i, &cfg)
+	}
+	node, err := StartNode(cfg)
 	if err != nil {
 		c.t.Fatal(err)
 	}
