@@ -139,6 +139,9 @@ type Control struct {
 	// from 0 and learns it from the next move).
 	termMu            sync.Mutex
 	controllerTermMax uint64
+
+	// overdraft serves the overdraft accounts' RPCs (overdraftaccounts.go).
+	overdraft overdraftAccounts
 }
 
 // ReasonStaleTerm is the ErrorInfo reason of a MoveLeader refused because

@@ -954,13 +954,19 @@ func (x *MetaEvent) GetState() SiteState {
 }
 
 type AuditEntry struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Seq           uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
-	AtUnixMs      int64                  `protobuf:"varint,2,opt,name=at_unix_ms,json=atUnixMs,proto3" json:"at_unix_ms,omitempty"`
-	Operator      string                 `protobuf:"bytes,3,opt,name=operator,proto3" json:"operator,omitempty"`
-	Action        string                 `protobuf:"bytes,4,opt,name=action,proto3" json:"action,omitempty"`
-	Detail        string                 `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
-	Outcome       string                 `protobuf:"bytes,6,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	Seq      uint64                 `protobuf:"varint,1,opt,name=seq,proto3" json:"seq,omitempty"`
+	AtUnixMs int64                  `protobuf:"varint,2,opt,name=at_unix_ms,json=atUnixMs,proto3" json:"at_unix_ms,omitempty"`
+	Operator string                 `protobuf:"bytes,3,opt,name=operator,proto3" json:"operator,omitempty"`
+	Action   string                 `protobuf:"bytes,4,opt,name=action,proto3" json:"action,omitempty"`
+	Detail   string                 `protobuf:"bytes,5,opt,name=detail,proto3" json:"detail,omitempty"`
+	Outcome  string                 `protobuf:"bytes,6,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	// Actions on one account (action "overdraft account create"): the
+	// account, the cell that owns it and the operator's stated reason, so
+	// the overdraft accounts can be listed from the log.
+	AccountId     string `protobuf:"bytes,7,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	CellId        uint64 `protobuf:"varint,8,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
+	Reason        string `protobuf:"bytes,9,opt,name=reason,proto3" json:"reason,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1033,6 +1039,27 @@ func (x *AuditEntry) GetDetail() string {
 func (x *AuditEntry) GetOutcome() string {
 	if x != nil {
 		return x.Outcome
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *AuditEntry) GetCellId() uint64 {
+	if x != nil {
+		return x.CellId
+	}
+	return 0
+}
+
+func (x *AuditEntry) GetReason() string {
+	if x != nil {
+		return x.Reason
 	}
 	return ""
 }
@@ -1840,12 +1867,274 @@ func (*AbortDrillRequest) Descriptor() ([]byte, []int) {
 	return file_cellpay_v1_control_proto_rawDescGZIP(), []int{18}
 }
 
+type CreateOverdraftAccountRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Scoped to the account, as every CreateAccount key: the same key and
+	// parameters answer the first result again.
+	IdempotencyKey string `protobuf:"bytes,1,opt,name=idempotency_key,json=idempotencyKey,proto3" json:"idempotency_key,omitempty"`
+	AccountId      string `protobuf:"bytes,2,opt,name=account_id,json=accountId,proto3" json:"account_id,omitempty"`
+	Currency       string `protobuf:"bytes,3,opt,name=currency,proto3" json:"currency,omitempty"`
+	// Why this account may go below zero (required, at most 512 bytes):
+	// kept in the audit log and shown by ListOverdraftAccounts.
+	Reason        string `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *CreateOverdraftAccountRequest) Reset() {
+	*x = CreateOverdraftAccountRequest{}
+	mi := &file_cellpay_v1_control_proto_msgTypes[19]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *CreateOverdraftAccountRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*CreateOverdraftAccountRequest) ProtoMessage() {}
+
+func (x *CreateOverdraftAccountRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_control_proto_msgTypes[19]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use CreateOverdraftAccountRequest.ProtoReflect.Descriptor instead.
+func (*CreateOverdraftAccountRequest) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_control_proto_rawDescGZIP(), []int{19}
+}
+
+func (x *CreateOverdraftAccountRequest) GetIdempotencyKey() string {
+	if x != nil {
+		return x.IdempotencyKey
+	}
+	return ""
+}
+
+func (x *CreateOverdraftAccountRequest) GetAccountId() string {
+	if x != nil {
+		return x.AccountId
+	}
+	return ""
+}
+
+func (x *CreateOverdraftAccountRequest) GetCurrency() string {
+	if x != nil {
+		return x.Currency
+	}
+	return ""
+}
+
+func (x *CreateOverdraftAccountRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+// An overdraft account: its cell, the account as its cell's leader has it,
+// and who opened it and why (from the audit log).
+type OverdraftAccount struct {
+	state    protoimpl.MessageState `protogen:"open.v1"`
+	CellId   uint64                 `protobuf:"varint,1,opt,name=cell_id,json=cellId,proto3" json:"cell_id,omitempty"`
+	Account  *Account               `protobuf:"bytes,2,opt,name=account,proto3" json:"account,omitempty"`
+	Operator string                 `protobuf:"bytes,3,opt,name=operator,proto3" json:"operator,omitempty"`
+	Reason   string                 `protobuf:"bytes,4,opt,name=reason,proto3" json:"reason,omitempty"`
+	// CreateOverdraftAccount only: the answer is the stored result of an
+	// earlier request with the same key (nothing was opened now).
+	Replayed      bool `protobuf:"varint,5,opt,name=replayed,proto3" json:"replayed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *OverdraftAccount) Reset() {
+	*x = OverdraftAccount{}
+	mi := &file_cellpay_v1_control_proto_msgTypes[20]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *OverdraftAccount) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*OverdraftAccount) ProtoMessage() {}
+
+func (x *OverdraftAccount) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_control_proto_msgTypes[20]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use OverdraftAccount.ProtoReflect.Descriptor instead.
+func (*OverdraftAccount) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_control_proto_rawDescGZIP(), []int{20}
+}
+
+func (x *OverdraftAccount) GetCellId() uint64 {
+	if x != nil {
+		return x.CellId
+	}
+	return 0
+}
+
+func (x *OverdraftAccount) GetAccount() *Account {
+	if x != nil {
+		return x.Account
+	}
+	return nil
+}
+
+func (x *OverdraftAccount) GetOperator() string {
+	if x != nil {
+		return x.Operator
+	}
+	return ""
+}
+
+func (x *OverdraftAccount) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *OverdraftAccount) GetReplayed() bool {
+	if x != nil {
+		return x.Replayed
+	}
+	return false
+}
+
+type ListOverdraftAccountsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListOverdraftAccountsRequest) Reset() {
+	*x = ListOverdraftAccountsRequest{}
+	mi := &file_cellpay_v1_control_proto_msgTypes[21]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOverdraftAccountsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOverdraftAccountsRequest) ProtoMessage() {}
+
+func (x *ListOverdraftAccountsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_control_proto_msgTypes[21]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOverdraftAccountsRequest.ProtoReflect.Descriptor instead.
+func (*ListOverdraftAccountsRequest) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_control_proto_rawDescGZIP(), []int{21}
+}
+
+type ListOverdraftAccountsResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// Sorted by account id.
+	Accounts []*OverdraftAccount `protobuf:"bytes,1,rep,name=accounts,proto3" json:"accounts,omitempty"`
+	// Accounts the audit log names whose cell could not be read now (the
+	// list is then incomplete): "account ID (cell N): error".
+	Unread []string `protobuf:"bytes,2,rep,name=unread,proto3" json:"unread,omitempty"`
+	// Empty when the list is complete; otherwise which bound it stopped at
+	// (the newest audit entries one list searches, or the accounts one list
+	// reads).
+	TruncatedBecause string `protobuf:"bytes,3,opt,name=truncated_because,json=truncatedBecause,proto3" json:"truncated_because,omitempty"`
+	AnsweredBy       string `protobuf:"bytes,4,opt,name=answered_by,json=answeredBy,proto3" json:"answered_by,omitempty"`
+	unknownFields    protoimpl.UnknownFields
+	sizeCache        protoimpl.SizeCache
+}
+
+func (x *ListOverdraftAccountsResponse) Reset() {
+	*x = ListOverdraftAccountsResponse{}
+	mi := &file_cellpay_v1_control_proto_msgTypes[22]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListOverdraftAccountsResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListOverdraftAccountsResponse) ProtoMessage() {}
+
+func (x *ListOverdraftAccountsResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_cellpay_v1_control_proto_msgTypes[22]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListOverdraftAccountsResponse.ProtoReflect.Descriptor instead.
+func (*ListOverdraftAccountsResponse) Descriptor() ([]byte, []int) {
+	return file_cellpay_v1_control_proto_rawDescGZIP(), []int{22}
+}
+
+func (x *ListOverdraftAccountsResponse) GetAccounts() []*OverdraftAccount {
+	if x != nil {
+		return x.Accounts
+	}
+	return nil
+}
+
+func (x *ListOverdraftAccountsResponse) GetUnread() []string {
+	if x != nil {
+		return x.Unread
+	}
+	return nil
+}
+
+func (x *ListOverdraftAccountsResponse) GetTruncatedBecause() string {
+	if x != nil {
+		return x.TruncatedBecause
+	}
+	return ""
+}
+
+func (x *ListOverdraftAccountsResponse) GetAnsweredBy() string {
+	if x != nil {
+		return x.AnsweredBy
+	}
+	return ""
+}
+
 var File_cellpay_v1_control_proto protoreflect.FileDescriptor
 
 const file_cellpay_v1_control_proto_rawDesc = "" +
 	"\n" +
 	"\x18cellpay/v1/control.proto\x12\n" +
-	"cellpay.v1\"\x10\n" +
+	"cellpay.v1\x1a\x17cellpay/v1/ledger.proto\"\x10\n" +
 	"\x0eObserveRequest\"\xc2\x02\n" +
 	"\vObservation\x12\x1f\n" +
 	"\vobserver_id\x18\x01 \x01(\tR\n" +
@@ -1905,7 +2194,7 @@ const file_cellpay_v1_control_proto_rawDesc = "" +
 	"\vduration_ms\x18\n" +
 	" \x01(\x03R\n" +
 	"durationMs\x12+\n" +
-	"\x05state\x18\v \x01(\x0e2\x15.cellpay.v1.SiteStateR\x05state\"\xa2\x01\n" +
+	"\x05state\x18\v \x01(\x0e2\x15.cellpay.v1.SiteStateR\x05state\"\xf2\x01\n" +
 	"\n" +
 	"AuditEntry\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12\x1c\n" +
@@ -1914,7 +2203,11 @@ const file_cellpay_v1_control_proto_rawDesc = "" +
 	"\boperator\x18\x03 \x01(\tR\boperator\x12\x16\n" +
 	"\x06action\x18\x04 \x01(\tR\x06action\x12\x16\n" +
 	"\x06detail\x18\x05 \x01(\tR\x06detail\x12\x18\n" +
-	"\aoutcome\x18\x06 \x01(\tR\aoutcome\"\xf6\x01\n" +
+	"\aoutcome\x18\x06 \x01(\tR\aoutcome\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\a \x01(\tR\taccountId\x12\x17\n" +
+	"\acell_id\x18\b \x01(\x04R\x06cellId\x12\x16\n" +
+	"\x06reason\x18\t \x01(\tR\x06reason\"\xf6\x01\n" +
 	"\vPlannedMove\x12\x17\n" +
 	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12\x1b\n" +
 	"\tfrom_node\x18\x02 \x01(\tR\bfromNode\x12\x17\n" +
@@ -1984,7 +2277,26 @@ const file_cellpay_v1_control_proto_rawDesc = "" +
 	"\vtarget_site\x18\x04 \x01(\tR\n" +
 	"targetSite\x12\x17\n" +
 	"\adry_run\x18\x05 \x01(\bR\x06dryRun\"\x13\n" +
-	"\x11AbortDrillRequest*:\n" +
+	"\x11AbortDrillRequest\"\x9b\x01\n" +
+	"\x1dCreateOverdraftAccountRequest\x12'\n" +
+	"\x0fidempotency_key\x18\x01 \x01(\tR\x0eidempotencyKey\x12\x1d\n" +
+	"\n" +
+	"account_id\x18\x02 \x01(\tR\taccountId\x12\x1a\n" +
+	"\bcurrency\x18\x03 \x01(\tR\bcurrency\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\"\xaa\x01\n" +
+	"\x10OverdraftAccount\x12\x17\n" +
+	"\acell_id\x18\x01 \x01(\x04R\x06cellId\x12-\n" +
+	"\aaccount\x18\x02 \x01(\v2\x13.cellpay.v1.AccountR\aaccount\x12\x1a\n" +
+	"\boperator\x18\x03 \x01(\tR\boperator\x12\x16\n" +
+	"\x06reason\x18\x04 \x01(\tR\x06reason\x12\x1a\n" +
+	"\breplayed\x18\x05 \x01(\bR\breplayed\"\x1e\n" +
+	"\x1cListOverdraftAccountsRequest\"\xbf\x01\n" +
+	"\x1dListOverdraftAccountsResponse\x128\n" +
+	"\baccounts\x18\x01 \x03(\v2\x1c.cellpay.v1.OverdraftAccountR\baccounts\x12\x16\n" +
+	"\x06unread\x18\x02 \x03(\tR\x06unread\x12+\n" +
+	"\x11truncated_because\x18\x03 \x01(\tR\x10truncatedBecause\x12\x1f\n" +
+	"\vanswered_by\x18\x04 \x01(\tR\n" +
+	"answeredBy*:\n" +
 	"\x05Reach\x12\x11\n" +
 	"\rREACH_UNKNOWN\x10\x00\x12\f\n" +
 	"\bREACH_OK\x10\x01\x12\x10\n" +
@@ -2008,7 +2320,7 @@ const file_cellpay_v1_control_proto_rawDesc = "" +
 	"\fMOVE_PENDING\x10\x01\x12\r\n" +
 	"\tMOVE_DONE\x10\x02\x12\x0f\n" +
 	"\vMOVE_FAILED\x10\x03\x12\x10\n" +
-	"\fMOVE_SKIPPED\x10\x042\xd9\x02\n" +
+	"\fMOVE_SKIPPED\x10\x042\xaa\x04\n" +
 	"\aControl\x12>\n" +
 	"\aObserve\x12\x1a.cellpay.v1.ObserveRequest\x1a\x17.cellpay.v1.Observation\x12K\n" +
 	"\n" +
@@ -2017,7 +2329,9 @@ const file_cellpay_v1_control_proto_rawDesc = "" +
 	"\n" +
 	"StartDrill\x12\x18.cellpay.v1.DrillRequest\x1a\x11.cellpay.v1.Drill\x12>\n" +
 	"\n" +
-	"AbortDrill\x12\x1d.cellpay.v1.AbortDrillRequest\x1a\x11.cellpay.v1.DrillB5Z3github.com/cellpay/cellpay/api/cellpay/v1;cellpayv1b\x06proto3"
+	"AbortDrill\x12\x1d.cellpay.v1.AbortDrillRequest\x1a\x11.cellpay.v1.Drill\x12a\n" +
+	"\x16CreateOverdraftAccount\x12).cellpay.v1.CreateOverdraftAccountRequest\x1a\x1c.cellpay.v1.OverdraftAccount\x12l\n" +
+	"\x15ListOverdraftAccounts\x12(.cellpay.v1.ListOverdraftAccountsRequest\x1a).cellpay.v1.ListOverdraftAccountsResponseB5Z3github.com/cellpay/cellpay/api/cellpay/v1;cellpayv1b\x06proto3"
 
 var (
 	file_cellpay_v1_control_proto_rawDescOnce sync.Once
@@ -2032,31 +2346,36 @@ func file_cellpay_v1_control_proto_rawDescGZIP() []byte {
 }
 
 var file_cellpay_v1_control_proto_enumTypes = make([]protoimpl.EnumInfo, 4)
-var file_cellpay_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 19)
+var file_cellpay_v1_control_proto_msgTypes = make([]protoimpl.MessageInfo, 23)
 var file_cellpay_v1_control_proto_goTypes = []any{
-	(Reach)(0),                 // 0: cellpay.v1.Reach
-	(SiteState)(0),             // 1: cellpay.v1.SiteState
-	(DrillState)(0),            // 2: cellpay.v1.DrillState
-	(MoveState)(0),             // 3: cellpay.v1.MoveState
-	(*ObserveRequest)(nil),     // 4: cellpay.v1.ObserveRequest
-	(*Observation)(nil),        // 5: cellpay.v1.Observation
-	(*SiteReach)(nil),          // 6: cellpay.v1.SiteReach
-	(*ReplicaInfo)(nil),        // 7: cellpay.v1.ReplicaInfo
-	(*CellWrite)(nil),          // 8: cellpay.v1.CellWrite
-	(*MoveLeaderRequest)(nil),  // 9: cellpay.v1.MoveLeaderRequest
-	(*MoveLeaderResponse)(nil), // 10: cellpay.v1.MoveLeaderResponse
-	(*SiteRecord)(nil),         // 11: cellpay.v1.SiteRecord
-	(*MetaEvent)(nil),          // 12: cellpay.v1.MetaEvent
-	(*AuditEntry)(nil),         // 13: cellpay.v1.AuditEntry
-	(*PlannedMove)(nil),        // 14: cellpay.v1.PlannedMove
-	(*SiteLeaders)(nil),        // 15: cellpay.v1.SiteLeaders
-	(*Drill)(nil),              // 16: cellpay.v1.Drill
-	(*MetaCommand)(nil),        // 17: cellpay.v1.MetaCommand
-	(*CellPin)(nil),            // 18: cellpay.v1.CellPin
-	(*MetaStatusRequest)(nil),  // 19: cellpay.v1.MetaStatusRequest
-	(*MetaStatus)(nil),         // 20: cellpay.v1.MetaStatus
-	(*DrillRequest)(nil),       // 21: cellpay.v1.DrillRequest
-	(*AbortDrillRequest)(nil),  // 22: cellpay.v1.AbortDrillRequest
+	(Reach)(0),                            // 0: cellpay.v1.Reach
+	(SiteState)(0),                        // 1: cellpay.v1.SiteState
+	(DrillState)(0),                       // 2: cellpay.v1.DrillState
+	(MoveState)(0),                        // 3: cellpay.v1.MoveState
+	(*ObserveRequest)(nil),                // 4: cellpay.v1.ObserveRequest
+	(*Observation)(nil),                   // 5: cellpay.v1.Observation
+	(*SiteReach)(nil),                     // 6: cellpay.v1.SiteReach
+	(*ReplicaInfo)(nil),                   // 7: cellpay.v1.ReplicaInfo
+	(*CellWrite)(nil),                     // 8: cellpay.v1.CellWrite
+	(*MoveLeaderRequest)(nil),             // 9: cellpay.v1.MoveLeaderRequest
+	(*MoveLeaderResponse)(nil),            // 10: cellpay.v1.MoveLeaderResponse
+	(*SiteRecord)(nil),                    // 11: cellpay.v1.SiteRecord
+	(*MetaEvent)(nil),                     // 12: cellpay.v1.MetaEvent
+	(*AuditEntry)(nil),                    // 13: cellpay.v1.AuditEntry
+	(*PlannedMove)(nil),                   // 14: cellpay.v1.PlannedMove
+	(*SiteLeaders)(nil),                   // 15: cellpay.v1.SiteLeaders
+	(*Drill)(nil),                         // 16: cellpay.v1.Drill
+	(*MetaCommand)(nil),                   // 17: cellpay.v1.MetaCommand
+	(*CellPin)(nil),                       // 18: cellpay.v1.CellPin
+	(*MetaStatusRequest)(nil),             // 19: cellpay.v1.MetaStatusRequest
+	(*MetaStatus)(nil),                    // 20: cellpay.v1.MetaStatus
+	(*DrillRequest)(nil),                  // 21: cellpay.v1.DrillRequest
+	(*AbortDrillRequest)(nil),             // 22: cellpay.v1.AbortDrillRequest
+	(*CreateOverdraftAccountRequest)(nil), // 23: cellpay.v1.CreateOverdraftAccountRequest
+	(*OverdraftAccount)(nil),              // 24: cellpay.v1.OverdraftAccount
+	(*ListOverdraftAccountsRequest)(nil),  // 25: cellpay.v1.ListOverdraftAccountsRequest
+	(*ListOverdraftAccountsResponse)(nil), // 26: cellpay.v1.ListOverdraftAccountsResponse
+	(*Account)(nil),                       // 27: cellpay.v1.Account
 }
 var file_cellpay_v1_control_proto_depIdxs = []int32{
 	6,  // 0: cellpay.v1.Observation.sites:type_name -> cellpay.v1.SiteReach
@@ -2081,21 +2400,27 @@ var file_cellpay_v1_control_proto_depIdxs = []int32{
 	13, // 19: cellpay.v1.MetaStatus.audit:type_name -> cellpay.v1.AuditEntry
 	16, // 20: cellpay.v1.MetaStatus.drill:type_name -> cellpay.v1.Drill
 	18, // 21: cellpay.v1.MetaStatus.pins:type_name -> cellpay.v1.CellPin
-	4,  // 22: cellpay.v1.Control.Observe:input_type -> cellpay.v1.ObserveRequest
-	9,  // 23: cellpay.v1.Control.MoveLeader:input_type -> cellpay.v1.MoveLeaderRequest
-	19, // 24: cellpay.v1.Control.GetMetaStatus:input_type -> cellpay.v1.MetaStatusRequest
-	21, // 25: cellpay.v1.Control.StartDrill:input_type -> cellpay.v1.DrillRequest
-	22, // 26: cellpay.v1.Control.AbortDrill:input_type -> cellpay.v1.AbortDrillRequest
-	5,  // 27: cellpay.v1.Control.Observe:output_type -> cellpay.v1.Observation
-	10, // 28: cellpay.v1.Control.MoveLeader:output_type -> cellpay.v1.MoveLeaderResponse
-	20, // 29: cellpay.v1.Control.GetMetaStatus:output_type -> cellpay.v1.MetaStatus
-	16, // 30: cellpay.v1.Control.StartDrill:output_type -> cellpay.v1.Drill
-	16, // 31: cellpay.v1.Control.AbortDrill:output_type -> cellpay.v1.Drill
-	27, // [27:32] is the sub-list for method output_type
-	22, // [22:27] is the sub-list for method input_type
-	22, // [22:22] is the sub-list for extension type_name
-	22, // [22:22] is the sub-list for extension extendee
-	0,  // [0:22] is the sub-list for field type_name
+	27, // 22: cellpay.v1.OverdraftAccount.account:type_name -> cellpay.v1.Account
+	24, // 23: cellpay.v1.ListOverdraftAccountsResponse.accounts:type_name -> cellpay.v1.OverdraftAccount
+	4,  // 24: cellpay.v1.Control.Observe:input_type -> cellpay.v1.ObserveRequest
+	9,  // 25: cellpay.v1.Control.MoveLeader:input_type -> cellpay.v1.MoveLeaderRequest
+	19, // 26: cellpay.v1.Control.GetMetaStatus:input_type -> cellpay.v1.MetaStatusRequest
+	21, // 27: cellpay.v1.Control.StartDrill:input_type -> cellpay.v1.DrillRequest
+	22, // 28: cellpay.v1.Control.AbortDrill:input_type -> cellpay.v1.AbortDrillRequest
+	23, // 29: cellpay.v1.Control.CreateOverdraftAccount:input_type -> cellpay.v1.CreateOverdraftAccountRequest
+	25, // 30: cellpay.v1.Control.ListOverdraftAccounts:input_type -> cellpay.v1.ListOverdraftAccountsRequest
+	5,  // 31: cellpay.v1.Control.Observe:output_type -> cellpay.v1.Observation
+	10, // 32: cellpay.v1.Control.MoveLeader:output_type -> cellpay.v1.MoveLeaderResponse
+	20, // 33: cellpay.v1.Control.GetMetaStatus:output_type -> cellpay.v1.MetaStatus
+	16, // 34: cellpay.v1.Control.StartDrill:output_type -> cellpay.v1.Drill
+	16, // 35: cellpay.v1.Control.AbortDrill:output_type -> cellpay.v1.Drill
+	24, // 36: cellpay.v1.Control.CreateOverdraftAccount:output_type -> cellpay.v1.OverdraftAccount
+	26, // 37: cellpay.v1.Control.ListOverdraftAccounts:output_type -> cellpay.v1.ListOverdraftAccountsResponse
+	31, // [31:38] is the sub-list for method output_type
+	24, // [24:31] is the sub-list for method input_type
+	24, // [24:24] is the sub-list for extension type_name
+	24, // [24:24] is the sub-list for extension extendee
+	0,  // [0:24] is the sub-list for field type_name
 }
 
 func init() { file_cellpay_v1_control_proto_init() }
@@ -2103,6 +2428,7 @@ func file_cellpay_v1_control_proto_init() {
 	if File_cellpay_v1_control_proto != nil {
 		return
 	}
+	file_cellpay_v1_ledger_proto_init()
 	file_cellpay_v1_control_proto_msgTypes[13].OneofWrappers = []any{
 		(*MetaCommand_SetSite)(nil),
 		(*MetaCommand_Event)(nil),
@@ -2116,7 +2442,7 @@ func file_cellpay_v1_control_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_cellpay_v1_control_proto_rawDesc), len(file_cellpay_v1_control_proto_rawDesc)),
 			NumEnums:      4,
-			NumMessages:   19,
+			NumMessages:   23,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

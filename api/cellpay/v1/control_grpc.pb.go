@@ -24,11 +24,13 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Control_Observe_FullMethodName       = "/cellpay.v1.Control/Observe"
-	Control_MoveLeader_FullMethodName    = "/cellpay.v1.Control/MoveLeader"
-	Control_GetMetaStatus_FullMethodName = "/cellpay.v1.Control/GetMetaStatus"
-	Control_StartDrill_FullMethodName    = "/cellpay.v1.Control/StartDrill"
-	Control_AbortDrill_FullMethodName    = "/cellpay.v1.Control/AbortDrill"
+	Control_Observe_FullMethodName                = "/cellpay.v1.Control/Observe"
+	Control_MoveLeader_FullMethodName             = "/cellpay.v1.Control/MoveLeader"
+	Control_GetMetaStatus_FullMethodName          = "/cellpay.v1.Control/GetMetaStatus"
+	Control_StartDrill_FullMethodName             = "/cellpay.v1.Control/StartDrill"
+	Control_AbortDrill_FullMethodName             = "/cellpay.v1.Control/AbortDrill"
+	Control_CreateOverdraftAccount_FullMethodName = "/cellpay.v1.Control/CreateOverdraftAccount"
+	Control_ListOverdraftAccounts_FullMethodName  = "/cellpay.v1.Control/ListOverdraftAccounts"
 )
 
 // ControlClient is the client API for Control service.
@@ -49,6 +51,18 @@ type ControlClient interface {
 	StartDrill(ctx context.Context, in *DrillRequest, opts ...grpc.CallOption) (*Drill, error)
 	// Aborts the running drill: moves not yet started are dropped.
 	AbortDrill(ctx context.Context, in *AbortDrillRequest, opts ...grpc.CallOption) (*Drill, error)
+	// Opens an overdraft account (allow_negative_balance) in the cell that
+	// owns its id; the public Payments API refuses the flag. Needs the meta
+	// leader (otherwise UNAVAILABLE, NOT_LEADER with a hint) and an operator
+	// token (metadata "authorization: Bearer TOKEN"). The request is audited
+	// in the meta group before the account is opened, its outcome after; a
+	// refused one is audited too. Idempotent on (account_id, idempotency_key)
+	// like every CreateAccount.
+	CreateOverdraftAccount(ctx context.Context, in *CreateOverdraftAccountRequest, opts ...grpc.CallOption) (*OverdraftAccount, error)
+	// Lists the overdraft accounts opened by CreateOverdraftAccount (found in
+	// the audit log), each with its current balance read from its cell's
+	// leader. Needs the meta leader and an operator token.
+	ListOverdraftAccounts(ctx context.Context, in *ListOverdraftAccountsRequest, opts ...grpc.CallOption) (*ListOverdraftAccountsResponse, error)
 }
 
 type controlClient struct {
@@ -109,6 +123,26 @@ func (c *controlClient) AbortDrill(ctx context.Context, in *AbortDrillRequest, o
 	return out, nil
 }
 
+func (c *controlClient) CreateOverdraftAccount(ctx context.Context, in *CreateOverdraftAccountRequest, opts ...grpc.CallOption) (*OverdraftAccount, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(OverdraftAccount)
+	err := c.cc.Invoke(ctx, Control_CreateOverdraftAccount_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *controlClient) ListOverdraftAccounts(ctx context.Context, in *ListOverdraftAccountsRequest, opts ...grpc.CallOption) (*ListOverdraftAccountsResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListOverdraftAccountsResponse)
+	err := c.cc.Invoke(ctx, Control_ListOverdraftAccounts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // ControlServer is the server API for Control service.
 // All implementations must embed UnimplementedControlServer
 // for forward compatibility.
@@ -127,6 +161,18 @@ type ControlServer interface {
 	StartDrill(context.Context, *DrillRequest) (*Drill, error)
 	// Aborts the running drill: moves not yet started are dropped.
 	AbortDrill(context.Context, *AbortDrillRequest) (*Drill, error)
+	// Opens an overdraft account (allow_negative_balance) in the cell that
+	// owns its id; the public Payments API refuses the flag. Needs the meta
+	// leader (otherwise UNAVAILABLE, NOT_LEADER with a hint) and an operator
+	// token (metadata "authorization: Bearer TOKEN"). The request is audited
+	// in the meta group before the account is opened, its outcome after; a
+	// refused one is audited too. Idempotent on (account_id, idempotency_key)
+	// like every CreateAccount.
+	CreateOverdraftAccount(context.Context, *CreateOverdraftAccountRequest) (*OverdraftAccount, error)
+	// Lists the overdraft accounts opened by CreateOverdraftAccount (found in
+	// the audit log), each with its current balance read from its cell's
+	// leader. Needs the meta leader and an operator token.
+	ListOverdraftAccounts(context.Context, *ListOverdraftAccountsRequest) (*ListOverdraftAccountsResponse, error)
 	mustEmbedUnimplementedControlServer()
 }
 
@@ -151,6 +197,12 @@ func (UnimplementedControlServer) StartDrill(context.Context, *DrillRequest) (*D
 }
 func (UnimplementedControlServer) AbortDrill(context.Context, *AbortDrillRequest) (*Drill, error) {
 	return nil, status.Errorf(codes.Unimplemented, "method AbortDrill not implemented")
+}
+func (UnimplementedControlServer) CreateOverdraftAccount(context.Context, *CreateOverdraftAccountRequest) (*OverdraftAccount, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method CreateOverdraftAccount not implemented")
+}
+func (UnimplementedControlServer) ListOverdraftAccounts(context.Context, *ListOverdraftAccountsRequest) (*ListOverdraftAccountsResponse, error) {
+	return nil, status.Errorf(codes.Unimplemented, "method ListOverdraftAccounts not implemented")
 }
 func (UnimplementedControlServer) mustEmbedUnimplementedControlServer() {}
 func (UnimplementedControlServer) testEmbeddedByValue()                 {}
@@ -263,6 +315,42 @@ func _Control_AbortDrill_Handler(srv interface{}, ctx context.Context, dec func(
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Control_CreateOverdraftAccount_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(CreateOverdraftAccountRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).CreateOverdraftAccount(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_CreateOverdraftAccount_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).CreateOverdraftAccount(ctx, req.(*CreateOverdraftAccountRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Control_ListOverdraftAccounts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListOverdraftAccountsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(ControlServer).ListOverdraftAccounts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Control_ListOverdraftAccounts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(ControlServer).ListOverdraftAccounts(ctx, req.(*ListOverdraftAccountsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Control_ServiceDesc is the grpc.ServiceDesc for Control service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -289,6 +377,14 @@ var Control_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "AbortDrill",
 			Handler:    _Control_AbortDrill_Handler,
+		},
+		{
+			MethodName: "CreateOverdraftAccount",
+			Handler:    _Control_CreateOverdraftAccount_Handler,
+		},
+		{
+			MethodName: "ListOverdraftAccounts",
+			Handler:    _Control_ListOverdraftAccounts_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
