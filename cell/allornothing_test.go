@@ -105,3 +105,41 @@ func TestEveryFailedCommandChangesNothing(t *testing.T) {
 	}
 	t.Logf("kinds %v, failures %v", kinds, failures)
 }
+
+// TestGetTransferAnswersOnlyANamedAccount (issue 13, item 2b): a lookup
+// returns a record only to a request naming its payer (the id's scope),
+// and, with a payee, only if the record names it; anything else is
+// TRANSFER_NOT_FOUND, exactly as a missing transfer.
+func TestGetTransferAnswersOnlyANamedAccount(t *testing.T) {
+	host, _ := newSingleHost(t)
+	svc := NewService(host, oneCellDirectory{}, ServiceConfig{})
+	ctx := t.Context()
+	for _, id := range []string{"alice", "bob", "eve"} {
+		if _, err := svc.CreateAccount(ctx, &pb.CreateAccountRequest{CellId: 1, Command: &pb.CreateAccount{IdempotencyKey: "c-" + id, AccountId: id, Currency: "EUR"}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := svc.Deposit(ctx, &pb.DepositRequest{CellId: 1, Command: &pb.Deposit{IdempotencyKey: "d", AccountId: "alice", AmountMinor: 50, Currency: "EUR", ExternalRef: "x"}}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Transfer(ctx, &pb.TransferRequest{CellId: 1, Command: &pb.Transfer{TransferId: "t-1", FromAccountId: "alice", ToAccountId: "bob", AmountMinor: 5, Currency: "EUR"}}); err != nil {
+		t.Fatal(err)
+	}
+	notFound := ReasonString(pb.ErrorReason_ERROR_REASON_TRANSFER_NOT_FOUND)
+	for _, tc := range []struct {
+		name     string
+		from, to string
+		reason   string
+	}{
+		{"the payer", "alice", "", ""},
+		{"the payer and the payee", "alice", "bob", ""},
+		{"another payer", "eve", "", notFound},
+		{"the payer and another payee", "alice", "eve", notFound},
+		{"no payer", "", "bob", ReasonString(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT)},
+	} {
+		rec, err := svc.GetTransfer(ctx, &pb.GetTransferRequest{CellId: 1, TransferId: "t-1", FromAccountId: tc.from, ToAccountId: tc.to})
+		if Reason(err) != tc.reason || (tc.reason == "" && rec.GetFromAccountId() != "alice") {
+			t.Errorf("%s: %v, %v; want reason %q", tc.name, rec, err, tc.reason)
+		}
+	}
+}

@@ -311,6 +311,13 @@ func TestIdempotency(t *testing.T) {
 			{"a deposit key as a transfer id", transferCmd(192, "d-dora", "bob", "dora", 1, "USD")},
 			{"a create key for another account", createCmd(192, "c-dora", "gina", "USD", false)},
 			{"a deposit key on another account", depositCmd(192, "d-dora", "bob", 4, "USD")},
+			// A credit from another cell under an id a local payer used:
+			// its own namespace (it was REVERSED before: the payee's cell
+			// already held "shared-1").
+			{"a local transfer id as an incoming credit", func() *pb.Command {
+				c := creditInCmd(192, "shared-1", "remote-zed", "bob", 5, "USD")
+				return c
+			}()},
 		} {
 			t.Run(tc.name, func(t *testing.T) {
 				if a := apply(t, g, tc.cmd); a.Result.GetError() != nil || a.Replayed {

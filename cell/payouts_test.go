@@ -391,3 +391,36 @@ func TestPayoutNeverResubmittedAfterTheProviderForgot(t *testing.T) {
 	}
 	checkTotals(t, r.g)
 }
+
+// TestPayoutIDsAreScopedToTheirAccount (issue 13, item 6): two accounts of
+// one cell both pay out "po-1"; the provider knows them by two global ids
+// and pays each once (with one id per cell they collided at the bank, and
+// one payee's funds stayed held or were debited and never paid).
+func TestPayoutIDsAreScopedToTheirAccount(t *testing.T) {
+	r := newPayoutRig(t, 2*time.Second)
+	mustSucceed(t, r.g, createCmd(3, "c-b", "bob", "EUR", false))
+	mustSucceed(t, r.g, depositCmd(4, "d-b", "bob", 1_000, "EUR"))
+	r.request(t, "po-1", 100)
+	if _, err := r.svc.Payout(context.Background(), &pb.PayoutRequest{CellId: 1, Command: &pb.Payout{PayoutId: "po-1", AccountId: "bob", AmountMinor: 200, Currency: "EUR"}}); err != nil {
+		t.Fatal(err)
+	}
+	r.waitState(t, "po-1", pb.PayoutState_PAYOUT_STATE_SUCCEEDED)
+	eventually(t, 20*time.Second, "bob's po-1 SUCCEEDED", func() error {
+		if rec, err := GetPayout(r.g.Reader(), "bob", "po-1"); err != nil || rec.GetState() != pb.PayoutState_PAYOUT_STATE_SUCCEEDED {
+			return fmt.Errorf("%v, %v", rec, err)
+		}
+		return nil
+	})
+	paid := map[string]int64{}
+	for _, e := range r.bankA.Statement() {
+		paid[e.PayoutID] += e.AmountMinor
+	}
+	if len(paid) != 2 || paid[ProviderPayoutID(1, "alice", "po-1")] != 100 || paid[ProviderPayoutID(1, "bob", "po-1")] != 200 {
+		t.Fatalf("bank-a paid %v; want alice's 100 and bob's 200 under two ids", paid)
+	}
+	// A lookup names the payout's account: another account's is not found.
+	if _, err := r.svc.GetPayout(context.Background(), &pb.GetPayoutRequest{CellId: 1, PayoutId: "po-1", AccountId: "carol"}); Reason(err) != ReasonString(pb.ErrorReason_ERROR_REASON_PAYOUT_NOT_FOUND) {
+		t.Fatalf("GetPayout naming another account: %v; want PAYOUT_NOT_FOUND", err)
+	}
+	checkTotals(t, r.g)
+}
