@@ -36,12 +36,14 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 3s -timeout 60m ./replication/... ./cell/
 
-# Every chaos scenario, several seeds, longer runs (not in CI: ~15 min).
-CHAOS_SEEDS ?= 1 2 3
-CHAOS_DURATION ?= 30s
+# Every chaos scenario (as `cellpay chaos run --list` names them), several
+# seeds, longer runs (not in CI: 12 scenarios x 5 seeds x ~70 s, over an hour).
+CHAOS_SEEDS ?= 1 2 3 4 5
+CHAOS_DURATION ?= 60s
 chaos:
 	$(GO) build -o bin/cellpay ./cmd/cellpay
-	@set -e; for sc in fiber-cut ingress-cut split bridge flapping slow-site node-crash router-crash leader-storm; do \
+	@set -e; scenarios=$$(bin/cellpay chaos run --list); test -n "$$scenarios"; \
+	for sc in $$scenarios; do \
 	  for seed in $(CHAOS_SEEDS); do \
 	    bin/cellpay chaos run --scenario $$sc --seed $$seed --duration $(CHAOS_DURATION) --out chaos-reports/$$sc-$$seed; \
 	  done; \

@@ -3,13 +3,16 @@ package chaos
 import (
 	"bytes"
 	"context"
+	"regexp"
 	"testing"
 	"time"
 )
 
 // Every scenario runs briefly with a fixed seed, always ends healed, and
 // every checker passes: money conserved, no acknowledged write lost,
-// replicas agree, reads linearizable, no client-visible error.
+// cross-cell transfers settled once, payouts paid once and matched with
+// the banks' statements, replicas agree, reads linearizable, no
+// client-visible error.
 func TestScenarios(t *testing.T) {
 	for _, sc := range Scenarios {
 		t.Run(sc.Name, func(t *testing.T) {
@@ -24,9 +27,26 @@ func TestScenarios(t *testing.T) {
 			if run.Ops.OK < 20 {
 				t.Fatalf("scenario %s: only %d operations succeeded\n%s", sc.Name, run.Ops.OK, text.String())
 			}
+			if run.Ops.ByKind["payout"] == 0 {
+				t.Fatalf("scenario %s: no payouts in the workload\n%s", sc.Name, text.String())
+			}
+			if bite := bites[sc.Name]; bite != nil && !bite.MatchString(text.String()) {
+				t.Fatalf("scenario %s: the report does not show its fault acting (%s)\n%s", sc.Name, bite, text.String())
+			}
 			t.Logf("\n%s", text.String())
 		})
 	}
+}
+
+// bites says, for the scenarios whose fault could pass unnoticed, what
+// their report must show besides every check passing: that it acted.
+var bites = map[string]*regexp.Regexp{
+	// Payouts timed out after paying and were resolved by querying.
+	"payout-ambiguity": regexp.MustCompile(`; [1-9]\d* queried at their provider \(\d+ queries\), 0 submitted again`),
+	// Leaders moved, with the slow direction following them.
+	"slow-return": regexp.MustCompile(`fault: [1-9]\d* of \d+ leadership moves accepted`),
+	// Credits were answered WRONG_CELL, both after applying and instead.
+	"topology-flip": regexp.MustCompile(`fault: [1-9]\d* credits into cell \d+ answered WRONG_CELL after they applied, [1-9]\d* instead`),
 }
 
 func TestUnknownScenarioAndBadOptions(t *testing.T) {

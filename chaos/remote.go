@@ -315,9 +315,12 @@ const (
 // ReadLedger reads each account and its transfers from its cell's leader
 // (linearizable reads of the Cell service). The Cell API has no deposit
 // total, so Deposited is derived: the balances minus the money the stored
-// transfers moved into the accounts, plus what they moved out.
+// transfers moved into the accounts, plus what they moved out. It reads no
+// payouts: the workload sends none to a remote target (it is no
+// PayoutTarget), and CrossCell has both sides of each cross-cell transfer
+// but not the payee's stored refusals (RefusalKnown false).
 func (r *remote) ReadLedger(ctx context.Context, accounts []string) (history.Final, error) {
-	final := history.Final{Balances: map[string]int64{}, Transfers: map[string]history.Transfer{}}
+	final := history.Final{Balances: map[string]int64{}, Transfers: map[string]history.Transfer{}, CrossCell: map[string]history.CrossCellTransfer{}}
 	leaders := r.Leaders(ctx)
 	for _, a := range accounts {
 		owner, ok := r.topo.CellOfAccount(a)
@@ -381,7 +384,7 @@ func (r *remote) readAccount(ctx context.Context, leader string, cellID uint64, 
 			return err
 		}
 		for _, t := range resp.GetTransfers() {
-			addRecord(final, t)
+			addRecord(final, cellID, t)
 		}
 		if token = resp.GetNextPageToken(); token == "" {
 			break
@@ -429,6 +432,10 @@ func (r *remote) Delay(a, b string) (oneWay, jitter time.Duration, err error) {
 
 func (r *remote) SetDelay(a, b string, oneWay, jitter time.Duration) error {
 	return r.call(func(ctx context.Context) error { return r.ctl.SetDelay(ctx, a, b, oneWay, jitter) })
+}
+
+func (r *remote) SetDelayOneWay(from, to string, oneWay, jitter time.Duration) error {
+	return r.call(func(ctx context.Context) error { return r.ctl.SetDelayOneWay(ctx, from, to, oneWay, jitter) })
 }
 
 func (r *remote) Describe() string {

@@ -8,11 +8,11 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
 
-	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/chaos/check"
 	"github.com/cellpay/cellpay/chaos/history"
 	"github.com/cellpay/cellpay/chaos/report"
@@ -110,6 +110,11 @@ func (o Options) Validate() error {
 			bad("scenario %s stops and restarts processes, which this target cannot do; give it the processes' pid files (RemoteConfig.PidDir, --pids)", sc.Name)
 		}
 	}
+	if err == nil && sc.InProcessOnly && o.Target != nil {
+		if _, ok := o.Target.(inProcessFaults); !ok {
+			bad("scenario %s acts on the simulated payout providers and the nodes' credit path, which only an in-process cluster exposes; run it without --target", sc.Name)
+		}
+	}
 	if o.Duration < 3*time.Second {
 		bad("Options.Duration (%s) must be at least 3s", o.Duration)
 	}
@@ -164,7 +169,7 @@ func Run(ctx context.Context, opts Options) (report.Run, error) {
 	t := opts.Target
 	if t == nil {
 		var err error
-		if t, err = StartInProcess(opts.Dir, opts.Seed, opts.Logger); err != nil {
+		if t, err = startInProcess(opts.Dir, opts.Seed, opts.Logger, opts.Duration+opts.QuietTimeout); err != nil {
 			return report.Run{}, err
 		}
 		defer t.Close()
@@ -201,6 +206,10 @@ func Run(ctx context.Context, opts Options) (report.Run, error) {
 	if err != nil {
 		return report.Run{}, err
 	}
+	payouts, _ := t.(PayoutTarget)
+	if payouts != nil {
+		b.providers = payouts.PayoutProviders()
+	}
 	opts.Progress("setup: creating and funding accounts")
 	if err := b.setup(ctx); err != nil {
 		return report.Run{}, err
@@ -222,7 +231,7 @@ func Run(ctx context.Context, opts Options) (report.Run, error) {
 	faultErr := make(chan error, 1)
 	pause(w.start, ctx.Done())
 	opts.Progress("fault: " + sc.About)
-	e := &env{t: t, h: h, rng: rand.New(rand.NewPCG(uint64(opts.Seed), 7)), stop: faultStop}
+	e := &env{t: t, h: h, rng: rand.New(rand.NewPCG(uint64(opts.Seed), 7)), stop: faultStop, window: w.end - w.start, notes: &faultNotes{}}
 	go func() { faultErr <- sc.fault(e) }()
 	pause(w.end-time.Since(start), ctx.Done())
 	close(faultStop)
@@ -241,6 +250,16 @@ func Run(ctx context.Context, opts Options) (report.Run, error) {
 	final, qerr := gatherFinal(ctx, t, b.allAccounts(), opts.QuietTimeout)
 	close(pollStop)
 	<-pollDone
+	if payouts != nil {
+		// After the ledgers: every payout is settled by now (unless the
+		// quiet phase timed out, which the run reports), so no provider is
+		// called between the two reads.
+		var perr error
+		if final.Providers, perr = payouts.ReadProviders(ctx, sortedIDs(final.Payouts)); perr != nil {
+			final.Providers = nil // the payouts checker says it could not compare
+			qerr = errors.Join(qerr, fmt.Errorf("chaos: reading the payout providers: %w", perr))
+		}
+	}
 
 	ops := h.Ops()
 	results := check.All(ops, h.Events(), final, h.Start().UnixNano(), opts.ErrorsMax, opts.LinearizabilityTimeout)
@@ -250,13 +269,16 @@ func Run(ctx context.Context, opts Options) (report.Run, error) {
 		Results: results, Seconds: seconds, Failovers: failovers, Events: h.Events(), Ops: report.CountOps(ops),
 		Notes: []string{
 			"target: " + t.Describe(),
-			fmt.Sprintf("workload: %d workers, %d accounts, transfers/deposits/reads through router/client", opts.Workers, len(b.allAccounts())),
+			fmt.Sprintf("workload: %d workers, %d accounts, %s through router/client", opts.Workers, len(b.allAccounts()), b.describe()),
 			fmt.Sprintf("schedule: %s of %s of traffic (fault start %s, end %s)", w, opts.Duration, opts.FaultStart, opts.FaultEnd),
 			"scenario: " + sc.About,
 		},
 	}
 	if opts.RunTag != "" {
 		run.Notes = append(run.Notes, "run tag: "+opts.RunTag+" (in every account id and key of this run)")
+	}
+	for _, note := range e.notes.list() {
+		run.Notes = append(run.Notes, "fault: "+note)
 	}
 	if ferr != nil {
 		run.Notes = append(run.Notes, "fault error: "+ferr.Error())
@@ -305,28 +327,34 @@ func pollLeaders(t Target, h *history.History, stop <-chan struct{}) {
 	}
 }
 
-// addRecord adds a stored transfer record to final.
-func addRecord(final *history.Final, rec *pb.TransferRecord) {
-	final.AddTransfer(rec.GetTransferId(), rec.GetFromAccountId(), rec.GetToAccountId(), rec.GetAmountMinor(),
-		rec.GetFromCellId() != 0, rec.GetState() == pb.TransferState_TRANSFER_STATE_IN_FLIGHT,
-		rec.GetState() == pb.TransferState_TRANSFER_STATE_REVERSED)
-}
-
 // gatherFinal waits until every cell has a leader, all its replicas report
-// the same applied index and digest, and no cross-cell transfer is in
-// flight, then returns the ledger state read from the leaders.
+// the same applied index and digest, no cross-cell transfer is in flight
+// and no payout is PENDING or UNKNOWN, then returns the ledger state read
+// from the leaders. Past timeout it returns what it read, with an error
+// (the checkers then list what was left unsettled).
 func gatherFinal(ctx context.Context, t Target, accounts []string, timeout time.Duration) (history.Final, error) {
 	deadline := time.Now().Add(timeout)
 	for {
 		final, err := agreedFinal(ctx, t, accounts, deadline)
-		if err != nil || final.InFlight == 0 {
+		unsettled := final.UnsettledPayouts()
+		if err != nil || (final.InFlight == 0 && unsettled == 0) {
 			return final, err
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return final, fmt.Errorf("chaos: %d cross-cell transfers still in flight after %s", final.InFlight, timeout)
+			return final, fmt.Errorf("chaos: after %s, %d cross-cell transfers still in flight and %d payouts unsettled", timeout, final.InFlight, unsettled)
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
+}
+
+// sortedIDs lists the keys of m in order.
+func sortedIDs[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // agreedFinal waits until the replicas agree and reads the ledger.

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/cellpay/cellpay/cell/topology"
@@ -18,6 +19,28 @@ type env struct {
 	h    *history.History
 	rng  *rand.Rand
 	stop <-chan struct{} // closed when the fault window ends
+	// window is the fault window's length (stop closes that long after
+	// the fault starts).
+	window time.Duration
+	notes  *faultNotes // what the fault saw, for the report
+}
+
+// faultNotes are lines a fault adds to the report (how often it acted).
+type faultNotes struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (n *faultNotes) add(format string, args ...any) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.lines = append(n.lines, fmt.Sprintf(format, args...))
+}
+
+func (n *faultNotes) list() []string {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return append([]string(nil), n.lines...)
 }
 
 func (e *env) faultStart(detail, site string) {
@@ -49,7 +72,11 @@ type Scenario struct {
 	// Crashes: the scenario stops and restarts processes, so its target
 	// must be a Crasher.
 	Crashes bool
-	fault   func(e *env) error
+	// InProcessOnly: the scenario acts on parts only an in-process cluster
+	// exposes (its simulated payout providers, its nodes' credit path), so
+	// Validate refuses it on any other target.
+	InProcessOnly bool
+	fault         func(e *env) error
 }
 
 func regionsOf(t *topology.Topology) []string {
@@ -208,6 +235,14 @@ var Scenarios = []Scenario{
 		e.faultEnd("leader transfer storm", "")
 		return nil
 	}},
+	// What each of the next three proves is in its function's doc comment
+	// (scenario_*.go, one file per fault).
+	{Name: "payout-ambiguity", InProcessOnly: true, fault: payoutAmbiguity,
+		About: "the payout providers time out after paying (and fail 30% of queries) while the home site of cell 1 is cut off"},
+	{Name: "slow-return", fault: slowReturn,
+		About: "links into the site leading cell 1 carry +300 ms one way (the way back stays fast) while every cell's leadership moves, in rounds 600 ms apart"},
+	{Name: "topology-flip", InProcessOnly: true, fault: topologyFlip,
+		About: "credits into cell 2 are answered WRONG_CELL, half after they applied, as by a node with another topology file"},
 }
 
 // ScenarioByName finds a scenario.

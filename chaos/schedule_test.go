@@ -97,16 +97,21 @@ func TestValidateReportsEveryViolation(t *testing.T) {
 }
 
 // A scenario that crashes processes is refused, by name, on a target that
-// cannot crash them; Run refuses it before touching the target.
+// cannot crash them, and one that needs an in-process cluster's parts on
+// any other target; Run refuses it before touching the target.
 func TestCrashScenariosNeedACrasher(t *testing.T) {
 	target := &fakeTarget{}
 	for _, sc := range Scenarios {
 		err := Options{Scenario: sc.Name, Duration: 5 * time.Second, Target: target}.Validate()
-		if sc.Crashes != (err != nil) {
-			t.Errorf("%s (crashes %v): Validate = %v", sc.Name, sc.Crashes, err)
+		if (sc.Crashes || sc.InProcessOnly) != (err != nil) {
+			t.Errorf("%s (crashes %v, in process only %v): Validate = %v", sc.Name, sc.Crashes, sc.InProcessOnly, err)
 		}
-		if err != nil && (!strings.Contains(err.Error(), "scenario "+sc.Name) || !strings.Contains(err.Error(), "pid files")) {
-			t.Errorf("%s: the refusal does not name the scenario and the remedy: %v", sc.Name, err)
+		remedy := "pid files"
+		if sc.InProcessOnly {
+			remedy = "without --target"
+		}
+		if err != nil && (!strings.Contains(err.Error(), "scenario "+sc.Name) || !strings.Contains(err.Error(), remedy)) {
+			t.Errorf("%s: the refusal does not name the scenario and the remedy (%s): %v", sc.Name, remedy, err)
 		}
 	}
 	if _, err := Run(context.Background(), Options{Scenario: "node-crash", Duration: 5 * time.Second, Target: target}); err == nil {
@@ -148,6 +153,10 @@ func (f *fakeTarget) Delay(string, string) (time.Duration, time.Duration, error)
 	return 0, 0, nil
 }
 func (f *fakeTarget) SetDelay(string, string, time.Duration, time.Duration) error {
+	f.calls++
+	return nil
+}
+func (f *fakeTarget) SetDelayOneWay(string, string, time.Duration, time.Duration) error {
 	f.calls++
 	return nil
 }

@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/cellpay/cellpay/cell/channel"
 	"github.com/cellpay/cellpay/cell/topology"
+	"github.com/cellpay/cellpay/chaos/cluster"
 	"github.com/cellpay/cellpay/chaos/history"
 	"github.com/cellpay/cellpay/router/client"
 )
@@ -56,6 +58,47 @@ type Network interface {
 	Delay(a, b string) (oneWay, jitter time.Duration, err error)
 	// SetDelay sets both directions between a and b.
 	SetDelay(a, b string, oneWay, jitter time.Duration) error
+	// SetDelayOneWay sets the direction from a to b only; b to a keeps its
+	// delay (a slow return path).
+	SetDelayOneWay(from, to string, oneWay, jitter time.Duration) error
+}
+
+// PayoutTarget is the optional ability of a target whose nodes pay payouts
+// out through providers the run can read (an in-process cluster's
+// simulated banks): the workload then sends payouts too, and the payouts
+// checker compares the providers' statements with the ledgers.
+type PayoutTarget interface {
+	// PayoutProviders are the providers the workload pays through (nil:
+	// it sends none).
+	PayoutProviders() []string
+	// ReadProviders reads every provider's statement and Submit counts,
+	// and how often each of payoutIDs (the providers' ids) was queried.
+	ReadProviders(ctx context.Context, payoutIDs []string) (map[string]history.ProviderStatement, error)
+}
+
+// ProviderFaulter is the optional ability to change what the payout
+// providers do (the payout-ambiguity scenario): an in-process cluster's
+// simulated banks.
+type ProviderFaulter interface {
+	// ChangeProviders applies change to every provider at once
+	// (channel.Sim.ChangeBehaviours).
+	ChangeProviders(change channel.BehaviourChange) error
+}
+
+// CreditFaulter is the optional ability to change how the cross-cell
+// credit path sees a payee cell's ownership (the topology-flip scenario):
+// an in-process cluster's couriers (cluster.CreditFault).
+type CreditFaulter interface {
+	// SetCreditFault puts f in force (nil ends it).
+	SetCreditFault(f *cluster.CreditFault)
+	CreditFaultCounts() cluster.CreditFaultCounts
+}
+
+// inProcessFaults is what the scenarios marked InProcessOnly need.
+type inProcessFaults interface {
+	PayoutTarget
+	ProviderFaulter
+	CreditFaulter
 }
 
 // Crasher is the optional ability to stop processes abruptly and restart

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"time"
 
@@ -15,7 +16,7 @@ import (
 
 // bank is the bank workload: accounts in every cell, funded by deposits,
 // then random transfers (most in one cell, some to another cell), small
-// deposits and balance reads.
+// deposits, payouts (when the target has providers) and balance reads.
 type bank struct {
 	h        *history.History
 	clients  []*client.Client // one per region; worker p uses clients[p%len]
@@ -23,6 +24,9 @@ type bank struct {
 	currency string
 	balance  int64  // initial deposit per account
 	tag      string // "" or "TAG-": prefixes account ids and keys (Options.RunTag)
+	// providers the payouts go through, one at random each (nil: no
+	// payouts; their share of the operations are reads).
+	providers []string
 }
 
 // Workload limits.
@@ -33,6 +37,15 @@ const (
 	// crossCellPercent of all operations are transfers to another cell's
 	// account (out of the 65% that are transfers).
 	crossCellPercent = 15
+	// payoutPercent of all operations are payouts (when the target has
+	// providers), each of at most payoutMax.
+	payoutPercent = 6
+	payoutMax     = 500
+	// payoutReasksMax bounds how often a payout whose answer was ambiguous
+	// is asked again, with the same id and parameters (never a new id):
+	// each ask waits up to the client's deadline, and the final state
+	// says what became of it anyway.
+	payoutReasksMax = 3
 )
 
 // accountSearchMax bounds the search for an account id that hashes into a
@@ -59,6 +72,14 @@ func newBank(topo *topology.Topology, h *history.History, clients []*client.Clie
 		b.accounts = append(b.accounts, accts)
 	}
 	return b, nil
+}
+
+// describe says in a few words what the workload does, for the report.
+func (b *bank) describe() string {
+	if len(b.providers) == 0 {
+		return "transfers/deposits/reads (no payouts: the target has no provider the run can read)"
+	}
+	return fmt.Sprintf("transfers/deposits/reads and %d%% payouts (%s)", payoutPercent, strings.Join(b.providers, ", "))
 }
 
 func (b *bank) allAccounts() []string {
@@ -175,6 +196,10 @@ func (b *bank) run(ctx context.Context, workers int, seed int64, stop <-chan str
 					_, err := cl.Deposit(ctx, a, amount, b.currency, "chaos", client.WithIdempotencyKey(key))
 					o, reason := outcome(err)
 					b.h.Complete(id, o, reason, 0)
+				case r < 75+payoutPercent && len(b.providers) > 0:
+					amount := 1 + rng.Int64N(payoutMax)
+					provider := b.providers[rng.IntN(len(b.providers))]
+					b.payout(ctx, cl, p, a, fmt.Sprintf("po-%s%d-%d-%d", b.tag, seed, p, k), amount, provider, stop)
 				default:
 					id := b.h.Invoke(history.Op{Process: p, Kind: history.KindRead, Account: a})
 					acc, err := cl.GetAccount(ctx, a)
@@ -189,6 +214,32 @@ func (b *bank) run(ctx context.Context, workers int, seed int64, stop <-chan str
 		}()
 	}
 	wg.Wait()
+}
+
+// payout pays amount out of account through provider under payout id key
+// (unique per account: it names the seed, worker and operation). An
+// ambiguous answer (UNKNOWN, carrying the id) is asked again with the same
+// id and parameters, at most payoutReasksMax times and not after stop: a
+// payout is never sent again under a new id. An answer with a record,
+// whatever its state (PENDING, UNKNOWN at the provider, SUCCEEDED, FAILED),
+// is ok: the ledger recorded the payout and resolves it with the provider.
+func (b *bank) payout(ctx context.Context, cl *client.Client, process int, account, key string, amount int64, provider string, stop <-chan struct{}) {
+	for ask := 0; ; ask++ {
+		id := b.h.Invoke(history.Op{Process: process, Kind: history.KindPayout, Key: key, Account: account, Amount: amount, Provider: provider})
+		_, err := cl.Payout(ctx, account, amount, b.currency, client.WithPayoutID(key), client.WithProvider(provider))
+		o, reason := outcome(err)
+		b.h.Complete(id, o, reason, 0)
+		if o != history.OutcomeUnknown || ask >= payoutReasksMax {
+			return
+		}
+		select {
+		case <-stop:
+			return
+		case <-ctx.Done():
+			return
+		default:
+		}
+	}
 }
 
 // pause is a bounded sleep that ends early when stop closes.

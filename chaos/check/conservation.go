@@ -7,16 +7,18 @@ import (
 )
 
 // Conservation checks that no money was created or destroyed: the final
-// balances plus the money in flight between cells add up to the deposits
-// the cells recorded, and the cells
+// balances plus the money in flight between cells, held by unsettled
+// payouts and paid out by settled ones add up to the deposits the cells
+// recorded, and the cells
 // recorded every acknowledged deposit and nothing beyond the deposits that
 // were sent (ok, unknown or pending). When the uncertain deposits are few
 // enough to enumerate, the recorded total must moreover be the acknowledged
 // total plus the sum of some subset of them.
 func Conservation(ops []history.Op, final history.Final) history.CheckResult {
 	// Money in flight between cells (debited, not yet credited) is still
-	// the clients' money.
-	balances := final.InFlightMinor
+	// the clients' money; money held by a payout, or paid out, left the
+	// balances but not the books.
+	balances := final.InFlightMinor + final.Held + final.PaidOut
 	for _, b := range final.Balances {
 		balances += b
 	}
@@ -31,8 +33,8 @@ func Conservation(ops []history.Op, final history.Final) history.CheckResult {
 		uncertainAmounts = append(uncertainAmounts, d.Amount)
 	}
 	var ev evidence
-	ev.addf("sum of %d final balances and %d in flight between cells (%d transfers) %d, deposited %d, difference %+d",
-		len(final.Balances), final.InFlightMinor, final.InFlight, balances, final.Deposited, balances-final.Deposited)
+	ev.addf("sum of %d final balances, %d in flight between cells (%d transfers), %d held by unsettled payouts and %d paid out: %d; deposited %d, difference %+d",
+		len(final.Balances), final.InFlightMinor, final.InFlight, final.Held, final.PaidOut, balances, final.Deposited, balances-final.Deposited)
 	ev.addf("acknowledged deposits %d, unknown or pending deposits %d in %d (deposited must lie in [%d, %d])",
 		acked, uncertain, len(uncertainAmounts), acked, acked+uncertain)
 

@@ -12,9 +12,9 @@ import (
 // that share an idempotency key and parameters (a client's retries) collapse
 // into one effect: the ledger executes a key once and replays its result.
 type effect struct {
-	Kind    history.Kind // KindDeposit or KindTransfer
+	Kind    history.Kind // KindDeposit, KindTransfer or KindPayout
 	Key     string       // the idempotency key (a transfer's id); "op#N" when the op had none
-	Account string       // deposit: the account; transfer: the payer
+	Account string       // deposit, payout: the account; transfer: the payer
 	To      string       // transfer: the payee
 	Amount  int64
 	// Acked: some op of the effect was acknowledged ok, so it took effect
@@ -26,8 +26,11 @@ type effect struct {
 }
 
 func (e effect) String() string {
-	if e.Kind == history.KindTransfer {
+	switch e.Kind {
+	case history.KindTransfer:
 		return fmt.Sprintf("transfer %q (op %d, %s→%s %d)", e.Key, e.FirstOp, e.Account, e.To, e.Amount)
+	case history.KindPayout:
+		return fmt.Sprintf("payout %q (op %d, %s -%d)", e.Key, e.FirstOp, e.Account, e.Amount)
 	}
 	return fmt.Sprintf("deposit %q (op %d, %s +%d)", e.Key, e.FirstOp, e.Account, e.Amount)
 }

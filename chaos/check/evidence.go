@@ -13,6 +13,8 @@ import (
 const (
 	NameConservation = "conservation"
 	NameNoLostWrites = "no-lost-writes"
+	NameCrossCell    = "cross-cell"
+	NamePayouts      = "payouts"
 	NameReplicas     = "replicas-agree"
 	NameLinearizable = "linearizable-reads"
 	NameAvailability = "availability"

@@ -1,6 +1,7 @@
 package check
 
 import (
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -152,3 +153,78 @@ func checkShape(t *testing.T, r history.CheckResult) {
 }
 
 func ptr(t history.Transfer) *history.Transfer { return &t }
+
+func payout(key, account string, amount int64, provider string, invoke, done int64, outcome history.Outcome) history.Op {
+	op := finish(history.Op{Kind: history.KindPayout, Key: key, Account: account, Amount: amount}, invoke, done, outcome)
+	op.Provider = provider
+	return op
+}
+
+// providerID mirrors cell.ProviderPayoutID, the id a provider knows a
+// payout by.
+func providerID(account, id string) string {
+	return fmt.Sprintf("c1.%d.%s.%s", len(account), account, id)
+}
+
+// bankWithPayouts is bank with two payouts: a pays out 20 through bank-a
+// (SUCCEEDED after bank-a timed out and was queried), b pays out 5
+// through bank-b, which refused it (FAILED, released). Every checker
+// passes.
+func bankWithPayouts() ([]history.Op, history.Final) {
+	ops := build(
+		create("a", 0, 1),
+		create("b", 0, 1),
+		deposit("d1", "a", 100, 2, 3, history.OutcomeOK),
+		deposit("d2", "b", 50, 2, 4, history.OutcomeOK),
+		transfer("t1", "a", "b", 30, 10, 20, history.OutcomeOK),
+		payout("po1", "a", 20, "bank-a", 22, 24, history.OutcomeOK),
+		payout("po2", "b", 5, "bank-b", 22, 24, history.OutcomeOK),
+		read("a", 50, 30, 40),
+		read("b", 80, 30, 40),
+	)
+	po1, po2 := providerID("a", "po1"), providerID("b", "po2")
+	return ops, history.Final{
+		Balances:  map[string]int64{"a": 50, "b": 80},
+		Deposited: 150,
+		Transfers: map[string]history.Transfer{"t1": {From: "a", To: "b", Amount: 30}},
+		PaidOut:   20,
+		Payouts: map[string]history.Payout{
+			po1: {Cell: 1, Account: "a", ID: "po1", Amount: 20, State: history.PayoutSucceeded, Provider: "bank-a", SubmitAttempts: 1},
+			po2: {Cell: 1, Account: "b", ID: "po2", Amount: 5, State: history.PayoutFailed, Provider: "bank-b", SubmitAttempts: 1},
+		},
+		Providers: map[string]history.ProviderStatement{
+			"bank-a": {Paid: []history.Paid{{PayoutID: po1, Account: "a", Amount: 20}}, SubmitCalls: map[string]int{po1: 1}, QueryCalls: map[string]int{po1: 2}},
+			"bank-b": {SubmitCalls: map[string]int{po2: 1}, QueryCalls: map[string]int{}},
+		},
+		Replicas: map[uint64][]history.Replica{
+			1: {{Node: "hz-a-1", Applied: 9, Digest: "aaaa0000bbbb1111"}, {Node: "hz-b-1", Applied: 9, Digest: "aaaa0000bbbb1111"}},
+		},
+	}
+}
+
+// withPayout returns final with payout id replaced (nil removes it), the
+// maps copied.
+func withPayout(final history.Final, id string, p *history.Payout) history.Final {
+	out := final
+	out.Payouts = make(map[string]history.Payout)
+	for k, v := range final.Payouts {
+		out.Payouts[k] = v
+	}
+	if p == nil {
+		delete(out.Payouts, id)
+	} else {
+		out.Payouts[id] = *p
+	}
+	return out
+}
+
+// withStatement returns final with provider's statement replaced.
+func withStatement(final history.Final, provider string, st history.ProviderStatement) history.Final {
+	out := final
+	out.Providers = make(map[string]history.ProviderStatement)
+	for k, v := range final.Providers {
+		out.Providers[k] = v
+	}
+	out.Providers[provider] = st
+	return out
+}

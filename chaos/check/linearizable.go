@@ -23,7 +23,7 @@ const LinearizableOpsMax = 5000
 // linOp is one operation on one account's balance, as the model sees it.
 type linOp struct {
 	read    bool
-	delta   int64  // deposit: +amount; transfer: -amount for the payer, +amount for the payee
+	delta   int64  // deposit: +amount; transfer: -amount for the payer, +amount for the payee; payout: -amount (+amount when released)
 	label   string // for evidence: "read op 7 (process 2)", "transfer "t1" (op 3, a→b 30)"
 	process int
 }
@@ -74,8 +74,13 @@ type accountVerdict struct {
 // applied by the payer cell's relay, possibly after the answer); a deposit of
 // unknown or pending outcome is kept with a "never" completion, which lets
 // the search place it anywhere after its invocation, including after every
-// read: "took effect" and "did not" both stay possible. Retries sharing an
-// idempotency key count once.
+// read: "took effect" and "did not" both stay possible. A payout debits its
+// account when it is recorded, so it is a write of -amount: acknowledged, or
+// of unknown outcome and stored (then completing "never"); one stored FAILED
+// also releases its amount at an unseen time after its invocation (the
+// model may place that release before the debit, which can only hide a
+// violation, never invent one). Retries sharing an idempotency key count
+// once.
 //
 // timeout bounds the search of each account (0: no bound); an account whose
 // search times out makes the result inconclusive. Accounts are checked in
@@ -180,6 +185,22 @@ func accountHistories(ops []history.Op, final history.Final) []accountHistory {
 			creditReturn = math.MaxInt64 // Credited by the payer cell's relay, maybe after the answer.
 		}
 		add(t.To, linOp{delta: t.Amount, label: t.String(), process: process}, t.CallNs, creditReturn, nil)
+	}
+	stored := make(map[string]history.Payout, len(final.Payouts))
+	for _, p := range final.Payouts {
+		stored[p.Account+"/"+p.ID] = p
+	}
+	for _, p := range effects(ops, history.KindPayout) {
+		s, found := stored[p.Account+"/"+p.Key]
+		found = found && s.Amount == p.Amount
+		if !p.Acked && !found {
+			continue // it took no effect
+		}
+		process := processOf[p.FirstOp]
+		add(p.Account, linOp{delta: -p.Amount, label: p.String(), process: process}, p.CallNs, p.ReturnNs, nil)
+		if found && s.State == history.PayoutFailed {
+			add(p.Account, linOp{delta: p.Amount, label: "release of " + p.String(), process: process}, p.CallNs, math.MaxInt64, nil)
+		}
 	}
 	for _, op := range ops {
 		if op.Kind == history.KindRead && op.Outcome == history.OutcomeOK {

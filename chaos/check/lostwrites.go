@@ -17,9 +17,12 @@ const hintsMax = 3
 //   - every stored transfer was invoked (its id is a transfer op with the
 //     same parameters), and not only by ops that failed;
 //   - every account's final balance is its acknowledged deposits plus the
-//     net of the stored transfers, plus some subset of its deposits whose
+//     net of the stored transfers, minus its stored payouts that are not
+//     FAILED (held or paid out), plus some subset of its deposits whose
 //     outcome is unknown. A transfer or deposit applied twice (or to one
 //     side only) shows here, and the evidence says which one fits.
+//
+// Payouts acknowledged but not stored are the Payouts checker's.
 //
 // It is inconclusive when an account has too many uncertain deposits to
 // enumerate (more than subsetSumsMax distinct sums) or an acknowledged
@@ -120,6 +123,8 @@ type accountLedger struct {
 	transfers     []string // ids of the stored transfers touching it
 	unstored      []effect // transfers of unknown outcome touching it, not stored
 	transfersNet  int64
+	payouts       []history.Payout // stored, not FAILED: debited (held or paid out)
+	payoutsSum    int64
 	createdOp     int64 // the op of an acknowledged create; -1 if none
 }
 
@@ -163,6 +168,16 @@ func checkBalances(ops []history.Op, final history.Final, failures *evidence) (i
 		to.transfersNet += t.Amount
 	}
 
+	for account, payouts := range storedPayoutsOf(final) {
+		l := ledger(account)
+		for _, p := range payouts {
+			if p.State != history.PayoutFailed { // a FAILED payout released its funds
+				l.payouts = append(l.payouts, p)
+				l.payoutsSum += p.Amount
+			}
+		}
+	}
+
 	for _, t := range effects(ops, history.KindTransfer) {
 		if _, stored := final.Transfers[t.Key]; stored || t.Acked {
 			continue
@@ -181,7 +196,7 @@ func checkBalances(ops []history.Op, final history.Final, failures *evidence) (i
 		for _, d := range l.ackedDeposits {
 			acked += d.Amount
 		}
-		expected := acked + l.transfersNet
+		expected := acked + l.transfersNet - l.payoutsSum
 		balance, present := final.Balances[account]
 		if !present {
 			switch {
@@ -210,8 +225,12 @@ func checkBalances(ops []history.Op, final history.Final, failures *evidence) (i
 		if len(maybe) > 0 {
 			uncertain = fmt.Sprintf(" + some of %d unknown deposits %v", len(maybe), maybe)
 		}
-		line := fmt.Sprintf("account %s: balance %d, expected %d (acknowledged deposits %d + stored transfers net %+d)%s, off by %+d",
-			account, balance, expected, acked, l.transfersNet, uncertain, residual)
+		paidOut := ""
+		if len(l.payouts) > 0 {
+			paidOut = fmt.Sprintf(" - %d payouts %d", len(l.payouts), l.payoutsSum)
+		}
+		line := fmt.Sprintf("account %s: balance %d, expected %d (acknowledged deposits %d + stored transfers net %+d%s)%s, off by %+d",
+			account, balance, expected, acked, l.transfersNet, paidOut, uncertain, residual)
 		if hints := explain(account, residual, sums, l, final); len(hints) > 0 {
 			line += ": consistent with " + strings.Join(hints, "; or ")
 		}
@@ -255,6 +274,14 @@ func explain(account string, residual int64, sums map[int64]bool, l *accountLedg
 		}
 		if sums[residual-delta] {
 			add(fmt.Sprintf("%s, of unknown outcome and not stored, applied anyway", t))
+		}
+	}
+	for _, p := range l.payouts {
+		switch {
+		case sums[residual+p.Amount]:
+			add(fmt.Sprintf("payout %q (%s %d) debited twice", p.ID, p.Account, p.Amount))
+		case sums[residual-p.Amount]:
+			add(fmt.Sprintf("payout %q (%s %d) stored but not debited", p.ID, p.Account, p.Amount))
 		}
 	}
 	for _, d := range l.ackedDeposits {

@@ -20,6 +20,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"slices"
 	"sort"
 	"sync"
 	"time"
@@ -66,6 +67,10 @@ type Config struct {
 	// simulated provider (a test's misbehaving bank); Sim still returns the
 	// simulator, whose statement is what was really paid.
 	ProviderWrap func(*channel.Sim) channel.Provider
+	// ProviderConfig, if set, adjusts each simulated provider's config
+	// (from channel.DefaultSimConfig) before it starts, e.g. its
+	// idempotency window.
+	ProviderConfig func(*channel.SimConfig)
 }
 
 func (c *Config) defaults() {
@@ -117,6 +122,9 @@ type Cluster struct {
 	// Prometheus registries of each node (by id) and router (by site),
 	// kept across restarts as a scraper sees one process's metrics.
 	nodeRegs, routerRegs map[string]*prometheus.Registry
+
+	// credit is the fault of the cross-cell credit path (creditfault.go).
+	credit creditFaultState
 }
 
 type node struct {
@@ -144,7 +152,11 @@ func Start(cfg Config) (_ *Cluster, err error) {
 		}
 	}()
 	for _, name := range cfg.ProviderNames {
-		sim, err := channel.NewSim(channel.DefaultSimConfig(name))
+		simCfg := channel.DefaultSimConfig(name)
+		if cfg.ProviderConfig != nil {
+			cfg.ProviderConfig(&simCfg)
+		}
+		sim, err := channel.NewSim(simCfg)
 		if err != nil {
 			return nil, err
 		}
@@ -257,7 +269,7 @@ func (c *Cluster) startNode(n topology.Node, raftLn, clientLn net.Listener) erro
 	cn, err := cell.StartNode(cell.NodeConfig{
 		Topology: c.Topology, NodeID: n.ID, DataDir: dir, RaftListener: raftLn, ClientListener: clientLn,
 		Dialer: c.Fabric.Dialer(n.Site), HeartbeatIntervalMin: c.cfg.HeartbeatIntervalMin,
-		Logger: c.cfg.Logger, RaftLogOutput: io.Discard, Register: control.Register, Courier: courier,
+		Logger: c.cfg.Logger, RaftLogOutput: io.Discard, Register: control.Register, Courier: c.faultableCourier(courier),
 		Payouts: c.cfg.Payouts, Metrics: reg,
 	})
 	if err != nil {
@@ -597,6 +609,10 @@ func (c *Cluster) ReconcileWith(ctx context.Context, since time.Time, stuckAfter
 
 // Sim returns the simulated payout provider of that name (nil if none).
 func (c *Cluster) Sim(name string) *channel.Sim { return c.sims[name] }
+
+// ProviderNames are the simulated payout providers, in the nodes' order of
+// preference.
+func (c *Cluster) ProviderNames() []string { return slices.Clone(c.cfg.ProviderNames) }
 
 // AlterStateOnDisk changes a stopped node's stored state behind Raft's
 // back: it sets key (a state key of the cell, e.g. "a/<account>") to value

@@ -23,6 +23,10 @@ const (
 	KindDeposit  Kind = "deposit"
 	KindTransfer Kind = "transfer"
 	KindRead     Kind = "read" // a linearizable balance read
+	// KindPayout: money paid out of Account through Provider (Key is the
+	// payout id, scoped to Account). Ok means the ledger recorded it (funds
+	// held); how it settled is in the final state (Final.Payouts).
+	KindPayout Kind = "payout"
 )
 
 // Outcome of an operation as the client saw it.
@@ -46,8 +50,8 @@ type Op struct {
 	ID      int64   `json:"id"`
 	Process int     `json:"process"`
 	Kind    Kind    `json:"kind"`
-	Key     string  `json:"key"`              // idempotency key; a transfer's id
-	Account string  `json:"account"`          // create/deposit/read: the account; transfer: the payer
+	Key     string  `json:"key"`              // idempotency key; a transfer's or payout's id
+	Account string  `json:"account"`          // create/deposit/read/payout: the account; transfer: the payer
 	To      string  `json:"to,omitempty"`     // transfer: the payee
 	Amount  int64   `json:"amount"`           // minor units
 	Invoke  int64   `json:"invoke_ns"`        // when it was sent
@@ -56,6 +60,8 @@ type Op struct {
 	Reason  string  `json:"reason,omitempty"` // business error reason, or the error text of an unknown outcome
 	// Balance: for an ok read, the balance read.
 	Balance int64 `json:"balance,omitempty"`
+	// Provider: for a payout, the provider it was asked to pay through.
+	Provider string `json:"provider,omitempty"`
 }
 
 // Event is something that happened to the cluster: a fault started or
@@ -93,6 +99,111 @@ type Final struct {
 	InFlightMinor int64 `json:"in_flight_minor"`
 	// Replicas holds every replica's (applied index, digest) per cell.
 	Replicas map[uint64][]Replica `json:"replicas"`
+	// Held is the money of payouts not yet settled (PENDING or UNKNOWN) and
+	// PaidOut that of payouts SUCCEEDED, summed over the cells' totals: it
+	// left the balances but is still counted (cell.Totals).
+	Held    int64 `json:"held"`
+	PaidOut int64 `json:"paid_out"`
+	// Payouts are the payouts the ledgers store, by the id their provider
+	// knows them by (cell.ProviderPayoutID: globally unique); nil when the
+	// target reads none.
+	Payouts map[string]Payout `json:"payouts,omitempty"`
+	// Providers is what each payout provider says it did, by name; nil
+	// when the target reads no provider.
+	Providers map[string]ProviderStatement `json:"providers,omitempty"`
+	// CrossCell holds every cross-cell transfer as its two cells store it,
+	// by "<payer account>/<transfer id>"; nil when the target reads none.
+	CrossCell map[string]CrossCellTransfer `json:"cross_cell,omitempty"`
+}
+
+// UnsettledPayouts counts the stored payouts still PENDING or UNKNOWN.
+func (f *Final) UnsettledPayouts() int {
+	n := 0
+	for _, p := range f.Payouts {
+		if !p.State.Settled() {
+			n++
+		}
+	}
+	return n
+}
+
+// PayoutState is the state of a stored payout, as the ledger names it.
+type PayoutState string
+
+const (
+	PayoutPending   PayoutState = "PENDING"   // recorded, funds held; not yet answered
+	PayoutUnknown   PayoutState = "UNKNOWN"   // the provider's answer was not definite; funds held
+	PayoutSucceeded PayoutState = "SUCCEEDED" // paid out
+	PayoutFailed    PayoutState = "FAILED"    // definitely not paid; funds released
+)
+
+// Settled: SUCCEEDED or FAILED, never to change again.
+func (s PayoutState) Settled() bool { return s == PayoutSucceeded || s == PayoutFailed }
+
+// Payout is a payout stored in its cell's ledger.
+type Payout struct {
+	Cell    uint64      `json:"cell"`
+	Account string      `json:"account"`
+	ID      string      `json:"id"` // the payout id, scoped to Account
+	Amount  int64       `json:"amount"`
+	State   PayoutState `json:"state"`
+	// Provider is where it is (or was last) submitted; FailedProviders
+	// definitely failed it before (it was rerouted from them).
+	Provider        string   `json:"provider"`
+	FailedProviders []string `json:"failed_providers,omitempty"`
+	// SubmitAttempts counts the PayoutAttempts committed at Provider: the
+	// executor commits one before every Submit, so a provider that saw
+	// more Submits of it was called without one (by a deposed leader).
+	SubmitAttempts int `json:"submit_attempts"`
+}
+
+// ProviderStatement is what one payout provider says it did.
+type ProviderStatement struct {
+	// Paid is its statement: every payment it really made, in order. An id
+	// listed twice was paid twice.
+	Paid []Paid `json:"paid"`
+	// SubmitCalls and QueryCalls count the calls it got, by payout id (its
+	// id: Payout's key in Final.Payouts). QueryCalls holds the ids of
+	// Final.Payouts only.
+	SubmitCalls map[string]int `json:"submit_calls"`
+	QueryCalls  map[string]int `json:"query_calls"`
+}
+
+// Paid is one payment of a provider's statement.
+type Paid struct {
+	PayoutID string `json:"payout_id"` // the provider's id (cell.ProviderPayoutID)
+	Account  string `json:"account"`
+	Amount   int64  `json:"amount"`
+}
+
+// TransferState is the payer cell's state of a cross-cell transfer.
+type TransferState string
+
+const (
+	TransferInFlight  TransferState = "IN_FLIGHT" // debited, the credit not yet settled
+	TransferCompleted TransferState = "COMPLETED" // credited to the payee
+	TransferReversed  TransferState = "REVERSED"  // refunded to the payer
+)
+
+// CrossCellTransfer is one cross-cell transfer (a saga) as its two cells
+// store it.
+type CrossCellTransfer struct {
+	ID       string `json:"id"`
+	From     string `json:"from"`
+	To       string `json:"to"`
+	Amount   int64  `json:"amount"`
+	FromCell uint64 `json:"from_cell"`
+	ToCell   uint64 `json:"to_cell"`
+	// PayerState is the payer cell's record ("" when it holds none).
+	PayerState TransferState `json:"payer_state"`
+	// Credited: the payee's cell stores the credit (at most once: it is
+	// keyed by the payer's cell, account and transfer id).
+	Credited bool `json:"credited"`
+	// RefusalStored: the payee's cell stored a refusal of the credit under
+	// its key, the only answer on which a reversal is right. RefusalKnown:
+	// the target could read that (in process, for reversed transfers).
+	RefusalStored bool `json:"refusal_stored,omitempty"`
+	RefusalKnown  bool `json:"refusal_known,omitempty"`
 }
 
 // Transfer is a stored transfer.

@@ -76,13 +76,20 @@ func (c *Client) Link(ctx context.Context, from, to string) (fabric.Link, error)
 // SetDelay sets the one-way delay and jitter of both directions between a
 // and b, keeping their other faults.
 func (c *Client) SetDelay(ctx context.Context, a, b string, oneWay, jitter time.Duration) error {
-	body := map[string]string{"delay": oneWay.String(), "jitter": jitter.String()}
 	for _, pair := range [][2]string{{a, b}, {b, a}} {
-		if err := c.post(ctx, "/links/"+url.PathEscape(pair[0])+"/"+url.PathEscape(pair[1]), body); err != nil {
+		if err := c.SetDelayOneWay(ctx, pair[0], pair[1], oneWay, jitter); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// SetDelayOneWay sets the one-way delay and jitter of the direction from
+// one site to another only (POST /links/FROM/TO), keeping its other faults
+// and the other direction.
+func (c *Client) SetDelayOneWay(ctx context.Context, from, to string, oneWay, jitter time.Duration) error {
+	body := map[string]string{"delay": oneWay.String(), "jitter": jitter.String()}
+	return c.post(ctx, "/links/"+url.PathEscape(from)+"/"+url.PathEscape(to), body)
 }
 
 // Cut is POST /cut: both directions between a and b.

@@ -37,6 +37,16 @@ func TestClientDrivesTheControlAPI(t *testing.T) {
 	if err != nil || l.Delay != 15*time.Millisecond || l.Jitter != time.Millisecond {
 		t.Fatalf("Link = %+v, %v; want the delay set both ways", l, err)
 	}
+	// One direction only: the way back keeps its delay.
+	if err := c.SetDelayOneWay(ctx, "sh-a", "hz-a", 300*time.Millisecond, 10*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	if l := fab.Link("sh-a", "hz-a"); l.Delay != 300*time.Millisecond || l.Jitter != 10*time.Millisecond {
+		t.Fatalf("sh-a -> hz-a = %+v; want the one-way delay", l)
+	}
+	if l := fab.Link("hz-a", "sh-a"); l.Delay != 15*time.Millisecond || l.Jitter != time.Millisecond {
+		t.Fatalf("hz-a -> sh-a = %+v; want it unchanged", l)
+	}
 	st, err := c.Status(ctx)
 	if err != nil || len(st.Routes) != 3 {
 		t.Fatalf("Status: %d routes, %v", len(st.Routes), err)

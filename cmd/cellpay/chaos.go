@@ -63,7 +63,7 @@ func newChaosRunCmd() *cobra.Command {
 		duration                time.Duration
 		workers                 int
 		errorsMax               int
-		keep                    bool
+		keep, list              bool
 		faultStart, faultEnd    = chaos.Percent(chaos.DefaultFaultStartPercent), chaos.Percent(chaos.DefaultFaultEndPercent)
 	)
 	cmd := &cobra.Command{
@@ -98,6 +98,12 @@ config; 1 when the target cannot be reached.`,
   cellpay chaos run --scenario fiber-cut --target bin/cluster --env local`,
 		Args: exactArgs(),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if list { // for scripts (make chaos): every scenario, one per line
+				for _, sc := range chaos.Scenarios {
+					fmt.Fprintln(cmd.OutOrStdout(), sc.Name)
+				}
+				return nil
+			}
 			opts := chaos.Options{
 				Scenario: scenario, Seed: seed, Duration: duration, FaultStart: faultStart, FaultEnd: faultEnd,
 				Workers: workers, ErrorsMax: errorsMax, Dir: "-",
@@ -179,6 +185,7 @@ config; 1 when the target cannot be reached.`,
 	f.IntVar(&errorsMax, "errors-max", 0, "client-visible errors the availability check tolerates")
 	f.StringVar(&outDir, "out", "", "directory for report.txt/json/html (default chaos-report-SCENARIO-SEED)")
 	f.BoolVar(&keep, "keep", false, "keep the in-process cluster's data directory")
+	f.BoolVar(&list, "list", false, "print every scenario's name, one per line, and exit")
 	f.StringVar(&target, "target", "", "play on a running cluster: its chaos proxy config (JSON), or a run directory with proxy.json, topology.yaml and pids/")
 	f.StringVar(&configPath, "config", "", "with --target: the cluster's topology (default RUNDIR/topology.yaml)")
 	f.StringVar(&env, "env", "", "with --target: the cluster's environment; the topology must be meant for it")
