@@ -110,20 +110,19 @@ func wait(ctx context.Context, f raft.Future) error {
 // LinearizableRead returns once this replica's state reflects every write
 // acknowledged before the call (a read index of our own, readindex.go): a
 // barrier entry that started after the call commits in this leader's term,
-// then the replica waits until it has applied it. A leader cut off from its
+// and is applied here, with everything before it. A leader cut off from its
 // quorum, or already replaced, cannot pass (fencing).
 func (g *Group) LinearizableRead(ctx context.Context) error {
 	if !g.IsLeader() {
 		return g.notLeader()
 	}
-	index, err := g.reads.wait(ctx)
-	if err != nil {
+	if err := g.reads.wait(ctx); err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}
 		return err
 	}
-	return g.waitApplied(ctx, index)
+	return nil
 }
 
 func (g *Group) waitApplied(ctx context.Context, index uint64) error {

@@ -30,9 +30,8 @@ import (
 
 // readRound is one barrier and the reads waiting for it.
 type readRound struct {
-	done  chan struct{}
-	index uint64 // the barrier's log index, once done without error
-	err   error
+	done chan struct{}
+	err  error
 }
 
 // readBatcher runs a group's read barriers one at a time.
@@ -44,9 +43,14 @@ type readBatcher struct {
 	running bool       // a barrier is in flight (run is looping)
 }
 
-// wait returns the log index a read must see applied, once a barrier that
-// started after the call has committed in this leader's term.
-func (b *readBatcher) wait(ctx context.Context) (uint64, error) {
+// wait returns once a barrier that started after the call has committed in
+// this leader's term and been applied: hashicorp/raft answers a barrier
+// from the FSM goroutine after every entry before it was applied, and the
+// state machine commits each batch before it returns, so the replica's
+// state then holds every write acknowledged before the call. (Waiting for
+// the applied index instead would wait on entries the state machine never
+// sees: a run of read-only barriers.)
+func (b *readBatcher) wait(ctx context.Context) error {
 	b.mu.Lock()
 	if b.pending == nil {
 		b.pending = &readRound{done: make(chan struct{})}
@@ -59,9 +63,9 @@ func (b *readBatcher) wait(ctx context.Context) (uint64, error) {
 	b.mu.Unlock()
 	select {
 	case <-r.done:
-		return r.index, r.err
+		return r.err
 	case <-ctx.Done():
-		return 0, ctx.Err()
+		return ctx.Err()
 	}
 }
 
@@ -69,7 +73,7 @@ func (b *readBatcher) wait(ctx context.Context) (uint64, error) {
 // reads meanwhile, until none is pending.
 func (b *readBatcher) run(r *readRound) {
 	for r != nil {
-		r.index, r.err = b.barrier()
+		r.err = b.barrier()
 		close(r.done)
 		b.mu.Lock()
 		r, b.pending = b.pending, nil
@@ -81,31 +85,29 @@ func (b *readBatcher) run(r *readRound) {
 }
 
 // barrier commits one barrier entry, bounded by the election timeout.
-func (b *readBatcher) barrier() (uint64, error) {
+func (b *readBatcher) barrier() error {
 	g := b.g
 	if !g.IsLeader() {
-		return 0, g.notLeader()
+		return g.notLeader()
 	}
 	timeout := g.timing.ElectionTimeout
 	f := g.raft.Barrier(timeout)
 	select {
 	case <-g.stopped:
-		return 0, g.notLeader()
+		return g.notLeader()
 	case err := <-futureDone(f):
 		switch {
 		case err == nil:
-			// The barrier is applied, and so is everything before it: the
-			// replica's applied index now covers every acknowledged write.
-			return g.raft.AppliedIndex(), nil
+			return nil
 		case errors.Is(err, raft.ErrEnqueueTimeout):
-			return 0, fmt.Errorf("replication: group %d: the read's barrier was not accepted within %s", g.id, timeout)
+			return fmt.Errorf("replication: group %d: the read's barrier was not accepted within %s", g.id, timeout)
 		default:
-			return 0, g.notLeader() // deposed, transferring or shut down: not a leader that can serve reads
+			return g.notLeader() // deposed, transferring or shut down: not a leader that can serve reads
 		}
 	case <-time.After(2 * timeout):
 		// A barrier that neither commits nor fails: the leader cannot reach a
 		// quorum (a fiber cut). Refuse the read; the entry may still commit.
-		return 0, fmt.Errorf("replication: group %d: the read's barrier did not commit within %s", g.id, 2*timeout)
+		return fmt.Errorf("replication: group %d: the read's barrier did not commit within %s", g.id, 2*timeout)
 	}
 }
 
