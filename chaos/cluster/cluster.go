@@ -33,6 +33,7 @@ import (
 	"github.com/cellpay/cellpay/replication/storage"
 	"github.com/cellpay/cellpay/router"
 	"github.com/cellpay/cellpay/router/gossip"
+	"github.com/hashicorp/raft"
 )
 
 // Config shapes the cluster. Zero fields take the defaults.
@@ -497,6 +498,8 @@ func (c *Cluster) Leader(cellID uint64) string {
 }
 
 // TransferLeadership moves cellID's leadership to nodeID (a drill by hand).
+// The failover controller moves leaders too: a transfer refused because
+// another is under way is tried again until ctx ends.
 func (c *Cluster) TransferLeadership(ctx context.Context, cellID uint64, nodeID string) error {
 	for {
 		leader := c.Leader(cellID)
@@ -505,11 +508,14 @@ func (c *Cluster) TransferLeadership(ctx context.Context, cellID uint64, nodeID 
 			if err != nil {
 				return err
 			}
-			return g.TransferLeadership(ctx, nodeID)
+			err = g.TransferLeadership(ctx, nodeID)
+			if !errors.Is(err, raft.ErrLeadershipTransferInProgress) {
+				return err
+			}
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("cluster: cell %d has no leader: %w", cellID, ctx.Err())
+			return fmt.Errorf("cluster: cell %d: no transfer to %s before the deadline: %w", cellID, nodeID, ctx.Err())
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
