@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
@@ -140,7 +141,63 @@ func (p *inProcess) Replicas(context.Context) map[uint64][]history.Replica {
 // paid-out totals, every transfer and payout it holds (both sides of each
 // cross-cell transfer, and the payee's stored refusal of each reversed
 // one), and the balances of accounts.
-func (p *inProcess) ReadLedger(_ context.Context, accounts []string) (history.Final, error) {
+//
+// The reads are not one snapshot: a payout the executor settles between
+// the totals and the records would look like totals that disagree with
+// their records. So the totals of every cell are read again after the
+// records, and the whole read is repeated (at most stableLedgerReadsMax
+// times) until nothing moved in between.
+func (p *inProcess) ReadLedger(ctx context.Context, accounts []string) (history.Final, error) {
+	var final history.Final
+	var err error
+	for attempt := 1; ; attempt++ {
+		before, berr := p.totalsFingerprint()
+		if berr != nil {
+			return final, berr
+		}
+		if final, err = p.readLedgerOnce(ctx, accounts); err != nil {
+			return final, err
+		}
+		after, aerr := p.totalsFingerprint()
+		if aerr != nil {
+			return final, aerr
+		}
+		if before == after || attempt == stableLedgerReadsMax {
+			return final, nil
+		}
+		select {
+		case <-ctx.Done():
+			return final, ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
+// stableLedgerReadsMax bounds the reads of ReadLedger.
+const stableLedgerReadsMax = 20
+
+// totalsFingerprint is every cell leader's stored totals, as text.
+func (p *inProcess) totalsFingerprint() (string, error) {
+	var b strings.Builder
+	for _, cl := range p.c.Topology.Cells() {
+		n := p.c.Node(p.c.Leader(cl.ID))
+		if n == nil {
+			return "", fmt.Errorf("chaos: cell %d has no leader", cl.ID)
+		}
+		g, err := n.Host().Group(cl.ID)
+		if err != nil {
+			return "", err
+		}
+		tot, err := cell.ReadTotals(g.Reader())
+		if err != nil {
+			return "", err
+		}
+		fmt.Fprintf(&b, "%d:%v|", cl.ID, tot)
+	}
+	return b.String(), nil
+}
+
+func (p *inProcess) readLedgerOnce(_ context.Context, accounts []string) (history.Final, error) {
 	final := history.Final{Balances: map[string]int64{}, Transfers: map[string]history.Transfer{},
 		Payouts: map[string]history.Payout{}, CrossCell: map[string]history.CrossCellTransfer{}}
 	leader := func(cellID uint64) (*cell.Node, error) {
