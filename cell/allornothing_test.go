@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 )
 
 // TestPaidOutOverflowChangesNothing is the regression test of a payout
@@ -125,7 +126,7 @@ func TestGetTransferAnswersOnlyANamedAccount(t *testing.T) {
 	if _, err := svc.Transfer(ctx, &pb.TransferRequest{CellId: 1, Command: &pb.Transfer{TransferId: "t-1", FromAccountId: "alice", ToAccountId: "bob", AmountMinor: 5, Currency: "EUR"}}); err != nil {
 		t.Fatal(err)
 	}
-	notFound := ReasonString(pb.ErrorReason_ERROR_REASON_TRANSFER_NOT_FOUND)
+	notFound := rpcstatus.ReasonString(pb.ErrorReason_ERROR_REASON_TRANSFER_NOT_FOUND)
 	for _, tc := range []struct {
 		name     string
 		from, to string
@@ -135,10 +136,10 @@ func TestGetTransferAnswersOnlyANamedAccount(t *testing.T) {
 		{"the payer and the payee", "alice", "bob", ""},
 		{"another payer", "eve", "", notFound},
 		{"the payer and another payee", "alice", "eve", notFound},
-		{"no payer", "", "bob", ReasonString(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT)},
+		{"no payer", "", "bob", rpcstatus.ReasonString(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT)},
 	} {
 		rec, err := svc.GetTransfer(ctx, &pb.GetTransferRequest{CellId: 1, TransferId: "t-1", FromAccountId: tc.from, ToAccountId: tc.to})
-		if Reason(err) != tc.reason || (tc.reason == "" && rec.GetFromAccountId() != "alice") {
+		if rpcstatus.Reason(err) != tc.reason || (tc.reason == "" && rec.GetFromAccountId() != "alice") {
 			t.Errorf("%s: %v, %v; want reason %q", tc.name, rec, err, tc.reason)
 		}
 	}

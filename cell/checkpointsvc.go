@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/reconcile"
 	"github.com/cellpay/cellpay/replication"
 )
@@ -36,7 +37,7 @@ func (s *Service) Checkpoint(ctx context.Context, req *pb.CheckpointRequest) (*p
 			return nil, st
 		}
 		// A checkpoint changes no state: retrying it is always safe.
-		return nil, StatusError(codes.Unavailable, ReasonOutcomeUnknown, err.Error(), nil)
+		return nil, rpcstatus.Error(codes.Unavailable, rpcstatus.ReasonOutcomeUnknown, err.Error(), nil)
 	}
 	return &pb.CheckpointResponse{CellId: req.GetCellId(), Index: index}, nil
 }

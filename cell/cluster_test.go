@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/chaos/fabric"
 )
@@ -197,7 +198,7 @@ func (c *testCluster) route(ctx context.Context, cellID uint64, fn func(context.
 			if code != codes.Unavailable && code != codes.DeadlineExceeded && code != codes.Canceled {
 				return err
 			}
-			if id, _, ok := LeaderHint(err); ok {
+			if id, _, ok := rpcstatus.LeaderHint(err); ok {
 				for i, nid := range c.ids {
 					if nid == id {
 						target = i
@@ -378,11 +379,11 @@ func (w *ledgerTraffic) send(t testing.TB, req *pb.TransferRequest) {
 				t.Errorf("transfer %s acknowledged twice with different records: executed twice", id)
 			}
 			w.acked[id] = results[d]
-		case Reason(errs[d]) != "":
-			if r := Reason(errs[d]); r != "INSUFFICIENT_FUNDS" {
+		case rpcstatus.Reason(errs[d]) != "":
+			if r := rpcstatus.Reason(errs[d]); r != "INSUFFICIENT_FUNDS" {
 				t.Errorf("transfer %s: unexpected business error %s: %v", id, r, errs[d])
 			}
-			w.failed[id] = Reason(errs[d])
+			w.failed[id] = rpcstatus.Reason(errs[d])
 		default:
 			t.Errorf("transfer %s: %v", id, errs[d])
 		}
@@ -563,11 +564,11 @@ func TestServiceRejectsBadRequests(t *testing.T) {
 		code                  codes.Code
 		call                  func(pb.CellClient) error
 	}{
-		{"wrong cell", ReasonWrongCell, in2, codes.FailedPrecondition, func(cl pb.CellClient) error {
+		{"wrong cell", rpcstatus.ReasonWrongCell, in2, codes.FailedPrecondition, func(cl pb.CellClient) error {
 			_, err := cl.CreateAccount(ctx, &pb.CreateAccountRequest{CellId: 1, Command: &pb.CreateAccount{IdempotencyKey: "k1", AccountId: in2, Currency: "CNY"}})
 			return err
 		}},
-		{"unknown cell", ReasonCellNotHosted, "cell 9", codes.NotFound, func(cl pb.CellClient) error {
+		{"unknown cell", rpcstatus.ReasonCellNotHosted, "cell 9", codes.NotFound, func(cl pb.CellClient) error {
 			_, err := cl.GetAccount(ctx, &pb.GetAccountRequest{CellId: 9, AccountId: in1})
 			return err
 		}},
@@ -579,7 +580,7 @@ func TestServiceRejectsBadRequests(t *testing.T) {
 			_, err := cl.Deposit(ctx, &pb.DepositRequest{CellId: 1, Command: &pb.Deposit{AccountId: in1, AmountMinor: 5, Currency: "CNY"}})
 			return err
 		}},
-		{"cross cell", ReasonCrossCellNotEnabled, in2, codes.FailedPrecondition, func(cl pb.CellClient) error {
+		{"cross cell", rpcstatus.ReasonCrossCellNotEnabled, in2, codes.FailedPrecondition, func(cl pb.CellClient) error {
 			_, err := cl.Transfer(ctx, &pb.TransferRequest{CellId: 1, Command: &pb.Transfer{TransferId: "t1", FromAccountId: in1, ToAccountId: in2, AmountMinor: 5, Currency: "CNY"}})
 			return err
 		}},
@@ -590,8 +591,8 @@ func TestServiceRejectsBadRequests(t *testing.T) {
 	}
 	for _, tc := range cases {
 		err := tc.call(c.clients[0])
-		if status.Code(err) != tc.code || Reason(err) != tc.reason || !strings.Contains(err.Error(), tc.mention) {
-			t.Errorf("%s: got %v (code %s, reason %q); want code %s, reason %s, mentioning %q", tc.name, err, status.Code(err), Reason(err), tc.code, tc.reason, tc.mention)
+		if status.Code(err) != tc.code || rpcstatus.Reason(err) != tc.reason || !strings.Contains(err.Error(), tc.mention) {
+			t.Errorf("%s: got %v (code %s, reason %q); want code %s, reason %s, mentioning %q", tc.name, err, status.Code(err), rpcstatus.Reason(err), tc.code, tc.reason, tc.mention)
 		}
 	}
 }

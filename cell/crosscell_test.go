@@ -10,6 +10,7 @@ import (
 	"google.golang.org/grpc/codes"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/replication"
 )
 
@@ -165,15 +166,15 @@ func TestRelaySettlesOnlyOnDefiniteAnswers(t *testing.T) {
 	courier := &fakeCourier{calls: map[string]int{}, answer: func(id string, call int) error {
 		switch {
 		case id == "t-unknown" && call < 3:
-			return StatusError(codes.Unavailable, ReasonOutcomeUnknown, "lost in the network", nil)
+			return rpcstatus.Error(codes.Unavailable, rpcstatus.ReasonOutcomeUnknown, "lost in the network", nil)
 		case id == "t-refused":
-			return StatusError(codes.NotFound, ReasonString(pb.ErrorReason_ERROR_REASON_ACCOUNT_NOT_FOUND), "no such payee", map[string]string{MetaStored: "true"})
+			return rpcstatus.Error(codes.NotFound, rpcstatus.ReasonString(pb.ErrorReason_ERROR_REASON_ACCOUNT_NOT_FOUND), "no such payee", map[string]string{rpcstatus.MetaStored: "true"})
 		case id == "t-wrong-cell":
 			// One node's topology view: says nothing of an earlier attempt.
-			return StatusError(codes.FailedPrecondition, ReasonWrongCell, "to_account_id belongs to cell 3", nil)
+			return rpcstatus.Error(codes.FailedPrecondition, rpcstatus.ReasonWrongCell, "to_account_id belongs to cell 3", nil)
 		case id == "t-unstored-refusal":
 			// A refusal the payee's ledger did not store under the key.
-			return StatusError(codes.NotFound, ReasonString(pb.ErrorReason_ERROR_REASON_ACCOUNT_NOT_FOUND), "no such payee", nil)
+			return rpcstatus.Error(codes.NotFound, rpcstatus.ReasonString(pb.ErrorReason_ERROR_REASON_ACCOUNT_NOT_FOUND), "no such payee", nil)
 		}
 		return nil
 	}}

@@ -15,6 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/replication"
 )
 
@@ -874,65 +875,65 @@ func TestLedgerStatus(t *testing.T) {
 		if st.Message() != "the message" {
 			t.Errorf("%v: message %q", r, st.Message())
 		}
-		if got := Reason(err); got != want.reason {
+		if got := rpcstatus.Reason(err); got != want.reason {
 			t.Errorf("%v: Reason = %q, want %q", r, got, want.reason)
 		}
-		if got := ReasonString(r); got != want.reason {
-			t.Errorf("ReasonString(%v) = %q, want %q", r, got, want.reason)
+		if got := rpcstatus.ReasonString(r); got != want.reason {
+			t.Errorf("rpcstatus.ReasonString(%v) = %q, want %q", r, got, want.reason)
 		}
-		info, ok := ErrorInfo(err)
-		if !ok || info.GetDomain() != ErrorDomain || info.GetMetadata()[MetaField] != "amount_minor" || info.GetMetadata()[MetaCellID] != "42" {
+		info, ok := rpcstatus.Info(err)
+		if !ok || info.GetDomain() != rpcstatus.ErrorDomain || info.GetMetadata()[rpcstatus.MetaField] != "amount_minor" || info.GetMetadata()[rpcstatus.MetaCellID] != "42" {
 			t.Errorf("%v: ErrorInfo %v", r, info)
 		}
-		if _, _, ok := LeaderHint(err); ok {
+		if _, _, ok := rpcstatus.LeaderHint(err); ok {
 			t.Errorf("%v: LeaderHint found a leader in a ledger error", r)
 		}
 	}
 	// No field: no field metadata.
-	info, _ := ErrorInfo(ledgerStatus(&pb.LedgerError{Reason: reasonOverflow}, 1))
-	if _, has := info.GetMetadata()[MetaField]; has {
+	info, _ := rpcstatus.Info(ledgerStatus(&pb.LedgerError{Reason: reasonOverflow}, 1))
+	if _, has := info.GetMetadata()[rpcstatus.MetaField]; has {
 		t.Errorf("an error without field carries field metadata %v", info.GetMetadata())
 	}
 
 	ie := inputStatus(&InputError{Field: "currency", Reason: "bad"}, 3)
-	if status.Code(ie) != codes.InvalidArgument || Reason(ie) != "INVALID_ARGUMENT" {
-		t.Errorf("inputStatus: %v, reason %q", ie, Reason(ie))
+	if status.Code(ie) != codes.InvalidArgument || rpcstatus.Reason(ie) != "INVALID_ARGUMENT" {
+		t.Errorf("inputStatus: %v, reason %q", ie, rpcstatus.Reason(ie))
 	}
-	if info, _ := ErrorInfo(ie); info.GetMetadata()[MetaField] != "currency" {
+	if info, _ := rpcstatus.Info(ie); info.GetMetadata()[rpcstatus.MetaField] != "currency" {
 		t.Errorf("inputStatus metadata %v", info.GetMetadata())
 	}
 
 	for _, err := range []error{nil, errors.New("plain"), fmt.Errorf("wrapped: %w", errors.New("x"))} {
-		if got := Reason(err); got != "" {
-			t.Errorf("Reason(%v) = %q, want empty", err, got)
+		if got := rpcstatus.Reason(err); got != "" {
+			t.Errorf("rpcstatus.Reason(%v) = %q, want empty", err, got)
 		}
 	}
 }
 
 func TestNotLeaderStatus(t *testing.T) {
-	err := notLeaderStatus(7, "n2", "10.0.0.2:7001", 12)
+	err := rpcstatus.NotLeader(7, "n2", "10.0.0.2:7001", 12)
 	if status.Code(err) != codes.Unavailable {
 		t.Errorf("code %v, want Unavailable", status.Code(err))
 	}
-	if Reason(err) != ReasonNotLeader {
-		t.Errorf("Reason %q, want %q", Reason(err), ReasonNotLeader)
+	if rpcstatus.Reason(err) != rpcstatus.ReasonNotLeader {
+		t.Errorf("Reason %q, want %q", rpcstatus.Reason(err), rpcstatus.ReasonNotLeader)
 	}
-	id, addr, ok := LeaderHint(err)
+	id, addr, ok := rpcstatus.LeaderHint(err)
 	if !ok || id != "n2" || addr != "10.0.0.2:7001" {
 		t.Errorf("LeaderHint = %q %q %v, want n2 10.0.0.2:7001 true", id, addr, ok)
 	}
-	if info, _ := ErrorInfo(err); info.GetMetadata()[MetaCellID] != "7" {
+	if info, _ := rpcstatus.Info(err); info.GetMetadata()[rpcstatus.MetaCellID] != "7" {
 		t.Errorf("cell id metadata %v", info.GetMetadata())
 	}
-	if term := LeaderHintTerm(err); term != 12 {
+	if term := rpcstatus.LeaderHintTerm(err); term != 12 {
 		t.Errorf("LeaderHintTerm = %d, want 12", term)
 	}
 
-	err = notLeaderStatus(7, "", "", 0)
-	if Reason(err) != ReasonNotLeader {
-		t.Errorf("Reason %q without a known leader", Reason(err))
+	err = rpcstatus.NotLeader(7, "", "", 0)
+	if rpcstatus.Reason(err) != rpcstatus.ReasonNotLeader {
+		t.Errorf("Reason %q without a known leader", rpcstatus.Reason(err))
 	}
-	if _, _, ok := LeaderHint(err); ok {
+	if _, _, ok := rpcstatus.LeaderHint(err); ok {
 		t.Error("LeaderHint reports a leader when none is known")
 	}
 	if !strings.Contains(err.Error(), "no leader is known") {

@@ -11,6 +11,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/channel"
 	"github.com/cellpay/cellpay/replication"
 )
@@ -157,10 +158,10 @@ func proposalOutcome(replayed bool, err error) string {
 	case err == nil:
 		return "ok"
 	}
-	switch r := Reason(err); r {
-	case ReasonNotLeader:
+	switch r := rpcstatus.Reason(err); r {
+	case rpcstatus.ReasonNotLeader:
 		return "not_leader"
-	case ReasonOutcomeUnknown:
+	case rpcstatus.ReasonOutcomeUnknown:
 		return "unknown"
 	case "":
 	default:
@@ -182,10 +183,10 @@ var knownReasons = func() map[string]bool {
 	out := map[string]bool{}
 	for v := range pb.ErrorReason_name {
 		if pb.ErrorReason(v) != pb.ErrorReason_ERROR_REASON_UNSPECIFIED {
-			out[ReasonString(pb.ErrorReason(v))] = true
+			out[rpcstatus.ReasonString(pb.ErrorReason(v))] = true
 		}
 	}
-	for _, r := range []string{ReasonNotLeader, ReasonOutcomeUnknown, ReasonWrongCell, ReasonCellNotHosted, ReasonCrossCellNotEnabled, ReasonPayoutsNotEnabled} {
+	for _, r := range []string{rpcstatus.ReasonNotLeader, rpcstatus.ReasonOutcomeUnknown, rpcstatus.ReasonWrongCell, rpcstatus.ReasonCellNotHosted, rpcstatus.ReasonCrossCellNotEnabled, rpcstatus.ReasonPayoutsNotEnabled} {
 		out[r] = true
 	}
 	return out
@@ -201,10 +202,10 @@ func OutcomeLabel(err error) string {
 	if err == nil {
 		return "ok"
 	}
-	switch r := Reason(err); r {
-	case ReasonNotLeader, ReasonCellNotHosted:
+	switch r := rpcstatus.Reason(err); r {
+	case rpcstatus.ReasonNotLeader, rpcstatus.ReasonCellNotHosted:
 		return "unavailable"
-	case ReasonOutcomeUnknown:
+	case rpcstatus.ReasonOutcomeUnknown:
 		return "unknown"
 	case "":
 	default:

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/channel"
 	"github.com/cellpay/cellpay/replication"
 )
@@ -70,7 +71,7 @@ func (unknownProvider) Query(context.Context, string) (channel.Result, error) {
 type unknownCourier struct{}
 
 func (unknownCourier) Credit(context.Context, uint64, *pb.CreditIn) (*pb.TransferRecord, error) {
-	return nil, StatusError(codes.Unavailable, ReasonOutcomeUnknown, "the test courier never arrives", nil)
+	return nil, rpcstatus.Error(codes.Unavailable, rpcstatus.ReasonOutcomeUnknown, "the test courier never arrives", nil)
 }
 
 // TestNodeMetricsCountTraffic runs a node's service, outbox relay, payout
@@ -130,7 +131,7 @@ func TestNodeMetricsCountTraffic(t *testing.T) {
 		}
 	}
 	_, err = svc.Transfer(ctx, &pb.TransferRequest{CellId: 1, Command: &pb.Transfer{TransferId: "t-big", FromAccountId: "alice", ToAccountId: "carol", AmountMinor: 1_000_000, Currency: "EUR"}})
-	if Reason(err) != ReasonString(pb.ErrorReason_ERROR_REASON_INSUFFICIENT_FUNDS) {
+	if rpcstatus.Reason(err) != rpcstatus.ReasonString(pb.ErrorReason_ERROR_REASON_INSUFFICIENT_FUNDS) {
 		t.Fatalf("overdraft: %v, want INSUFFICIENT_FUNDS", err)
 	}
 
@@ -254,7 +255,9 @@ func TestMetricsRegistryReuse(t *testing.T) {
 }
 
 func TestOutcomeLabels(t *testing.T) {
-	ledger := func(r pb.ErrorReason) error { return StatusError(codes.FailedPrecondition, ReasonString(r), "x", nil) }
+	ledger := func(r pb.ErrorReason) error {
+		return rpcstatus.Error(codes.FailedPrecondition, rpcstatus.ReasonString(r), "x", nil)
+	}
 	for _, tt := range []struct {
 		err              error
 		outcome, propose string
@@ -262,10 +265,10 @@ func TestOutcomeLabels(t *testing.T) {
 		{nil, "ok", "ok"},
 		{ledger(pb.ErrorReason_ERROR_REASON_INSUFFICIENT_FUNDS), "insufficient_funds", "insufficient_funds"},
 		{InputStatus(&InputError{Field: "amount_minor", Reason: "x"}, 1), "invalid_argument", "invalid_argument"},
-		{NotLeaderStatus(1, "n2", "addr", 3), "unavailable", "not_leader"},
-		{StatusError(codes.Unavailable, ReasonOutcomeUnknown, "x", nil), "unknown", "unknown"},
-		{StatusError(codes.NotFound, ReasonCellNotHosted, "x", nil), "unavailable", "cell_not_hosted"},
-		{StatusError(codes.FailedPrecondition, "SOME_NEW_REASON", "from a client's text?", nil), "error", "error"},
+		{rpcstatus.NotLeader(1, "n2", "addr", 3), "unavailable", "not_leader"},
+		{rpcstatus.Error(codes.Unavailable, rpcstatus.ReasonOutcomeUnknown, "x", nil), "unknown", "unknown"},
+		{rpcstatus.Error(codes.NotFound, rpcstatus.ReasonCellNotHosted, "x", nil), "unavailable", "cell_not_hosted"},
+		{rpcstatus.Error(codes.FailedPrecondition, "SOME_NEW_REASON", "from a client's text?", nil), "error", "error"},
 		{grpcStatus(codes.Unavailable), "unavailable", "error"},
 		{grpcStatus(codes.DeadlineExceeded), "unknown", "canceled"},
 		{grpcStatus(codes.Internal), "error", "error"},

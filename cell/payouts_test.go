@@ -8,6 +8,7 @@ import (
 	"time"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/channel"
 	"github.com/cellpay/cellpay/replication"
 )
@@ -306,10 +307,10 @@ func TestUnknownPayoutHoldsItsAccount(t *testing.T) {
 
 	ctx := context.Background()
 	send := &pb.TransferRequest{CellId: 1, Command: &pb.Transfer{TransferId: "t-after-hold", FromAccountId: "alice", ToAccountId: "bob", AmountMinor: 5, Currency: "EUR"}}
-	if _, err := r.svc.Transfer(ctx, send); Reason(err) != ReasonString(pb.ErrorReason_ERROR_REASON_ACCOUNT_HELD) {
+	if _, err := r.svc.Transfer(ctx, send); rpcstatus.Reason(err) != rpcstatus.ReasonString(pb.ErrorReason_ERROR_REASON_ACCOUNT_HELD) {
 		t.Fatalf("a transfer from a held account: %v; want ACCOUNT_HELD", err)
 	}
-	if _, err := r.svc.Payout(ctx, &pb.PayoutRequest{CellId: 1, Command: &pb.Payout{PayoutId: "po-second", AccountId: "alice", AmountMinor: 5, Currency: "EUR"}}); Reason(err) != ReasonString(pb.ErrorReason_ERROR_REASON_ACCOUNT_HELD) {
+	if _, err := r.svc.Payout(ctx, &pb.PayoutRequest{CellId: 1, Command: &pb.Payout{PayoutId: "po-second", AccountId: "alice", AmountMinor: 5, Currency: "EUR"}}); rpcstatus.Reason(err) != rpcstatus.ReasonString(pb.ErrorReason_ERROR_REASON_ACCOUNT_HELD) {
 		t.Fatalf("a payout from a held account: %v; want ACCOUNT_HELD", err)
 	}
 	if _, err := r.svc.Deposit(ctx, &pb.DepositRequest{CellId: 1, Command: &pb.Deposit{IdempotencyKey: "d-held", AccountId: "alice", AmountMinor: 5, Currency: "EUR", ExternalRef: "x"}}); err != nil {
@@ -318,7 +319,7 @@ func TestUnknownPayoutHoldsItsAccount(t *testing.T) {
 
 	r.bankA.SetBehaviour(channel.Behaviour{Mode: channel.ModeSucceed})
 	r.waitState(t, "po-hang", pb.PayoutState_PAYOUT_STATE_SUCCEEDED)
-	if _, err := r.svc.Transfer(ctx, send); Reason(err) != ReasonString(pb.ErrorReason_ERROR_REASON_ACCOUNT_HELD) || !Stored(err) {
+	if _, err := r.svc.Transfer(ctx, send); rpcstatus.Reason(err) != rpcstatus.ReasonString(pb.ErrorReason_ERROR_REASON_ACCOUNT_HELD) || !rpcstatus.Stored(err) {
 		t.Fatalf("the same transfer id after the payout resolved: %v; want its stored ACCOUNT_HELD (final for its key)", err)
 	}
 	send.Command.TransferId = "t-after-release"
@@ -419,7 +420,7 @@ func TestPayoutIDsAreScopedToTheirAccount(t *testing.T) {
 		t.Fatalf("bank-a paid %v; want alice's 100 and bob's 200 under two ids", paid)
 	}
 	// A lookup names the payout's account: another account's is not found.
-	if _, err := r.svc.GetPayout(context.Background(), &pb.GetPayoutRequest{CellId: 1, PayoutId: "po-1", AccountId: "carol"}); Reason(err) != ReasonString(pb.ErrorReason_ERROR_REASON_PAYOUT_NOT_FOUND) {
+	if _, err := r.svc.GetPayout(context.Background(), &pb.GetPayoutRequest{CellId: 1, PayoutId: "po-1", AccountId: "carol"}); rpcstatus.Reason(err) != rpcstatus.ReasonString(pb.ErrorReason_ERROR_REASON_PAYOUT_NOT_FOUND) {
 		t.Fatalf("GetPayout naming another account: %v; want PAYOUT_NOT_FOUND", err)
 	}
 	checkTotals(t, r.g)

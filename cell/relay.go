@@ -13,6 +13,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/replication"
 )
 
@@ -20,7 +21,7 @@ import (
 // of the payee's cell (package router implements it with its forwarder:
 // leader hints, retries of the unchanged request). Credit returns the
 // payee cell's record, or its error: a gRPC status whose ErrorInfo reason
-// tells a refusal (Refused) from an outcome that is not known.
+// tells a refusal (rpcstatus.Stored) from an outcome that is not known.
 type Courier interface {
 	Credit(ctx context.Context, cellID uint64, c *pb.CreditIn) (*pb.TransferRecord, error)
 }
@@ -62,15 +63,13 @@ func (c *RelayConfig) defaults() {
 	}
 }
 
-// Refused reports whether a Courier's error is a final refusal of the
-// credit (the transfer is reversed) rather than an unknown outcome (the
-// credit is tried again, with the same transfer id, until it is known).
-// Only a refusal the payee cell's ledger stored under the credit's key is
-// final: a retry with that key can never apply the credit afterwards.
-// Anything else — WRONG_CELL from one node's view of the topology, an
-// invalid request, a reused key, a timeout — may follow an earlier attempt
-// that did apply it, so reversing would create money.
-func Refused(err error) bool { return Stored(err) }
+// A Courier's error is a final refusal of the credit (the transfer is
+// reversed) only if rpcstatus.Stored: a refusal the payee cell's ledger
+// stored under the credit's key, so a retry with that key can never apply
+// the credit afterwards. Anything else — WRONG_CELL from one node's view of
+// the topology, an invalid request, a reused key, a timeout — may follow an
+// earlier attempt that did apply it, so reversing would create money: the
+// credit is tried again, with the same transfer id, until it is known.
 
 // relay delivers the outbox of every cell its node leads. A new leader
 // after a failover finds the records in the replicated state and resumes.
@@ -194,8 +193,8 @@ func (r *relay) deliver(cellID uint64, rec *pb.OutboxRecord) bool {
 	settle := &pb.OutboxDelivered{TransferId: t.GetTransferId(), FromAccountId: t.GetFromAccountId(), Outcome: pb.TransferState_TRANSFER_STATE_COMPLETED}
 	switch {
 	case err == nil:
-	case Refused(err):
-		settle.Outcome, settle.Reason = pb.TransferState_TRANSFER_STATE_REVERSED, fmt.Sprintf("the payee's cell %d refused the credit: %s", t.GetToCellId(), Reason(err))
+	case rpcstatus.Stored(err):
+		settle.Outcome, settle.Reason = pb.TransferState_TRANSFER_STATE_REVERSED, fmt.Sprintf("the payee's cell %d refused the credit: %s", t.GetToCellId(), rpcstatus.Reason(err))
 	case status.Code(err) == codes.Unavailable || status.Code(err) == codes.DeadlineExceeded || status.Code(err) == codes.Canceled:
 		r.logger.Debug("relay: credit outcome not known, will retry", "transfer", t.GetTransferId(), "cell", t.GetToCellId(), "error", err)
 		return false
@@ -206,7 +205,7 @@ func (r *relay) deliver(cellID uint64, rec *pb.OutboxRecord) bool {
 		// reversed. It stays in flight, retried with backoff, for an
 		// operator to see (reconciliation lists stuck transfers).
 		r.logger.Warn("relay: the payee's cell answered without a final decision; the transfer stays in flight, retried",
-			"transfer", t.GetTransferId(), "cell", t.GetToCellId(), "reason", Reason(err), "error", err)
+			"transfer", t.GetTransferId(), "cell", t.GetToCellId(), "reason", rpcstatus.Reason(err), "error", err)
 		return false
 	}
 	rctx, rcancel := context.WithTimeout(r.ctx, r.cfg.AttemptTimeout) // The credit may have used up ctx.

@@ -14,6 +14,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/replication"
 )
 
@@ -87,8 +88,8 @@ func (s *Service) group(cellID uint64) (*replication.Group, error) {
 	}
 	g, err := s.host.Group(cellID)
 	if err != nil {
-		return nil, statusError(codes.NotFound, ReasonCellNotHosted, fmt.Sprintf("cell %d is not hosted on node %s", cellID, s.host.NodeID()),
-			map[string]string{MetaCellID: strconv.FormatUint(cellID, 10)})
+		return nil, rpcstatus.Error(codes.NotFound, rpcstatus.ReasonCellNotHosted, fmt.Sprintf("cell %d is not hosted on node %s", cellID, s.host.NodeID()),
+			map[string]string{rpcstatus.MetaCellID: strconv.FormatUint(cellID, 10)})
 	}
 	return g, nil
 }
@@ -99,9 +100,9 @@ func (s *Service) owns(cellID uint64, field, account string) error {
 	if ok && owner == cellID {
 		return nil
 	}
-	return statusError(codes.FailedPrecondition, ReasonWrongCell,
+	return rpcstatus.Error(codes.FailedPrecondition, rpcstatus.ReasonWrongCell,
 		fmt.Sprintf("%s %q belongs to cell %d, not cell %d", field, account, owner, cellID),
-		map[string]string{MetaField: field, MetaCellID: strconv.FormatUint(owner, 10)})
+		map[string]string{rpcstatus.MetaField: field, rpcstatus.MetaCellID: strconv.FormatUint(owner, 10)})
 }
 
 func (s *Service) notLeader(cellID uint64, err error) error {
@@ -114,7 +115,7 @@ func (s *Service) notLeader(cellID uint64, err error) error {
 	if g, err := s.host.Group(cellID); err == nil {
 		_, _, term = g.Leader()
 	}
-	return notLeaderStatus(cellID, nl.LeaderID, addr, term)
+	return rpcstatus.NotLeader(cellID, nl.LeaderID, addr, term)
 }
 
 // propose stamps, replicates and applies one command on the cell's leader.
@@ -149,9 +150,9 @@ func (s *Service) proposeReplayed(ctx context.Context, cellID uint64, cmd *pb.Co
 			return nil, false, st
 		}
 		if errors.Is(err, replication.ErrOutcomeUnknown) {
-			return nil, false, statusError(codes.Unavailable, ReasonOutcomeUnknown,
+			return nil, false, rpcstatus.Error(codes.Unavailable, rpcstatus.ReasonOutcomeUnknown,
 				fmt.Sprintf("cell %d: the outcome is unknown (%v); retry with the same idempotency key", cellID, err),
-				map[string]string{MetaCellID: strconv.FormatUint(cellID, 10)})
+				map[string]string{rpcstatus.MetaCellID: strconv.FormatUint(cellID, 10)})
 		}
 		return nil, false, status.FromContextError(err).Err()
 	}
@@ -218,17 +219,17 @@ func (s *Service) Transfer(ctx context.Context, req *pb.TransferRequest) (*pb.Tr
 	}
 	owner, ok := s.dir.CellOfAccount(c.GetToAccountId())
 	if !ok {
-		return nil, statusError(codes.FailedPrecondition, ReasonWrongCell,
-			fmt.Sprintf("to_account_id %q belongs to no cell", c.GetToAccountId()), map[string]string{MetaField: "to_account_id"})
+		return nil, rpcstatus.Error(codes.FailedPrecondition, rpcstatus.ReasonWrongCell,
+			fmt.Sprintf("to_account_id %q belongs to no cell", c.GetToAccountId()), map[string]string{rpcstatus.MetaField: "to_account_id"})
 	}
 	c = proto.Clone(c).(*pb.Transfer)
 	c.FromCellId, c.ToCellId = 0, 0 // Stamped here, never taken from the caller.
 	crossCell := owner != req.GetCellId()
 	if crossCell {
 		if s.relay == nil {
-			return nil, statusError(codes.FailedPrecondition, ReasonCrossCellNotEnabled,
+			return nil, rpcstatus.Error(codes.FailedPrecondition, rpcstatus.ReasonCrossCellNotEnabled,
 				fmt.Sprintf("to_account_id %q is in cell %d: this node has no outbox relay for cross-cell transfers", c.GetToAccountId(), owner),
-				map[string]string{MetaField: "to_account_id", MetaCellID: strconv.FormatUint(owner, 10)})
+				map[string]string{rpcstatus.MetaField: "to_account_id", rpcstatus.MetaCellID: strconv.FormatUint(owner, 10)})
 		}
 		c.FromCellId, c.ToCellId = req.GetCellId(), owner
 	}
@@ -272,8 +273,8 @@ func (s *Service) Payout(ctx context.Context, req *pb.PayoutRequest) (*pb.Payout
 		return nil, err
 	}
 	if s.payouts == nil {
-		return nil, statusError(codes.FailedPrecondition, ReasonPayoutsNotEnabled,
-			"payouts are not enabled on this node: it has no providers", map[string]string{MetaCellID: strconv.FormatUint(req.GetCellId(), 10)})
+		return nil, rpcstatus.Error(codes.FailedPrecondition, rpcstatus.ReasonPayoutsNotEnabled,
+			"payouts are not enabled on this node: it has no providers", map[string]string{rpcstatus.MetaCellID: strconv.FormatUint(req.GetCellId(), 10)})
 	}
 	c = proto.Clone(c).(*pb.Payout)
 	c.ProviderPayoutId = ProviderPayoutID(req.GetCellId(), c.GetAccountId(), c.GetPayoutId()) // never the caller's

@@ -33,7 +33,7 @@ func addRecord(final *history.Final, cellID uint64, rec *pb.TransferRecord) {
 	t := final.CrossCell[ref]
 	t.ID, t.From, t.To, t.Amount, t.FromCell = rec.GetTransferId(), rec.GetFromAccountId(), rec.GetToAccountId(), rec.GetAmountMinor(), rec.GetFromCellId()
 	if rec.GetFromCellId() == cellID {
-		t.ToCell = rec.GetToCellId()
+		t.ToCell, t.SettledAtMs = rec.GetToCellId(), rec.GetSettledAtUnixMs()
 		switch rec.GetState() {
 		case pb.TransferState_TRANSFER_STATE_IN_FLIGHT:
 			t.PayerState = history.TransferInFlight
@@ -45,7 +45,7 @@ func addRecord(final *history.Final, cellID uint64, rec *pb.TransferRecord) {
 			t.PayerState = history.TransferState(rec.GetState().String())
 		}
 	} else {
-		t.ToCell, t.Credited = cellID, true
+		t.ToCell, t.Credited, t.CreditedAtMs = cellID, true, rec.GetCreatedAtUnixMs()
 	}
 	final.CrossCell[ref] = t
 }

@@ -274,6 +274,12 @@ func (p *inProcess) readLedgerOnce(_ context.Context, accounts []string) (histor
 		t.RefusalKnown = true
 		final.CrossCell[ref] = t
 	}
+	for ref, ns := range p.c.CreditsAppliedBy() {
+		if t, ok := final.CrossCell[ref]; ok {
+			t.AppliedByNs = ns
+			final.CrossCell[ref] = t
+		}
+	}
 	for _, a := range accounts {
 		owner, _ := p.c.Topology.CellOfAccount(a)
 		n, err := leader(owner.ID)

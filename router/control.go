@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/replication"
@@ -143,17 +144,6 @@ type Control struct {
 	// overdraft serves the overdraft accounts' RPCs (overdraftaccounts.go).
 	overdraft overdraftAccounts
 }
-
-// ReasonStaleTerm is the ErrorInfo reason of a MoveLeader refused because
-// it comes from an older controller term than one this node has seen
-// (FAILED_PRECONDITION). The metadata names both terms.
-const ReasonStaleTerm = "STALE_TERM"
-
-// ErrorInfo metadata keys of a STALE_TERM refusal.
-const (
-	MetaControllerTerm    = "controller_term"
-	MetaControllerTermMax = "controller_term_max"
-)
 
 // NewControl validates cfg. Register its service on the node's gRPC server
 // (cell.NodeConfig.Register), then Start it with the node.
@@ -327,10 +317,10 @@ func (c *Control) admitTerm(term, cellID uint64) error {
 	defer c.termMu.Unlock()
 	if term < c.controllerTermMax {
 		c.logger.Warn("refused a move of an older controller term", "cell", cellID, "controller_term", term, "controller_term_max", c.controllerTermMax)
-		return cell.StatusError(codes.FailedPrecondition, ReasonStaleTerm,
+		return rpcstatus.Error(codes.FailedPrecondition, rpcstatus.ReasonStaleTerm,
 			fmt.Sprintf("router: node %s refuses to move cell %d for the controller of meta term %d: a controller of term %d has been seen since (the sender lost the meta leadership)",
 				c.host.NodeID(), cellID, term, c.controllerTermMax),
-			map[string]string{MetaControllerTerm: strconv.FormatUint(term, 10), MetaControllerTermMax: strconv.FormatUint(c.controllerTermMax, 10)})
+			map[string]string{rpcstatus.MetaControllerTerm: strconv.FormatUint(term, 10), rpcstatus.MetaControllerTermMax: strconv.FormatUint(c.controllerTermMax, 10)})
 	}
 	c.controllerTermMax = term
 	return nil
@@ -342,7 +332,7 @@ func (c *Control) notLeader(g *replication.Group) error {
 	if n, ok := c.cfg.Topology.Node(id); ok {
 		addr = n.ClientAddr
 	}
-	return cell.NotLeaderStatus(g.ID(), id, addr, term)
+	return rpcstatus.NotLeader(g.ID(), id, addr, term)
 }
 
 // metaStatusEventsMax and metaStatusAuditMax bound GetMetaStatus answers.

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
-	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/replication"
 	"github.com/cellpay/cellpay/router/failover"
@@ -210,12 +210,12 @@ func (f *fakeControl) MoveLeader(ctx context.Context, req *pb.MoveLeaderRequest)
 // newest the newest term seen.
 func wantStaleTerm(t *testing.T, what string, err error, term, newest uint64) {
 	t.Helper()
-	if status.Code(err) != codes.FailedPrecondition || cell.Reason(err) != ReasonStaleTerm {
-		t.Fatalf("%s: %v (reason %q), want FAILED_PRECONDITION with reason %s", what, err, cell.Reason(err), ReasonStaleTerm)
+	if status.Code(err) != codes.FailedPrecondition || rpcstatus.Reason(err) != rpcstatus.ReasonStaleTerm {
+		t.Fatalf("%s: %v (reason %q), want FAILED_PRECONDITION with reason %s", what, err, rpcstatus.Reason(err), rpcstatus.ReasonStaleTerm)
 	}
-	info, _ := cell.ErrorInfo(err)
-	if got := info.GetMetadata(); got[MetaControllerTerm] != strconv.FormatUint(term, 10) || got[MetaControllerTermMax] != strconv.FormatUint(newest, 10) {
-		t.Fatalf("%s: metadata %v, want %s=%d and %s=%d", what, got, MetaControllerTerm, term, MetaControllerTermMax, newest)
+	info, _ := rpcstatus.Info(err)
+	if got := info.GetMetadata(); got[rpcstatus.MetaControllerTerm] != strconv.FormatUint(term, 10) || got[rpcstatus.MetaControllerTermMax] != strconv.FormatUint(newest, 10) {
+		t.Fatalf("%s: metadata %v, want %s=%d and %s=%d", what, got, rpcstatus.MetaControllerTerm, term, rpcstatus.MetaControllerTermMax, newest)
 	}
 }
 

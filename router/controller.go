@@ -9,7 +9,7 @@ import (
 	"time"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
-	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/router/failover"
 	"github.com/cellpay/cellpay/router/meta"
 )
@@ -397,7 +397,7 @@ func (k *controller) startMove(mv failover.Move) {
 		delete(b.moving, mv.Cell)
 		if err != nil {
 			b.retryAt[mv.Cell] = k.c.cfg.Now().Add(time.Second)
-			b.stale = b.stale || cell.Reason(err) == ReasonStaleTerm
+			b.stale = b.stale || rpcstatus.Reason(err) == rpcstatus.ReasonStaleTerm
 		} else {
 			// the observers see the new leader only after their next
 			// report: until then the cell would look unmoved

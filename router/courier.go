@@ -46,7 +46,7 @@ func newHintForwarder(topo *topology.Topology, dialer func(ctx context.Context, 
 func (c *Courier) Credit(ctx context.Context, cellID uint64, credit *pb.CreditIn) (*pb.TransferRecord, error) {
 	var out *pb.TransferRecord
 	// A credit is a mutation keyed by its transfer id: once an attempt may
-	// have applied it, only the result, a stored refusal (cell.Refused) or
+	// have applied it, only the result, a stored refusal (rpcstatus.Stored) or
 	// OUTCOME_UNKNOWN comes back, so the relay never reverses a credit that
 	// may have been applied.
 	err := c.fwd.doMutation(ctx, cellID, "CreditIn", credit.GetTransferId(), func(ctx context.Context, cl pb.CellClient) (err error) {

@@ -16,14 +16,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
-	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/router/failover"
-)
-
-// Reasons of refused drills, in the ErrorInfo of a FAILED_PRECONDITION.
-const (
-	ReasonDrillRefused = "DRILL_REFUSED"
-	ReasonDrillBusy    = "DRILL_RUNNING"
 )
 
 // drillRequest is a StartDrill or AbortDrill handed to the controller's
@@ -118,7 +112,7 @@ func (c *Control) drillCall(ctx context.Context, req *pb.DrillRequest) (*pb.Dril
 }
 
 func refused(format string, args ...any) error {
-	return cell.StatusError(codes.FailedPrecondition, ReasonDrillRefused, "drill refused: "+fmt.Sprintf(format, args...), nil)
+	return rpcstatus.Error(codes.FailedPrecondition, rpcstatus.ReasonDrillRefused, "drill refused: "+fmt.Sprintf(format, args...), nil)
 }
 
 // handleDrill runs on the controller's goroutine, in its current term.
@@ -148,15 +142,15 @@ func (k *controller) handleDrill(ctx context.Context, r drillRequest) drillReply
 	}
 	detail := drillDetail(d)
 	if _, err := k.record(pctx, &pb.MetaCommand{Op: &pb.MetaCommand_Audit{Audit: &pb.AuditEntry{Operator: r.operator, Action: "drill " + d.GetKind(), Detail: detail, Outcome: "started"}}}); err != nil {
-		return drillReply{err: status.Errorf(codes.Unavailable, "router: recording the drill: %v", err)}
+		return drillReply{err: rpcstatus.Error(codes.Unavailable, rpcstatus.ReasonDrillOutcomeUnknown, fmt.Sprintf("router: recording the drill: %v", err), nil)}
 	}
 	if err := k.applyDrillState(pctx, d, next, now); err != nil {
-		return drillReply{err: status.Errorf(codes.Unavailable, "router: recording the drill's change: %v", err)}
+		return drillReply{err: rpcstatus.Error(codes.Unavailable, rpcstatus.ReasonDrillOutcomeUnknown, fmt.Sprintf("router: recording the drill's change: %v", err), nil)}
 	}
 	_, snap := k.input(now)
 	d.State, d.StartedAtUnixMs, d.ClientErrorsAtStart = pb.DrillState_DRILL_RUNNING, now.UnixMilli(), routerErrors(snap)
 	if _, err := k.record(pctx, &pb.MetaCommand{Op: &pb.MetaCommand_PutDrill{PutDrill: d}}); err != nil {
-		return drillReply{err: status.Errorf(codes.Unavailable, "router: recording the drill: %v", err)}
+		return drillReply{err: rpcstatus.Error(codes.Unavailable, rpcstatus.ReasonDrillOutcomeUnknown, fmt.Sprintf("router: recording the drill: %v", err), nil)}
 	}
 	k.event(pctx, k.term, &pb.MetaEvent{Kind: "drill_started", DrillId: d.GetId(), Site: d.GetSite(), CellId: d.GetCellId(), Reason: detail})
 	k.drill = d
@@ -177,7 +171,7 @@ func (k *controller) planDrill(req *pb.DrillRequest, operator string, now time.T
 	topo := k.c.cfg.Topology
 	cfg := k.c.cfg.Failover
 	if k.drill != nil && k.drill.GetState() == pb.DrillState_DRILL_RUNNING && !req.GetDryRun() {
-		return nil, failover.State{}, cell.StatusError(codes.FailedPrecondition, ReasonDrillBusy,
+		return nil, failover.State{}, rpcstatus.Error(codes.FailedPrecondition, rpcstatus.ReasonDrillBusy,
 			fmt.Sprintf("drill refused: drill %s (%s) is running; wait for it or abort it", k.drill.GetId(), drillDetail(k.drill)), nil)
 	}
 	in, _ := k.input(now)
@@ -357,7 +351,7 @@ func (k *controller) abortDrill(ctx context.Context, operator string, now time.T
 		delete(next.Pins, d.GetCellId())
 	}
 	if err := k.applyDrillState(ctx, d, next, now); err != nil {
-		return drillReply{err: status.Errorf(codes.Unavailable, "router: recording the abort: %v", err)}
+		return drillReply{err: rpcstatus.Error(codes.Unavailable, rpcstatus.ReasonDrillOutcomeUnknown, fmt.Sprintf("router: recording the abort: %v", err), nil)}
 	}
 	in, _ := k.input(now)
 	for _, m := range d.GetMoves() {

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"strconv"
 
+	"github.com/cellpay/cellpay/api/rpcstatus"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"github.com/cellpay/cellpay/cell"
 )
 
 // Which answers are final (docs/ROUTER.md, "Which answers are final").
@@ -78,7 +78,7 @@ func (f *finality) add(a attemptOutcome) (answer error, final bool) {
 	}
 	if f.ambiguous != nil {
 		switch {
-		case cell.Stored(a.err):
+		case rpcstatus.Stored(a.err):
 			// The ledger decided under this key; every retry gets the
 			// same refusal, so it is the outcome of the earlier attempt
 			// too.
@@ -131,9 +131,9 @@ func (f *finality) unknown() error {
 	msg := fmt.Sprintf("router: cell %d: %s with key %q: the outcome is unknown, an attempt may have executed (%s); "+
 		"retry with the same key, never a new one; last error: %s",
 		f.req.cellID, f.req.op, f.req.key, describeError(f.ambiguous), describeError(f.last))
-	return cell.StatusError(codes.Unavailable, cell.ReasonOutcomeUnknown, msg, map[string]string{
-		cell.MetaCellID:         strconv.FormatUint(f.req.cellID, 10),
-		cell.MetaIdempotencyKey: f.req.key,
+	return rpcstatus.Error(codes.Unavailable, rpcstatus.ReasonOutcomeUnknown, msg, map[string]string{
+		rpcstatus.MetaCellID:         strconv.FormatUint(f.req.cellID, 10),
+		rpcstatus.MetaIdempotencyKey: f.req.key,
 	})
 }
 
@@ -144,8 +144,8 @@ func mayHaveExecuted(a attemptOutcome) bool {
 	if !a.sent {
 		return false
 	}
-	switch cell.Reason(a.err) {
-	case cell.ReasonNotLeader, cell.ReasonCellNotHosted:
+	switch rpcstatus.Reason(a.err) {
+	case rpcstatus.ReasonNotLeader, rpcstatus.ReasonCellNotHosted:
 		// The cell service answers these before proposing: a node without
 		// the cell's group, or a group that is not the leader
 		// (replication.Group.Apply: NotLeaderError means not proposed).
@@ -167,7 +167,7 @@ func businessCode(code codes.Code) bool {
 
 // isOutcomeUnknown reports whether err is an OUTCOME_UNKNOWN answer.
 func isOutcomeUnknown(err error) bool {
-	return err != nil && cell.Reason(err) == cell.ReasonOutcomeUnknown
+	return err != nil && rpcstatus.Reason(err) == rpcstatus.ReasonOutcomeUnknown
 }
 
 // describeError is an error's code, reason and message, for messages.
@@ -176,7 +176,7 @@ func describeError(err error) string {
 		return "none"
 	}
 	s := status.Convert(err)
-	if r := cell.Reason(err); r != "" {
+	if r := rpcstatus.Reason(err); r != "" {
 		return fmt.Sprintf("%s %s: %s", s.Code(), r, s.Message())
 	}
 	return fmt.Sprintf("%s: %s", s.Code(), s.Message())

@@ -4,6 +4,8 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/cellpay/cellpay/api/rpcstatus"
+
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
@@ -67,22 +69,22 @@ func TestFinalityTable(t *testing.T) {
 		refused = attemptOutcome{err: status.Error(codes.Unavailable, "connection refused"), sent: false}
 		// The dial hung until the attempt's timeout: nothing was sent.
 		connectTimeout = attemptOutcome{err: status.Error(codes.DeadlineExceeded, "context deadline exceeded"), sent: false}
-		notHosted      = attemptOutcome{err: cell.StatusError(codes.NotFound, cell.ReasonCellNotHosted, "cell 7 is not hosted on node n2",
-			map[string]string{cell.MetaCellID: "7"}), sent: true}
-		notLeader   = attemptOutcome{err: cell.NotLeaderStatus(7, "n3", "127.0.0.1:9", 4), sent: true}
-		nodeUnknown = attemptOutcome{err: cell.StatusError(codes.Unavailable, cell.ReasonOutcomeUnknown, "cell 7: the outcome is unknown",
-			map[string]string{cell.MetaCellID: "7"}), sent: true}
-		wrongCell = attemptOutcome{err: cell.StatusError(codes.FailedPrecondition, cell.ReasonWrongCell, "from_account_id belongs to cell 8",
-			map[string]string{cell.MetaCellID: "8", cell.MetaField: "from_account_id"}), sent: true}
-		storedFunds = attemptOutcome{err: cell.StatusError(codes.FailedPrecondition, "INSUFFICIENT_FUNDS", "balance 100 < 500",
-			map[string]string{cell.MetaCellID: "7", cell.MetaStored: "true"}), sent: true}
-		unstoredFunds = attemptOutcome{err: cell.StatusError(codes.FailedPrecondition, "INSUFFICIENT_FUNDS", "balance 100 < 500",
-			map[string]string{cell.MetaCellID: "7"}), sent: true}
-		heldUnstored = attemptOutcome{err: cell.StatusError(codes.FailedPrecondition, "ACCOUNT_HELD", "retry later",
-			map[string]string{cell.MetaCellID: "7"}), sent: true}
+		notHosted      = attemptOutcome{err: rpcstatus.Error(codes.NotFound, rpcstatus.ReasonCellNotHosted, "cell 7 is not hosted on node n2",
+			map[string]string{rpcstatus.MetaCellID: "7"}), sent: true}
+		notLeader   = attemptOutcome{err: rpcstatus.NotLeader(7, "n3", "127.0.0.1:9", 4), sent: true}
+		nodeUnknown = attemptOutcome{err: rpcstatus.Error(codes.Unavailable, rpcstatus.ReasonOutcomeUnknown, "cell 7: the outcome is unknown",
+			map[string]string{rpcstatus.MetaCellID: "7"}), sent: true}
+		wrongCell = attemptOutcome{err: rpcstatus.Error(codes.FailedPrecondition, rpcstatus.ReasonWrongCell, "from_account_id belongs to cell 8",
+			map[string]string{rpcstatus.MetaCellID: "8", rpcstatus.MetaField: "from_account_id"}), sent: true}
+		storedFunds = attemptOutcome{err: rpcstatus.Error(codes.FailedPrecondition, "INSUFFICIENT_FUNDS", "balance 100 < 500",
+			map[string]string{rpcstatus.MetaCellID: "7", rpcstatus.MetaStored: "true"}), sent: true}
+		unstoredFunds = attemptOutcome{err: rpcstatus.Error(codes.FailedPrecondition, "INSUFFICIENT_FUNDS", "balance 100 < 500",
+			map[string]string{rpcstatus.MetaCellID: "7"}), sent: true}
+		heldUnstored = attemptOutcome{err: rpcstatus.Error(codes.FailedPrecondition, "ACCOUNT_HELD", "retry later",
+			map[string]string{rpcstatus.MetaCellID: "7"}), sent: true}
 		invalidArg = attemptOutcome{err: cell.InputStatus(&cell.InputError{Field: "currency", Reason: "unknown"}, 7), sent: true}
-		noAccount  = attemptOutcome{err: cell.StatusError(codes.NotFound, "ACCOUNT_NOT_FOUND", "no account bob",
-			map[string]string{cell.MetaCellID: "7"}), sent: true}
+		noAccount  = attemptOutcome{err: rpcstatus.Error(codes.NotFound, "ACCOUNT_NOT_FOUND", "no account bob",
+			map[string]string{rpcstatus.MetaCellID: "7"}), sent: true}
 		permission = attemptOutcome{err: status.Error(codes.PermissionDenied, "not allowed"), sent: true}
 		internal   = attemptOutcome{err: status.Error(codes.Internal, "cell 7: apply returned <nil>"), sent: true}
 		// The caller left during the attempt, after it was sent / before.
@@ -158,8 +160,8 @@ func TestFinalityTable(t *testing.T) {
 				if status.Code(got) != codes.Unavailable {
 					t.Fatalf("answer %v, want UNAVAILABLE", got)
 				}
-				if _, ok := cell.ErrorInfo(got); ok {
-					t.Fatalf("answer %v carries an ErrorInfo (reason %q); want a plain UNAVAILABLE", got, cell.Reason(got))
+				if _, ok := rpcstatus.Info(got); ok {
+					t.Fatalf("answer %v carries an ErrorInfo (reason %q); want a plain UNAVAILABLE", got, rpcstatus.Reason(got))
 				}
 			case wantAttemptErr:
 				if at < 0 || got != tc.attempts[at].err {
@@ -174,18 +176,18 @@ func TestFinalityTable(t *testing.T) {
 // carrying the key and the cell.
 func wantOutcomeUnknown(t *testing.T, err error, cellID uint64, key string) {
 	t.Helper()
-	if status.Code(err) != codes.Unavailable || cell.Reason(err) != cell.ReasonOutcomeUnknown {
-		t.Fatalf("answer %v (code %s, reason %q), want UNAVAILABLE / OUTCOME_UNKNOWN", err, status.Code(err), cell.Reason(err))
+	if status.Code(err) != codes.Unavailable || rpcstatus.Reason(err) != rpcstatus.ReasonOutcomeUnknown {
+		t.Fatalf("answer %v (code %s, reason %q), want UNAVAILABLE / OUTCOME_UNKNOWN", err, status.Code(err), rpcstatus.Reason(err))
 	}
-	info, _ := cell.ErrorInfo(err)
-	if info.GetDomain() != cell.ErrorDomain {
-		t.Fatalf("domain %q, want %q", info.GetDomain(), cell.ErrorDomain)
+	info, _ := rpcstatus.Info(err)
+	if info.GetDomain() != rpcstatus.ErrorDomain {
+		t.Fatalf("domain %q, want %q", info.GetDomain(), rpcstatus.ErrorDomain)
 	}
 	meta := info.GetMetadata()
-	if meta[cell.MetaIdempotencyKey] != key || meta[cell.MetaCellID] != strconv.FormatUint(cellID, 10) {
+	if meta[rpcstatus.MetaIdempotencyKey] != key || meta[rpcstatus.MetaCellID] != strconv.FormatUint(cellID, 10) {
 		t.Fatalf("metadata %v, want key %q and cell %d", meta, key, cellID)
 	}
-	if cell.Stored(err) {
+	if rpcstatus.Stored(err) {
 		t.Fatalf("an unknown outcome is marked stored: %v", err)
 	}
 }

@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
-	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/topology"
 )
 
@@ -93,7 +93,7 @@ func retryable(err error) bool {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.ResourceExhausted:
 		return true
 	case codes.NotFound:
-		return cell.Reason(err) == cell.ReasonCellNotHosted // a replica not yet started
+		return rpcstatus.Reason(err) == rpcstatus.ReasonCellNotHosted // a replica not yet started
 	}
 	return false
 }
@@ -168,8 +168,8 @@ func (f *forwarder) forward(ctx context.Context, req forwardRequest, call func(c
 			return answer
 		}
 		followed := false
-		if hinted, _, ok := cell.LeaderHint(err); ok {
-			f.table.hint(cellID, hinted, cell.LeaderHintTerm(err))
+		if hinted, _, ok := rpcstatus.LeaderHint(err); ok {
+			f.table.hint(cellID, hinted, rpcstatus.LeaderHintTerm(err))
 			followed = hinted != nodeID
 		} else {
 			f.table.forget(cellID, nodeID)

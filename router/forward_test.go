@@ -13,7 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
-	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/topology"
 )
 
@@ -86,8 +86,8 @@ func hangUntilCaller(ctx context.Context) error {
 
 // notHostedErr is what a node answers while its replica of cellID starts.
 func notHostedErr(cellID uint64) error {
-	return cell.StatusError(codes.NotFound, cell.ReasonCellNotHosted, fmt.Sprintf("cell %d is not hosted on node scripted", cellID),
-		map[string]string{cell.MetaCellID: fmt.Sprint(cellID)})
+	return rpcstatus.Error(codes.NotFound, rpcstatus.ReasonCellNotHosted, fmt.Sprintf("cell %d is not hosted on node scripted", cellID),
+		map[string]string{rpcstatus.MetaCellID: fmt.Sprint(cellID)})
 }
 
 // scriptedTopology is one cell (id 1, every slot) replicated on three
@@ -189,8 +189,8 @@ func TestForwardNothingListeningIsUnavailable(t *testing.T) {
 	p := &payments{topo: topo, fwd: scriptedForwarder(t, topo, 400*time.Millisecond, 100*time.Millisecond)}
 	_, err := p.Transfer(context.Background(), &pb.Transfer{TransferId: "t-refused", FromAccountId: "alice", ToAccountId: "bob",
 		AmountMinor: 500, Currency: "CNY"})
-	if status.Code(err) != codes.Unavailable || cell.Reason(err) != "" {
-		t.Fatalf("err %v (reason %q), want a plain UNAVAILABLE: nothing was sent", err, cell.Reason(err))
+	if status.Code(err) != codes.Unavailable || rpcstatus.Reason(err) != "" {
+		t.Fatalf("err %v (reason %q), want a plain UNAVAILABLE: nothing was sent", err, rpcstatus.Reason(err))
 	}
 }
 
@@ -214,10 +214,10 @@ func TestForwardReadNotHostedIsUnavailable(t *testing.T) {
 // refusal (the relay would reverse a credited transfer: money created),
 // while a refusal the payee's ledger stored is.
 func TestCourierCreditAfterAmbiguousAttempt(t *testing.T) {
-	wrongCell := cell.StatusError(codes.FailedPrecondition, cell.ReasonWrongCell, "to_account_id belongs to cell 2",
-		map[string]string{cell.MetaCellID: "2", cell.MetaField: "to_account_id"})
-	stored := cell.StatusError(codes.NotFound, "ACCOUNT_NOT_FOUND", "no account bob",
-		map[string]string{cell.MetaCellID: "1", cell.MetaStored: "true"})
+	wrongCell := rpcstatus.Error(codes.FailedPrecondition, rpcstatus.ReasonWrongCell, "to_account_id belongs to cell 2",
+		map[string]string{rpcstatus.MetaCellID: "2", rpcstatus.MetaField: "to_account_id"})
+	stored := rpcstatus.Error(codes.NotFound, "ACCOUNT_NOT_FOUND", "no account bob",
+		map[string]string{rpcstatus.MetaCellID: "1", rpcstatus.MetaStored: "true"})
 	for _, tc := range []struct {
 		name        string
 		then        error
@@ -238,11 +238,11 @@ func TestCourierCreditAfterAmbiguousAttempt(t *testing.T) {
 			c := &Courier{fwd: fwd, conns: fwd.conns}
 			_, err := c.Credit(context.Background(), 1, &pb.CreditIn{TransferId: "t-credit", FromAccountId: "alice", FromCellId: 2,
 				ToAccountId: "bob", AmountMinor: 500, Currency: "CNY"})
-			if got := cell.Refused(err); got != tc.wantRefused {
+			if got := rpcstatus.Stored(err); got != tc.wantRefused {
 				t.Fatalf("Refused(%v) = %v, want %v", err, got, tc.wantRefused)
 			}
 			if tc.wantRefused {
-				if cell.Reason(err) != cell.Reason(tc.then) || status.Code(err) != status.Code(tc.then) {
+				if rpcstatus.Reason(err) != rpcstatus.Reason(tc.then) || status.Code(err) != status.Code(tc.then) {
 					t.Fatalf("err %v, want the stored refusal %v", err, tc.then)
 				}
 				return

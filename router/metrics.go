@@ -13,6 +13,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell"
 )
 
@@ -155,8 +156,8 @@ func (m *routerMetrics) retry(cellID uint64, err error, hintFollowed bool) {
 // ErrorInfo reason if it is one that retries, else its gRPC code (only
 // retryable codes get here).
 func retryReason(err error) string {
-	switch r := cell.Reason(err); r {
-	case cell.ReasonNotLeader, cell.ReasonOutcomeUnknown, cell.ReasonCellNotHosted:
+	switch r := rpcstatus.Reason(err); r {
+	case rpcstatus.ReasonNotLeader, rpcstatus.ReasonOutcomeUnknown, rpcstatus.ReasonCellNotHosted:
 		return strings.ToLower(r)
 	}
 	return codeLabel(status.Code(err))

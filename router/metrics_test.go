@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
-	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/reconcile"
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/router/failover"
@@ -102,7 +102,7 @@ type hintingCell struct {
 
 func (h *hintingCell) GetAccount(_ context.Context, req *pb.GetAccountRequest) (*pb.Account, error) {
 	if h.self != h.leaderID {
-		return nil, cell.NotLeaderStatus(req.GetCellId(), h.leaderID, h.leaderAddr, 2)
+		return nil, rpcstatus.NotLeader(req.GetCellId(), h.leaderID, h.leaderAddr, 2)
 	}
 	return &pb.Account{Id: req.GetAccountId(), Currency: "EUR"}, nil
 }
@@ -186,9 +186,9 @@ func TestRetryReasons(t *testing.T) {
 		err  error
 		want string
 	}{
-		{cell.NotLeaderStatus(1, "n2", "addr", 3), "not_leader"},
-		{cell.StatusError(codes.Unavailable, cell.ReasonOutcomeUnknown, "x", nil), "outcome_unknown"},
-		{cell.StatusError(codes.NotFound, cell.ReasonCellNotHosted, "x", nil), "cell_not_hosted"},
+		{rpcstatus.NotLeader(1, "n2", "addr", 3), "not_leader"},
+		{rpcstatus.Error(codes.Unavailable, rpcstatus.ReasonOutcomeUnknown, "x", nil), "outcome_unknown"},
+		{rpcstatus.Error(codes.NotFound, rpcstatus.ReasonCellNotHosted, "x", nil), "cell_not_hosted"},
 		{status.Error(codes.Unavailable, "connection refused"), "unavailable"},
 		{status.Error(codes.DeadlineExceeded, "x"), "deadline_exceeded"},
 		{status.Error(codes.ResourceExhausted, "x"), "resource_exhausted"},

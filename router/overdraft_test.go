@@ -16,7 +16,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
-	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/router/httpapi"
 )
 
@@ -69,8 +69,8 @@ func TestOverdraftRefusedOverGRPC(t *testing.T) {
 	if status.Code(err) != codes.PermissionDenied {
 		t.Fatalf("err = %v, want PERMISSION_DENIED", err)
 	}
-	info, ok := cell.ErrorInfo(err)
-	if !ok || info.GetReason() != "PERMISSION_DENIED" || info.GetMetadata()[cell.MetaField] != "allow_negative_balance" {
+	info, ok := rpcstatus.Info(err)
+	if !ok || info.GetReason() != "PERMISSION_DENIED" || info.GetMetadata()[rpcstatus.MetaField] != "allow_negative_balance" {
 		t.Fatalf("ErrorInfo %v, want reason PERMISSION_DENIED naming allow_negative_balance", info)
 	}
 	if msg := status.Convert(err).Message(); !strings.Contains(msg, "allow_negative_balance") ||

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/replication"
 	"github.com/cellpay/cellpay/router/meta"
@@ -216,7 +217,9 @@ func (c *Control) CreateOverdraftAccount(ctx context.Context, req *pb.CreateOver
 		if errors.As(err, &nl) {
 			return nil, c.notLeader(c.meta)
 		}
-		return nil, status.Errorf(codes.Unavailable, "router: recording the request in the audit log: %v; nothing was opened, retry with the same key", err)
+		return nil, rpcstatus.Error(codes.Unavailable, rpcstatus.ReasonOutcomeUnknown,
+			fmt.Sprintf("router: recording the request in the audit log: %v; nothing was opened, retry with the same key", err),
+			map[string]string{rpcstatus.MetaIdempotencyKey: cmd.GetIdempotencyKey()})
 	}
 	c.logger.Info("opening an overdraft account", "operator", operator, "account", cmd.GetAccountId(), "cell", cellID, "reason", entry.GetReason())
 
@@ -264,8 +267,8 @@ func validateOverdraftRequest(cmd *pb.CreateAccount, reason string) error {
 		}
 	}
 	field := func(why string) error {
-		return cell.StatusError(codes.InvalidArgument, cell.ReasonString(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT),
-			"router: reason "+why, map[string]string{cell.MetaField: "reason"})
+		return rpcstatus.Error(codes.InvalidArgument, rpcstatus.ReasonString(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT),
+			"router: reason "+why, map[string]string{rpcstatus.MetaField: "reason"})
 	}
 	switch {
 	case strings.TrimSpace(reason) == "":
@@ -392,11 +395,11 @@ func (c *Control) ListOverdraftAccounts(ctx context.Context, _ *pb.ListOverdraft
 		}()
 	}
 	wg.Wait()
-	accountNotFound := cell.ReasonString(pb.ErrorReason_ERROR_REASON_ACCOUNT_NOT_FOUND)
+	accountNotFound := rpcstatus.ReasonString(pb.ErrorReason_ERROR_REASON_ACCOUNT_NOT_FOUND)
 	for i, cand := range cands {
 		r := reads[i]
 		switch {
-		case r.err != nil && cell.Reason(r.err) == accountNotFound:
+		case r.err != nil && rpcstatus.Reason(r.err) == accountNotFound:
 			continue // asked for, never opened (refused by its cell)
 		case r.err != nil:
 			out.Unread = append(out.Unread, fmt.Sprintf("account %s (cell %d): %s", cand.accountID, cand.cellID, status.Convert(r.err).Message()))

@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/topology"
 )
@@ -135,7 +136,7 @@ func (w *overdraftWorld) onLeader(t *testing.T, fn func(pb.ControlClient) error)
 	deadline := time.Now().Add(overdraftWaitMax)
 	for {
 		err := fn(w.control(t, true))
-		if cell.Reason(err) != cell.ReasonNotLeader || time.Now().After(deadline) {
+		if rpcstatus.Reason(err) != rpcstatus.ReasonNotLeader || time.Now().After(deadline) {
 			return err
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -194,7 +195,7 @@ func (w *overdraftWorld) getAccount(t *testing.T, account string) (*pb.Account, 
 func (w *overdraftWorld) wantNoAccount(t *testing.T, account string) {
 	t.Helper()
 	acct, err := w.getAccount(t, account)
-	if cell.Reason(err) != "ACCOUNT_NOT_FOUND" {
+	if rpcstatus.Reason(err) != "ACCOUNT_NOT_FOUND" {
 		t.Fatalf("account %s: %v, %v; want ACCOUNT_NOT_FOUND (nothing opened)", account, acct, err)
 	}
 }
@@ -208,7 +209,7 @@ func (w *overdraftWorld) audit(t *testing.T) []*pb.AuditEntry {
 	err := w.onLeader(t, func(c pb.ControlClient) (err error) {
 		ms, err = c.GetMetaStatus(ctx, &pb.MetaStatusRequest{AuditMax: 100})
 		if err == nil && ms.GetMetaLeaderId() != ms.GetAnsweredBy() {
-			return cell.NotLeaderStatus(0, ms.GetMetaLeaderId(), "", 0) // ask the leader: it has applied its own writes
+			return rpcstatus.NotLeader(0, ms.GetMetaLeaderId(), "", 0) // ask the leader: it has applied its own writes
 		}
 		return err
 	})
@@ -277,7 +278,7 @@ func TestOverdraftAccountRefusedWithWrongToken(t *testing.T) {
 	}
 	// A follower sends the caller to the leader, where refusals are audited.
 	_, err = w.control(t, false).CreateOverdraftAccount(withBearer(ctx, "wrong"), req)
-	if _, addr, ok := cell.LeaderHint(err); status.Code(err) != codes.Unavailable || !ok || addr == "" {
+	if _, addr, ok := rpcstatus.LeaderHint(err); status.Code(err) != codes.Unavailable || !ok || addr == "" {
 		t.Fatalf("on a follower: err = %v, want UNAVAILABLE NOT_LEADER with the leader's address", err)
 	}
 	w.wantNoAccount(t, "float-1")
@@ -304,11 +305,11 @@ func TestOverdraftAccountCreatedAuditedAndListed(t *testing.T) {
 
 	// Invalid requests are refused and audited under the operator.
 	_, err := w.create(t, actx, &pb.CreateOverdraftAccountRequest{IdempotencyKey: "k1", AccountId: float, Currency: "CNY"})
-	if info, _ := cell.ErrorInfo(err); status.Code(err) != codes.InvalidArgument || info.GetMetadata()[cell.MetaField] != "reason" {
+	if info, _ := rpcstatus.Info(err); status.Code(err) != codes.InvalidArgument || info.GetMetadata()[rpcstatus.MetaField] != "reason" {
 		t.Fatalf("no reason: err = %v, want INVALID_ARGUMENT naming reason", err)
 	}
 	_, err = w.create(t, actx, &pb.CreateOverdraftAccountRequest{IdempotencyKey: "k1", AccountId: float, Currency: "ZZZ", Reason: "r"})
-	if info, _ := cell.ErrorInfo(err); status.Code(err) != codes.InvalidArgument || info.GetMetadata()[cell.MetaField] != "currency" {
+	if info, _ := rpcstatus.Info(err); status.Code(err) != codes.InvalidArgument || info.GetMetadata()[rpcstatus.MetaField] != "currency" {
 		t.Fatalf("bad currency: err = %v, want INVALID_ARGUMENT naming currency", err)
 	}
 	w.wantNoAccount(t, float)
@@ -329,7 +330,7 @@ func TestOverdraftAccountCreatedAuditedAndListed(t *testing.T) {
 	}
 	// The same key with other parameters is refused by the cell.
 	_, err = w.create(t, actx, &pb.CreateOverdraftAccountRequest{IdempotencyKey: "k1", AccountId: float, Currency: "USD", Reason: "r"})
-	if cell.Reason(err) != "IDEMPOTENCY_KEY_REUSED" {
+	if rpcstatus.Reason(err) != "IDEMPOTENCY_KEY_REUSED" {
 		t.Fatalf("key reused: err = %v, want IDEMPOTENCY_KEY_REUSED", err)
 	}
 
@@ -350,7 +351,7 @@ func TestOverdraftAccountCreatedAuditedAndListed(t *testing.T) {
 	if err := transfer("t1", float, payee, 5_000_000); err != nil {
 		t.Fatalf("transfer from the overdraft account beyond its balance: %v", err)
 	}
-	if err := transfer("t2", payee, float, 6_000_000); cell.Reason(err) != "INSUFFICIENT_FUNDS" {
+	if err := transfer("t2", payee, float, 6_000_000); rpcstatus.Reason(err) != "INSUFFICIENT_FUNDS" {
 		t.Fatalf("transfer from the plain account beyond its balance: %v, want INSUFFICIENT_FUNDS", err)
 	}
 	// bob asks for the plain account as an overdraft one: its cell refuses

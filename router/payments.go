@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/topology"
 )
@@ -55,10 +56,10 @@ func (p *payments) CreateAccount(ctx context.Context, c *pb.CreateAccount) (*pb.
 	// nothing; operators open such accounts with a command of their own.
 	if c.GetAllowNegativeBalance() {
 		const field = "allow_negative_balance"
-		return nil, cell.StatusError(codes.PermissionDenied, "PERMISSION_DENIED",
+		return nil, rpcstatus.Error(codes.PermissionDenied, "PERMISSION_DENIED",
 			"router: "+field+" is refused on the public Payments API: overdraft accounts are created by an operator "+
 				"command (cellpay account create --overdraft)",
-			map[string]string{cell.MetaField: field})
+			map[string]string{rpcstatus.MetaField: field})
 	}
 	if err := cell.ValidateCreateAccount(c); err != nil {
 		return nil, invalid(err)

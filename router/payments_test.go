@@ -17,6 +17,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/topology"
 )
@@ -173,8 +174,8 @@ func wantInvalid(t *testing.T, err error, field string) {
 	if status.Code(err) != codes.InvalidArgument {
 		t.Fatalf("err = %v, want INVALID_ARGUMENT", err)
 	}
-	info, ok := cell.ErrorInfo(err)
-	if !ok || info.GetMetadata()[cell.MetaField] != field {
+	info, ok := rpcstatus.Info(err)
+	if !ok || info.GetMetadata()[rpcstatus.MetaField] != field {
 		t.Fatalf("err = %v (info %v), want field %s", err, info, field)
 	}
 }

@@ -70,8 +70,10 @@ type accountVerdict struct {
 // of unknown or pending outcome counts as effective, completing "never"
 // (math.MaxInt64, so it may be linearized anywhere after its invocation),
 // iff the final state stores it, and is left out otherwise; the payee's
-// side of a cross-cell transfer completes "never" too (its credit is
-// applied by the payer cell's relay, possibly after the answer); a deposit of
+// side of a cross-cell transfer (credited by the payer cell's relay,
+// possibly after the answer) takes effect within creditWindow (from the
+// payee's credit record to the payer's settlement record, "never" while in
+// flight); a deposit of
 // unknown or pending outcome is kept with a "never" completion, which lets
 // the search place it anywhere after its invocation, including after every
 // read: "took effect" and "did not" both stay possible. A payout debits its
@@ -148,6 +150,38 @@ func Linearizable(ops []history.Op, final history.Final, timeout time.Duration) 
 	return history.CheckResult{Name: NameLinearizable, Pass: true, Summary: summary, Evidence: notes.list()}
 }
 
+// CreditClockSkewMax is how far the clock of a payer cell's leader may be
+// behind the workload's: a settled cross-cell credit is placed no later
+// than its settlement time plus this (plus the millisecond the record
+// rounds away). A larger skew could only make the checker report a
+// violation that is not one, never hide one.
+const CreditClockSkewMax = 100 * time.Millisecond
+
+// creditWindow is when the payee's side of a cross-cell transfer invoked
+// at callNs can have taken effect. It starts at the call, or later at the
+// time the payee's cell stamped on its credit record (it proposed the
+// credit then, and applied it after). It ends "never" (math.MaxInt64)
+// while the payer holds it in flight; at the payer's settlement record
+// once settled (recorded after the payee's answer); or earlier where the
+// target saw the credit applied.
+func creditWindow(t history.CrossCellTransfer, callNs int64) (fromNs, byNs int64) {
+	skew := int64(CreditClockSkewMax)
+	fromNs, byNs = callNs, int64(math.MaxInt64)
+	if t.Credited && t.CreditedAtMs > 0 {
+		fromNs = max(fromNs, t.CreditedAtMs*int64(time.Millisecond)-skew)
+	}
+	if t.SettledAtMs > 0 && t.PayerState == history.TransferCompleted {
+		byNs = (t.SettledAtMs+1)*int64(time.Millisecond) + skew
+	}
+	if t.AppliedByNs > 0 {
+		byNs = min(byNs, t.AppliedByNs)
+	}
+	if byNs < fromNs { // clocks further apart than the allowance
+		return callNs, max(callNs, byNs)
+	}
+	return fromNs, byNs
+}
+
 // accountHistories builds each account's history, in account order.
 func accountHistories(ops []history.Op, final history.Final) []accountHistory {
 	byAccount := make(map[string][]porcupine.Operation)
@@ -180,11 +214,11 @@ func accountHistories(ops []history.Op, final history.Final) []accountHistory {
 			continue
 		}
 		add(t.Account, linOp{delta: -t.Amount, label: t.String(), process: process}, t.CallNs, t.ReturnNs, nil)
-		creditReturn := t.ReturnNs
+		creditCall, creditReturn := t.CallNs, t.ReturnNs
 		if final.Transfers[t.Key].CrossCell {
-			creditReturn = math.MaxInt64 // Credited by the payer cell's relay, maybe after the answer.
+			creditCall, creditReturn = creditWindow(final.CrossCell[t.Account+"/"+t.Key], t.CallNs)
 		}
-		add(t.To, linOp{delta: t.Amount, label: t.String(), process: process}, t.CallNs, creditReturn, nil)
+		add(t.To, linOp{delta: t.Amount, label: t.String(), process: process}, creditCall, creditReturn, nil)
 	}
 	stored := make(map[string]history.Payout, len(final.Payouts))
 	for _, p := range final.Payouts {

@@ -99,6 +99,41 @@ func TestLinearizableCrossCellCreditMayLag(t *testing.T) {
 	expectFail(t, Linearizable(flap, withState(final, map[string]int64{"a": 65, "b": 85}, cross), linTimeout), "account b")
 }
 
+// A settled cross-cell credit applied before its payer recorded the
+// settlement: a read of the payee that misses it after the settlement time
+// (plus CreditClockSkewMax) is a violation; one before it is not. Nor can
+// it apply before the payee's cell proposed it, or after the target saw it
+// applied.
+func TestLinearizableSettledCreditBoundsItsLag(t *testing.T) {
+	cross := map[string]*history.Transfer{"t3": ptr(history.Transfer{From: "a", To: "b", Amount: 5, CrossCell: true})}
+	ops, final := bank()
+	settled := withState(final, map[string]int64{"a": 65, "b": 85}, cross)
+	settled.CrossCell = map[string]history.CrossCellTransfer{"a/t3": {ID: "t3", From: "a", To: "b", Amount: 5,
+		FromCell: 1, ToCell: 2, PayerState: history.TransferCompleted, Credited: true, SettledAtMs: at(55) / ms}}
+	bound := 56 + CreditClockSkewMax.Milliseconds() // ms after t0
+	early := build(append(ops, transfer("t3", "a", "b", 5, 50, 60, history.OutcomeOK), read("b", 80, bound-10, bound-5))...)
+	expectPass(t, Linearizable(early, settled, linTimeout))
+	late := build(append(ops, transfer("t3", "a", "b", 5, 50, 60, history.OutcomeOK), read("b", 80, bound+5, bound+10))...)
+	expectFail(t, Linearizable(late, settled, linTimeout), "account b")
+	// In flight (not settled): no bound.
+	inFlight := settled
+	inFlight.CrossCell = map[string]history.CrossCellTransfer{"a/t3": {ID: "t3", From: "a", To: "b", Amount: 5,
+		FromCell: 1, ToCell: 2, PayerState: history.TransferInFlight}}
+	expectPass(t, Linearizable(late, inFlight, linTimeout))
+	// Seen applied by the target (a fault that hid the answer): bound there.
+	seen := settled
+	seen.CrossCell = map[string]history.CrossCellTransfer{"a/t3": {ID: "t3", From: "a", To: "b", Amount: 5,
+		FromCell: 1, ToCell: 2, PayerState: history.TransferInFlight, Credited: true, AppliedByNs: at(70)}}
+	expectFail(t, Linearizable(build(append(ops, transfer("t3", "a", "b", 5, 50, 60, history.OutcomeOK), read("b", 80, 75, 78))...), seen, linTimeout), "account b")
+	// Nor seen before the payee's cell proposed it (its record's time).
+	proposed := settled
+	proposed.CrossCell = map[string]history.CrossCellTransfer{"a/t3": {ID: "t3", From: "a", To: "b", Amount: 5,
+		FromCell: 1, ToCell: 2, PayerState: history.TransferInFlight, Credited: true, CreditedAtMs: at(300) / ms}}
+	beforeProposal := 300 - CreditClockSkewMax.Milliseconds() - 10
+	expectFail(t, Linearizable(build(append(ops, transfer("t3", "a", "b", 5, 50, 60, history.OutcomeOK), read("b", 85, beforeProposal-5, beforeProposal))...), proposed, linTimeout), "account b")
+	expectPass(t, Linearizable(build(append(ops, transfer("t3", "a", "b", 5, 50, 60, history.OutcomeOK), read("b", 85, 400, 405))...), proposed, linTimeout))
+}
+
 // A deposit of unknown outcome may be seen or not, but not unseen again.
 func TestLinearizableUnknownDeposit(t *testing.T) {
 	ops, final := bank()

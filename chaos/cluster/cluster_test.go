@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
-	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/router/client"
 )
 
@@ -301,9 +301,9 @@ func TestBadInputOverGRPCAndHTTP(t *testing.T) {
 	}
 	for _, tc := range grpcCases {
 		err := tc.call()
-		info, _ := cell.ErrorInfo(err)
-		if status.Code(err) != tc.code || info.GetReason() != tc.reason || info.GetMetadata()[cell.MetaField] != tc.field {
-			t.Errorf("gRPC %s: %v (reason %q, field %q); want %s %s %s", tc.name, err, info.GetReason(), info.GetMetadata()[cell.MetaField], tc.code, tc.reason, tc.field)
+		info, _ := rpcstatus.Info(err)
+		if status.Code(err) != tc.code || info.GetReason() != tc.reason || info.GetMetadata()[rpcstatus.MetaField] != tc.field {
+			t.Errorf("gRPC %s: %v (reason %q, field %q); want %s %s %s", tc.name, err, info.GetReason(), info.GetMetadata()[rpcstatus.MetaField], tc.code, tc.reason, tc.field)
 		}
 	}
 	base := "http://" + c.HTTPAddr("hz-a")

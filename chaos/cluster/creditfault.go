@@ -3,14 +3,18 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"maps"
 	"strconv"
+	"sync"
 	"sync/atomic"
+	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell"
 )
 
@@ -53,6 +57,11 @@ type CreditFaultCounts struct {
 type creditFaultState struct {
 	fault               atomic.Pointer[CreditFault]
 	afterApply, instead atomic.Int64
+
+	mu sync.Mutex
+	// appliedBy: per transfer ("payer/id"), when a credit the fault answered
+	// WRONG_CELL was first seen applied (Unix ns; one entry per credit).
+	appliedBy map[string]int64
 }
 
 // SetCreditFault puts f in force on every node's relay (nil ends it). It
@@ -69,6 +78,15 @@ func (c *Cluster) SetCreditFault(f *CreditFault) {
 // WRONG_CELL so far.
 func (c *Cluster) CreditFaultCounts() CreditFaultCounts {
 	return CreditFaultCounts{AfterApply: c.credit.afterApply.Load(), Instead: c.credit.instead.Load()}
+}
+
+// CreditsAppliedBy returns, per cross-cell transfer ("payer/id"), when a
+// credit the fault delivered before answering WRONG_CELL was first seen
+// applied (Unix ns, the harness's clock): it took effect before then.
+func (c *Cluster) CreditsAppliedBy() map[string]int64 {
+	c.credit.mu.Lock()
+	defer c.credit.mu.Unlock()
+	return maps.Clone(c.credit.appliedBy)
 }
 
 // faultableCourier wraps a node's courier with the cluster's credit fault.
@@ -92,10 +110,22 @@ func (f *faultCourier) Credit(ctx context.Context, cellID uint64, credit *pb.Cre
 			return nil, err // not delivered: the relay handles the real answer
 		}
 		f.state.afterApply.Add(1)
+		f.state.sawApplied(credit.GetFromAccountId()+"/"+credit.GetTransferId(), time.Now().UnixNano())
 	} else {
 		f.state.instead.Add(1)
 	}
 	return nil, wrongCell(credit.GetToAccountId(), cellID, fault.OtherCell)
+}
+
+func (s *creditFaultState) sawApplied(ref string, nowNs int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.appliedBy == nil {
+		s.appliedBy = map[string]int64{}
+	}
+	if _, seen := s.appliedBy[ref]; !seen {
+		s.appliedBy[ref] = nowNs
+	}
 }
 
 // wrongCell is the answer cell.Service gives a request for an account it
@@ -103,8 +133,8 @@ func (f *faultCourier) Credit(ctx context.Context, cellID uint64, credit *pb.Cre
 // owner it believes in, and no "stored" mark.
 func wrongCell(account string, asked, owner uint64) error {
 	st := status.New(codes.FailedPrecondition, fmt.Sprintf("to_account_id %q belongs to cell %d, not cell %d", account, owner, asked))
-	info := &errdetails.ErrorInfo{Reason: cell.ReasonWrongCell, Domain: cell.ErrorDomain,
-		Metadata: map[string]string{cell.MetaField: "to_account_id", cell.MetaCellID: strconv.FormatUint(owner, 10)}}
+	info := &errdetails.ErrorInfo{Reason: rpcstatus.ReasonWrongCell, Domain: rpcstatus.ErrorDomain,
+		Metadata: map[string]string{rpcstatus.MetaField: "to_account_id", rpcstatus.MetaCellID: strconv.FormatUint(owner, 10)}}
 	if withInfo, err := st.WithDetails(info); err == nil {
 		st = withInfo
 	}

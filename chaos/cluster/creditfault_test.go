@@ -5,7 +5,7 @@ import (
 	"testing"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
-	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 )
 
 // countingCourier records the credits that reached it.
@@ -30,10 +30,10 @@ func TestCreditFaultAnswersWrongCell(t *testing.T) {
 	c.SetCreditFault(&CreditFault{ToCell: 2, OtherCell: 3, AfterApply: func(id string) bool { return id == "applied" }})
 	for _, id := range []string{"applied", "refused"} {
 		err := credit(2, id)
-		if cell.Reason(err) != cell.ReasonWrongCell || cell.Stored(err) || cell.Refused(err) {
-			t.Fatalf("credit %s: %v (reason %q, stored %v); want WRONG_CELL, not stored", id, err, cell.Reason(err), cell.Stored(err))
+		if rpcstatus.Reason(err) != rpcstatus.ReasonWrongCell || rpcstatus.Stored(err) || rpcstatus.Stored(err) {
+			t.Fatalf("credit %s: %v (reason %q, stored %v); want WRONG_CELL, not stored", id, err, rpcstatus.Reason(err), rpcstatus.Stored(err))
 		}
-		if info, _ := cell.ErrorInfo(err); info.GetMetadata()[cell.MetaCellID] != "3" {
+		if info, _ := rpcstatus.Info(err); info.GetMetadata()[rpcstatus.MetaCellID] != "3" {
 			t.Errorf("credit %s names owner %v, want cell 3", id, info.GetMetadata())
 		}
 	}

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
-	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/router"
 	"github.com/cellpay/cellpay/router/meta"
 )
@@ -368,8 +368,8 @@ func TestDrillEvacuateAndFailbackUnderLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := startDrill(t, c, &pb.DrillRequest{Kind: "move", CellId: 2, TargetSite: "sh-a"}); cell.Reason(err) != router.ReasonDrillBusy {
-		t.Errorf("a drill while another runs: %v, want %s", err, router.ReasonDrillBusy)
+	if _, err := startDrill(t, c, &pb.DrillRequest{Kind: "move", CellId: 2, TargetSite: "sh-a"}); rpcstatus.Reason(err) != rpcstatus.ReasonDrillBusy {
+		t.Errorf("a drill while another runs: %v, want %s", err, rpcstatus.ReasonDrillBusy)
 	}
 	d = waitDrill(t, c, d.GetId())
 	if d.GetState() != pb.DrillState_DRILL_SUCCEEDED {
@@ -383,7 +383,7 @@ func TestDrillEvacuateAndFailbackUnderLoad(t *testing.T) {
 			t.Errorf("cell %d still leads in hz-a after the evacuation", cl.ID)
 		}
 	}
-	if _, err := startDrill(t, c, &pb.DrillRequest{Kind: "evacuate", Site: "hz-a"}); cell.Reason(err) != router.ReasonDrillRefused {
+	if _, err := startDrill(t, c, &pb.DrillRequest{Kind: "evacuate", Site: "hz-a"}); rpcstatus.Reason(err) != rpcstatus.ReasonDrillRefused {
 		t.Errorf("evacuating a drained site: %v, want refused", err)
 	}
 	// hz-b too: every leader goes to sh-a, which is then the last healthy
@@ -395,12 +395,12 @@ func TestDrillEvacuateAndFailbackUnderLoad(t *testing.T) {
 	if b = waitDrill(t, c, b.GetId()); b.GetState() != pb.DrillState_DRILL_SUCCEEDED {
 		t.Fatalf("evacuate hz-b: %v", b)
 	}
-	if _, err := startDrill(t, c, &pb.DrillRequest{Kind: "evacuate", Site: "sh-a"}); cell.Reason(err) != router.ReasonDrillRefused {
+	if _, err := startDrill(t, c, &pb.DrillRequest{Kind: "evacuate", Site: "sh-a"}); rpcstatus.Reason(err) != rpcstatus.ReasonDrillRefused {
 		t.Errorf("evacuating the last healthy site: %v, want refused", err)
 	} else {
 		t.Logf("refused as expected: %v", status.Convert(err).Message())
 	}
-	if _, err := startDrill(t, c, &pb.DrillRequest{Kind: "move", CellId: 1, TargetSite: "hz-a"}); cell.Reason(err) != router.ReasonDrillRefused {
+	if _, err := startDrill(t, c, &pb.DrillRequest{Kind: "move", CellId: 1, TargetSite: "hz-a"}); rpcstatus.Reason(err) != rpcstatus.ReasonDrillRefused {
 		t.Errorf("moving a cell to a drained site: %v, want refused", err)
 	}
 	fb, err := startDrill(t, c, &pb.DrillRequest{Kind: "failback", Site: "hz-b"})

@@ -196,6 +196,19 @@ type CrossCellTransfer struct {
 	ToCell   uint64 `json:"to_cell"`
 	// PayerState is the payer cell's record ("" when it holds none).
 	PayerState TransferState `json:"payer_state"`
+	// SettledAtMs is when the payer's cell recorded the settlement (its
+	// leader's clock, Unix ms; 0 while in flight). The payer records a
+	// credit as delivered only after the payee's cell answered it, so the
+	// credit was applied before this.
+	SettledAtMs int64 `json:"settled_at_ms,omitempty"`
+	// CreditedAtMs is the time the payee's cell stamped on its credit
+	// record (its leader's clock when it proposed the credit, Unix ms; 0
+	// when not credited): the credit took effect after it.
+	CreditedAtMs int64 `json:"credited_at_ms,omitempty"`
+	// AppliedByNs, when the target observed it (a fault that saw the credit
+	// applied before hiding the answer), is a time by which the credit had
+	// taken effect (Unix ns, the workload's clock; 0: not observed).
+	AppliedByNs int64 `json:"applied_by_ns,omitempty"`
 	// Credited: the payee's cell stores the credit (at most once: it is
 	// keyed by the payer's cell, account and transfer id).
 	Credited bool `json:"credited"`

@@ -14,7 +14,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
-	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/topology"
 )
 
@@ -214,7 +214,7 @@ func accountCallError(what string, err error) error {
 	st := status.Convert(err)
 	switch st.Code() {
 	case codes.AlreadyExists, codes.FailedPrecondition:
-		return &exitError{code: exitRefused, err: fmt.Errorf("%s: refused: %s (%s)", what, st.Message(), cell.Reason(err))}
+		return &exitError{code: exitRefused, err: fmt.Errorf("%s: refused: %s (%s)", what, st.Message(), rpcstatus.Reason(err))}
 	case codes.Unavailable, codes.DeadlineExceeded:
 		return &exitError{code: exitUnhealthy, err: fmt.Errorf("%s: no answer: %s; nothing is done twice: run the same command again (the same --key)", what, st.Message())}
 	}

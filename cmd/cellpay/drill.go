@@ -24,9 +24,8 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
-	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/topology"
-	"github.com/cellpay/cellpay/router"
 	"github.com/cellpay/cellpay/router/meta"
 )
 
@@ -608,8 +607,8 @@ func drillCallError(what string, err error) error {
 	}
 	st := status.Convert(err)
 	msg := st.Message()
-	switch reason := cell.Reason(err); {
-	case st.Code() == codes.FailedPrecondition && (reason == router.ReasonDrillRefused || reason == router.ReasonDrillBusy):
+	switch reason := rpcstatus.Reason(err); {
+	case st.Code() == codes.FailedPrecondition && (reason == rpcstatus.ReasonDrillRefused || reason == rpcstatus.ReasonDrillBusy):
 		return &exitError{code: exitRefused, err: fmt.Errorf("%s (%s)", msg, reason)}
 	case st.Code() == codes.Unauthenticated || st.Code() == codes.PermissionDenied:
 		return &exitError{code: exitDenied, err: fmt.Errorf("%s: permission denied: %s", what, msg)}
@@ -658,14 +657,18 @@ func (m *metaClient) close() {
 
 // retryable reports whether a call that failed with err may be sent again,
 // elsewhere: the voter could not be reached, or does not lead (NOT_LEADER).
-// A drill call the server failed while recording it ("router: recording
-// ...") is not: it may have partly happened.
+// A call the server failed while recording it (DRILL_OUTCOME_UNKNOWN,
+// OUTCOME_UNKNOWN) is not: it may have partly happened, and the operator
+// asks for its status (or retries with the same key) instead.
 func retryable(err error) bool {
-	st := status.Convert(err)
-	if st.Code() != codes.Unavailable {
+	if status.Code(err) != codes.Unavailable {
 		return false
 	}
-	return cell.Reason(err) == cell.ReasonNotLeader || !strings.HasPrefix(st.Message(), "router: recording")
+	switch rpcstatus.Reason(err) {
+	case rpcstatus.ReasonDrillOutcomeUnknown, rpcstatus.ReasonOutcomeUnknown:
+		return false
+	}
+	return true
 }
 
 // call runs fn on the meta leader: it starts with the last leader seen (or
@@ -701,7 +704,7 @@ func (m *metaClient) call(ctx context.Context, fn func(context.Context, pb.Contr
 		if !retryable(err) {
 			return err
 		}
-		if _, hint, ok := cell.LeaderHint(err); ok && hint != "" && hint != addr && hops < 2*len(m.voters) {
+		if _, hint, ok := rpcstatus.LeaderHint(err); ok && hint != "" && hint != addr && hops < 2*len(m.voters) {
 			next, hops = hint, hops+1
 			continue
 		}

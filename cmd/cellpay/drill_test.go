@@ -17,6 +17,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/chaos/cluster"
 	"github.com/cellpay/cellpay/router"
@@ -494,7 +495,7 @@ func TestDrillEvacuateAndFailback(t *testing.T) {
 
 	// 3. Evacuating the drained site again is refused.
 	code, stdout, stderr = runCLI(t, append([]string{"drill", "evacuate", "--site", "hz-a", "--yes"}, tok...)...)
-	if code != exitRefused || !strings.Contains(stderr, "site hz-a is already drained") || !strings.Contains(stderr, router.ReasonDrillRefused) || stdout != "" {
+	if code != exitRefused || !strings.Contains(stderr, "site hz-a is already drained") || !strings.Contains(stderr, rpcstatus.ReasonDrillRefused) || stdout != "" {
 		t.Errorf("second evacuation: exit %d, stdout %q, stderr %q; want %d and the reason", code, stdout, stderr, exitRefused)
 	}
 
@@ -563,7 +564,7 @@ func TestDrillEvacuateAndFailback(t *testing.T) {
 	}
 	code, stdout, stderr = runCLI(t, append([]string{"drill", "move", "--cell", "3", "--to", "hz-b", "--yes"}, tok...)...)
 	switch {
-	case code == exitRefused && strings.Contains(stderr, router.ReasonDrillBusy):
+	case code == exitRefused && strings.Contains(stderr, rpcstatus.ReasonDrillBusy):
 		if !strings.Contains(stderr, "drill "+started.GetId()+" (move cell 3 to hz-b (1 moves)) is running") || stdout != "" {
 			t.Errorf("refused while running, without naming the drill: stdout %q, stderr %q", stdout, stderr)
 		}

@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
-	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/topology"
 )
 
@@ -132,7 +132,7 @@ nodes:
 			if ctx.Err() != nil {
 				return err
 			}
-			if leader, _, ok := cell.LeaderHint(err); ok {
+			if leader, _, ok := rpcstatus.LeaderHint(err); ok {
 				for i, id := range ids {
 					if id == leader {
 						target = i

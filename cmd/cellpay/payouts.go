@@ -18,7 +18,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
-	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 )
 
 // Limits of `cellpay payouts list`.
@@ -87,14 +87,14 @@ var payoutFlagOf = map[string]string{
 // for any other answer (a refusal, with its reason).
 func payoutsCallError(cmd *cobra.Command, routerAddr, what string, err error) error {
 	st := status.Convert(err)
-	reason := cell.Reason(err)
+	reason := rpcstatus.Reason(err)
 	switch st.Code() {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Canceled, codes.ResourceExhausted:
 		return &exitError{code: exitUnhealthy, err: fmt.Errorf("%s: router %s could not be asked: %s: %s", what, routerAddr, st.Code(), st.Message())}
 	case codes.InvalidArgument:
 		msg := st.Message()
-		if info, ok := cell.ErrorInfo(err); ok {
-			if flag, ok := payoutFlagOf[info.GetMetadata()[cell.MetaField]]; ok {
+		if info, ok := rpcstatus.Info(err); ok {
+			if flag, ok := payoutFlagOf[info.GetMetadata()[rpcstatus.MetaField]]; ok {
 				msg = fmt.Sprintf("%s (flag %s)", msg, flag)
 			}
 		}

@@ -19,6 +19,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/channel"
 	"github.com/cellpay/cellpay/chaos/cluster"
@@ -128,8 +129,8 @@ func (f *fakePayments) GetPayout(_ context.Context, q *pb.PayoutLookup) (*pb.Pay
 			return r, nil
 		}
 	}
-	return nil, cell.StatusError(codes.NotFound, "PAYOUT_NOT_FOUND", fmt.Sprintf("payout %q does not exist", q.GetPayoutId()),
-		map[string]string{cell.MetaField: "payout_id"})
+	return nil, rpcstatus.Error(codes.NotFound, "PAYOUT_NOT_FOUND", fmt.Sprintf("payout %q does not exist", q.GetPayoutId()),
+		map[string]string{rpcstatus.MetaField: "payout_id"})
 }
 
 func startFakePayments(t *testing.T, f *fakePayments) string {

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 )
 
 func TestValidateReportsEveryViolation(t *testing.T) {
@@ -68,8 +68,8 @@ func TestValidateAcceptsMinimalConfig(t *testing.T) {
 // the ledger's dependencies); its names must match package cell's.
 func TestErrorInfoNamesMatchCell(t *testing.T) {
 	pairs := [][2]string{
-		{errorDomain, cell.ErrorDomain},
-		{metaField, cell.MetaField},
+		{errorDomain, rpcstatus.ErrorDomain},
+		{metaField, rpcstatus.MetaField},
 	}
 	for _, p := range pairs {
 		if p[0] != p[1] {

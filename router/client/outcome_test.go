@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellpay/cellpay/api/rpcstatus"
+
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"github.com/cellpay/cellpay/cell"
 )
 
 // cellpayErrorWith is a status with a cellpay ErrorInfo carrying meta.
@@ -94,9 +94,9 @@ func TestRouterOutcomeUnknownYieldsUnknownWithKey(t *testing.T) {
 // The client decodes these names itself; they must match package cell's.
 func TestOutcomeNamesMatchCell(t *testing.T) {
 	for _, p := range [][2]string{
-		{metaStored, cell.MetaStored},
-		{reasonOutcomeUnknown, cell.ReasonOutcomeUnknown},
-		{"idempotency_key", cell.MetaIdempotencyKey},
+		{metaStored, rpcstatus.MetaStored},
+		{reasonOutcomeUnknown, rpcstatus.ReasonOutcomeUnknown},
+		{"idempotency_key", rpcstatus.MetaIdempotencyKey},
 	} {
 		if p[0] != p[1] {
 			t.Errorf("client has %q, cell has %q", p[0], p[1])

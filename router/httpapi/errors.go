@@ -10,7 +10,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
-	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/api/rpcstatus"
 )
 
 // Reasons of the errors the handler itself answers, before any call to the
@@ -28,11 +28,11 @@ const (
 
 // reasonInvalidArgument is the ledger's reason for a named invalid field;
 // the handler uses it for keys, query parameters and headers too.
-var reasonInvalidArgument = cell.ReasonString(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT)
+var reasonInvalidArgument = rpcstatus.ReasonString(pb.ErrorReason_ERROR_REASON_INVALID_ARGUMENT)
 
 // reasonKeyReused is answered 422, not 409: the request can never succeed
 // with that key, whatever the state of the ledger.
-var reasonKeyReused = cell.ReasonString(pb.ErrorReason_ERROR_REASON_IDEMPOTENCY_KEY_REUSED)
+var reasonKeyReused = rpcstatus.ReasonString(pb.ErrorReason_ERROR_REASON_IDEMPOTENCY_KEY_REUSED)
 
 // StatusClientClosedRequest is the (nginx) status of a call canceled by the
 // client.
@@ -109,9 +109,9 @@ func serverError(err error) *apiError {
 		c = codes.Unknown
 	}
 	e := &apiError{Code: codeName(c), Message: st.Message()}
-	if info, found := cell.ErrorInfo(err); found {
+	if info, found := rpcstatus.Info(err); found {
 		e.Reason = info.GetReason()
-		e.Field = info.GetMetadata()[cell.MetaField]
+		e.Field = info.GetMetadata()[rpcstatus.MetaField]
 	}
 	if e.Reason == "" {
 		e.Reason = e.Code
