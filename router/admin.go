@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cellpay/cellpay/router/forward"
+
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/router/meta"
@@ -25,7 +27,7 @@ func (a *admin) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.ClusterSta
 	topo := r.cfg.Topology
 	out := &pb.ClusterStatus{RouterId: r.cfg.ID, RouterSite: r.cfg.Site, GeneratedAtUnixMs: time.Now().UnixMilli()}
 	for _, s := range topo.Sites() {
-		ok, rtt, at := r.prober.site(s.ID)
+		ok, rtt, at := r.prober.Site(s.ID)
 		h := &pb.SiteHealth{ObserverId: r.cfg.ID, ObserverSite: r.cfg.Site, TargetSite: s.ID, Reachable: ok, RttUs: rtt.Microseconds()}
 		if !at.IsZero() {
 			h.ProbedAtUnixMs = at.UnixMilli()
@@ -80,7 +82,7 @@ func (a *admin) metaStatus(ctx context.Context) *pb.MetaStatus {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			conn, err := a.r.conns.get(n.ClientAddr)
+			conn, err := a.r.conns.Get(n.ClientAddr)
 			if err != nil {
 				return
 			}
@@ -108,16 +110,16 @@ func (a *admin) metaStatus(ctx context.Context) *pb.MetaStatus {
 func (a *admin) Observe(ctx context.Context, _ *pb.ObserveRequest) (*pb.Observation, error) {
 	r := a.r
 	out := &pb.Observation{ObserverId: r.cfg.ID, ObserverSite: r.cfg.Site, Kind: "router"}
-	out.Sites = backboneView(r.cfg.Topology, r.prober)
+	out.Sites = forward.BackboneView(r.cfg.Topology, r.prober)
 	for _, s := range out.Sites {
 		s.Ingress = r.ingress.reach(s.GetSite())
 	}
 	for _, c := range r.cfg.Topology.Cells() {
-		ok, failed := r.fwd.counters(c.ID)
+		ok, failed := r.fwd.Counters(c.ID)
 		out.RequestsOk += ok
 		out.RequestsFailed += failed
-		if ans := r.fwd.lastAnswer(c.ID); ans.node != "" {
-			out.Writes = append(out.Writes, &pb.CellWrite{CellId: c.ID, LeaderNodeId: ans.node, FirstOkUnixMs: ans.firstAt.UnixMilli(), LastOkUnixMs: ans.lastAt.UnixMilli()})
+		if ans := r.fwd.LastAnswer(c.ID); ans.Node != "" {
+			out.Writes = append(out.Writes, &pb.CellWrite{CellId: c.ID, LeaderNodeId: ans.Node, FirstOkUnixMs: ans.FirstAt.UnixMilli(), LastOkUnixMs: ans.LastAt.UnixMilli()})
 		}
 	}
 	return out, nil
@@ -126,7 +128,7 @@ func (a *admin) Observe(ctx context.Context, _ *pb.ObserveRequest) (*pb.Observat
 // cellStatus asks every replica of c for its state, in parallel.
 func (a *admin) cellStatus(ctx context.Context, topo *topology.Topology, c topology.Cell) *pb.CellStatus {
 	cs := &pb.CellStatus{CellId: c.ID, HomeSite: c.Home}
-	cs.RequestsOk, cs.RequestsFailed = a.r.fwd.counters(c.ID)
+	cs.RequestsOk, cs.RequestsFailed = a.r.fwd.Counters(c.ID)
 	replicas := make([]*pb.ReplicaState, len(c.Replicas))
 	var alertMu sync.Mutex // guards cs's alert fields against two claimed leaders
 	var wg sync.WaitGroup
@@ -136,7 +138,7 @@ func (a *admin) cellStatus(ctx context.Context, topo *topology.Topology, c topol
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			conn, err := a.r.conns.get(n.ClientAddr)
+			conn, err := a.r.conns.Get(n.ClientAddr)
 			if err != nil {
 				return
 			}
@@ -148,7 +150,7 @@ func (a *admin) cellStatus(ctx context.Context, topo *topology.Topology, c topol
 			}
 			replicas[i].Reachable, replicas[i].AppliedIndex, replicas[i].Leader = true, st.GetAppliedIndex(), st.GetLeader()
 			if st.GetLeader() {
-				a.r.table.observe(c.ID, id, st.GetTerm()) // a fresh, first-hand claim
+				a.r.table.Observe(c.ID, id, st.GetTerm()) // a fresh, first-hand claim
 				alertMu.Lock()
 				cs.UnresolvedPayouts, cs.OldestUnresolvedPayoutUnixMs = st.GetUnresolvedPayouts(), st.GetOldestUnresolvedPayoutUnixMs()
 				alertMu.Unlock()
@@ -164,9 +166,9 @@ func (a *admin) cellStatus(ctx context.Context, topo *topology.Topology, c topol
 		}
 	}
 	if cs.LeaderNodeId == "" {
-		cs.LeaderNodeId, _ = a.r.table.leader(c.ID)
+		cs.LeaderNodeId, _ = a.r.table.Leader(c.ID)
 	}
-	_, cs.Term = a.r.table.leader(c.ID)
+	_, cs.Term = a.r.table.Leader(c.ID)
 	if n, ok := topo.Node(cs.LeaderNodeId); ok {
 		cs.ActingSite = n.Site
 	}

@@ -9,6 +9,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/cellpay/cellpay/router/forward"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cellpay/cellpay/cell/topology"
@@ -67,15 +69,22 @@ type Config struct {
 
 // DefaultConfig returns a Config with every tunable at its default.
 func DefaultConfig() Config {
+	f := forward.DefaultConfig()
 	return Config{
-		RequestTimeout:   5 * time.Second,
-		AttemptTimeout:   time.Second,
-		BackoffMin:       10 * time.Millisecond,
-		BackoffMax:       250 * time.Millisecond,
-		CellInFlightMax:  1024,
+		RequestTimeout:   f.RequestTimeout,
+		AttemptTimeout:   f.AttemptTimeout,
+		BackoffMin:       f.BackoffMin,
+		BackoffMax:       f.BackoffMax,
+		CellInFlightMax:  f.CellInFlightMax,
 		ProbeInterval:    300 * time.Millisecond,
 		HTTPBodyBytesMax: 64 << 10,
 	}
+}
+
+// forwardConfig is the forwarder's part of c.
+func (c Config) forwardConfig() forward.Config {
+	return forward.Config{RequestTimeout: c.RequestTimeout, AttemptTimeout: c.AttemptTimeout,
+		BackoffMin: c.BackoffMin, BackoffMax: c.BackoffMax, CellInFlightMax: c.CellInFlightMax}
 }
 
 // Validate reports every invalid field at once.
@@ -96,17 +105,8 @@ func (c Config) Validate() error {
 	if c.GossipAddr == "" {
 		bad("GossipAddr is required")
 	}
-	if c.RequestTimeout <= 0 {
-		bad("RequestTimeout (%s) must be positive", c.RequestTimeout)
-	}
-	if c.AttemptTimeout <= 0 || c.AttemptTimeout > c.RequestTimeout {
-		bad("AttemptTimeout (%s) must be positive and at most RequestTimeout (%s)", c.AttemptTimeout, c.RequestTimeout)
-	}
-	if c.BackoffMin <= 0 || c.BackoffMax < c.BackoffMin {
-		bad("BackoffMin (%s) must be positive and at most BackoffMax (%s)", c.BackoffMin, c.BackoffMax)
-	}
-	if c.CellInFlightMax < 1 {
-		bad("CellInFlightMax (%d) must be at least 1", c.CellInFlightMax)
+	if err := c.forwardConfig().Validate("router: "); err != nil {
+		errs = append(errs, err)
 	}
 	if c.ProbeInterval < 10*time.Millisecond {
 		bad("ProbeInterval (%s) must be at least 10ms", c.ProbeInterval)

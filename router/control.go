@@ -11,6 +11,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cellpay/cellpay/router/forward"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -121,13 +123,13 @@ type Control struct {
 	pb.UnimplementedControlServer
 	cfg     ControlConfig
 	logger  *slog.Logger
-	conns   *connPool
+	conns   *forward.Pool
 	metrics *controlMetrics // nil without ControlConfig.Metrics
 
 	mu      sync.Mutex
 	node    *cell.Node
 	host    *replication.Host
-	prober  *prober
+	prober  *forward.Prober
 	meta    *replication.Group // nil on a node that is not a meta voter
 	ctrl    *controller
 	recon   *autoReconciler // nil on a node that is not a meta voter
@@ -161,7 +163,7 @@ func NewControl(cfg ControlConfig) (*Control, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Control{cfg: cfg, logger: cfg.Logger.With("component", "control"), conns: newConnPool(cfg.Dialer, cfg.TLS), metrics: metrics}, nil
+	return &Control{cfg: cfg, logger: cfg.Logger.With("component", "control"), conns: forward.NewPool(cfg.Dialer, cfg.TLS), metrics: metrics}, nil
 }
 
 // Register registers the Control service on s.
@@ -177,10 +179,10 @@ func (c *Control) Start(node *cell.Node) error {
 	}
 	topo := c.cfg.Topology
 	c.node, c.host = node, node.Host()
-	c.prober = newProber(topo, c.conns, c.cfg.ProbeInterval)
+	c.prober = forward.NewProber(topo, c.conns, c.cfg.ProbeInterval)
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	c.goRun(func() { c.prober.run(ctx) })
+	c.goRun(func() { c.prober.Run(ctx) })
 	if meta.IsVoter(topo, node.ID()) {
 		g, err := c.host.StartGroup(meta.GroupID, meta.FSM{}, meta.Peers(topo))
 		if err != nil {
@@ -218,7 +220,7 @@ func (c *Control) Close() error {
 		cancel()
 	}
 	c.wg.Wait()
-	return c.conns.close()
+	return c.conns.Close()
 }
 
 func (c *Control) bound() (*cell.Node, error) {
@@ -239,7 +241,7 @@ func (c *Control) Observe(ctx context.Context, _ *pb.ObserveRequest) (*pb.Observ
 	}
 	self, _ := c.cfg.Topology.Node(node.ID())
 	out := &pb.Observation{ObserverId: node.ID(), ObserverSite: self.Site, Kind: "node"}
-	out.Sites = backboneView(c.cfg.Topology, c.prober)
+	out.Sites = forward.BackboneView(c.cfg.Topology, c.prober)
 	for _, g := range c.host.Groups() {
 		if g.ID() == meta.GroupID {
 			continue
@@ -248,28 +250,6 @@ func (c *Control) Observe(ctx context.Context, _ *pb.ObserveRequest) (*pb.Observ
 		out.Replicas = append(out.Replicas, &pb.ReplicaInfo{CellId: g.ID(), Leader: g.IsLeader(), LeaderId: id, Term: term, AppliedIndex: g.AppliedIndex()})
 	}
 	return out, nil
-}
-
-// backboneView turns a prober's results into per-site reachability.
-func backboneView(topo *topology.Topology, p *prober) []*pb.SiteReach {
-	var out []*pb.SiteReach
-	for _, s := range topo.Sites() {
-		ok, rtt, at := p.site(s.ID)
-		r := &pb.SiteReach{Site: s.ID}
-		switch {
-		case at.IsZero():
-			r.Backbone = pb.Reach_REACH_UNKNOWN
-		case ok:
-			r.Backbone, r.BackboneRttUs = pb.Reach_REACH_OK, rtt.Microseconds()
-		default:
-			r.Backbone = pb.Reach_REACH_FAILED
-		}
-		if !at.IsZero() {
-			r.ProbedAtUnixMs = at.UnixMilli()
-		}
-		out = append(out, r)
-	}
-	return out
 }
 
 // MoveLeader implements pb.ControlServer: it moves a cell's leadership,

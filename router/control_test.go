@@ -160,7 +160,7 @@ func (w *fenceWorld) control(t *testing.T, node string, metaGroup *replication.G
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = c.conns.close() })
+	t.Cleanup(func() { _ = c.conns.Close() })
 	c.host, c.meta, c.started = w.hosts[node], metaGroup, true
 	return c
 }

@@ -483,7 +483,7 @@ func (c *Control) moveVia(ctx context.Context, term uint64, fromNode string, cel
 	if !ok {
 		return fmt.Errorf("router: node %q is not in the topology", fromNode)
 	}
-	conn, err := c.conns.get(n.ClientAddr)
+	conn, err := c.conns.Get(n.ClientAddr)
 	if err != nil {
 		return err
 	}

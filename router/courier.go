@@ -5,6 +5,8 @@ import (
 	"net"
 	"time"
 
+	"github.com/cellpay/cellpay/router/forward"
+
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/topology"
@@ -16,8 +18,8 @@ import (
 // It learns leaders from the hints in errors only (no gossip), which is
 // enough for a few calls per transfer. It implements cell.Courier.
 type Courier struct {
-	fwd   *forwarder
-	conns *connPool
+	fwd   *forward.Forwarder
+	conns *forward.Pool
 }
 
 var _ cell.Courier = (*Courier)(nil)
@@ -26,20 +28,8 @@ var _ cell.Courier = (*Courier)(nil)
 // One credit, retries included, takes at most requestTimeout (0: the
 // router's default).
 func NewCourier(topo *topology.Topology, dialer func(ctx context.Context, addr string) (net.Conn, error), requestTimeout time.Duration) *Courier {
-	fwd, conns := newHintForwarder(topo, dialer, requestTimeout)
+	fwd, conns := forward.NewHintForwarder(topo, dialer, requestTimeout)
 	return &Courier{fwd: fwd, conns: conns}
-}
-
-// newHintForwarder is a forwarder outside a router (in a node or a tool):
-// its own connections, leaders learned from the hints in errors only (no
-// gossip), the router's defaults but requestTimeout (0: the default).
-func newHintForwarder(topo *topology.Topology, dialer func(ctx context.Context, addr string) (net.Conn, error), requestTimeout time.Duration) (*forwarder, *connPool) {
-	cfg := DefaultConfig()
-	if requestTimeout > 0 {
-		cfg.RequestTimeout = requestTimeout
-	}
-	conns := newConnPool(dialer, nil)
-	return newForwarder(topo, conns, newRouteTable(), cfg), conns
 }
 
 // Credit implements cell.Courier.
@@ -49,7 +39,7 @@ func (c *Courier) Credit(ctx context.Context, cellID uint64, credit *pb.CreditIn
 	// have applied it, only the result, a stored refusal (rpcstatus.Stored) or
 	// OUTCOME_UNKNOWN comes back, so the relay never reverses a credit that
 	// may have been applied.
-	err := c.fwd.doMutation(ctx, cellID, "CreditIn", credit.GetTransferId(), func(ctx context.Context, cl pb.CellClient) (err error) {
+	err := c.fwd.DoMutation(ctx, cellID, "CreditIn", credit.GetTransferId(), func(ctx context.Context, cl pb.CellClient) (err error) {
 		out, err = cl.CreditIn(ctx, &pb.CreditInRequest{CellId: cellID, Command: credit})
 		return err
 	})
@@ -57,4 +47,4 @@ func (c *Courier) Credit(ctx context.Context, cellID uint64, credit *pb.CreditIn
 }
 
 // Close closes the connections to the nodes.
-func (c *Courier) Close() error { return c.conns.close() }
+func (c *Courier) Close() error { return c.conns.Close() }

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cellpay/cellpay/router/forward"
+
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
@@ -18,7 +20,7 @@ import (
 type ingressProber struct {
 	agent    *gossip.Agent
 	self     string
-	conns    *connPool
+	conns    *forward.Pool
 	interval time.Duration
 	timeout  time.Duration
 
@@ -31,7 +33,7 @@ type ingressResult struct {
 	at        time.Time
 }
 
-func newIngressProber(agent *gossip.Agent, selfSite string, conns *connPool, interval time.Duration) *ingressProber {
+func newIngressProber(agent *gossip.Agent, selfSite string, conns *forward.Pool, interval time.Duration) *ingressProber {
 	return &ingressProber{agent: agent, self: selfSite, conns: conns, interval: interval, timeout: max(interval, 500*time.Millisecond), sites: map[string]ingressResult{}}
 }
 
@@ -78,7 +80,7 @@ func (p *ingressProber) run(ctx context.Context) {
 }
 
 func (p *ingressProber) probe(ctx context.Context, addr string) bool {
-	conn, err := p.conns.get(addr)
+	conn, err := p.conns.Get(addr)
 	if err != nil {
 		return false
 	}

@@ -127,21 +127,23 @@ func (n *requestNote) label() string {
 	}
 }
 
-// noteForwarded tells the request's note, if any, that it went to cellID.
-func noteForwarded(ctx context.Context, cellID uint64) {
+// Forwarded tells the request's note, if any, that it went to cellID
+// (forward.Metrics).
+func (*routerMetrics) Forwarded(ctx context.Context, cellID uint64) {
 	if n, ok := ctx.Value(requestNoteKey{}).(*requestNote); ok {
 		n.forwarded(cellID)
 	}
 }
 
-// attempt counts one call to a node; retry, one sent again after err.
-func (m *routerMetrics) attempt(cellID uint64) {
+// Attempt counts one call to a node; Retry, one sent again after err
+// (forward.Metrics).
+func (m *routerMetrics) Attempt(cellID uint64) {
 	if m != nil {
 		m.attempts.WithLabelValues(cellLabel(cellID)).Inc()
 	}
 }
 
-func (m *routerMetrics) retry(cellID uint64, err error, hintFollowed bool) {
+func (m *routerMetrics) Retry(cellID uint64, err error, hintFollowed bool) {
 	if m == nil {
 		return
 	}

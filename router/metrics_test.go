@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellpay/cellpay/router/forward"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"google.golang.org/grpc"
@@ -39,7 +41,7 @@ func TestRouterMetricsCountRequests(t *testing.T) {
 	f := &fakeCells{payouts: map[uint64][]*pb.PayoutRecord{1: payoutsOf(1, unknown), 2: payoutsOf(2, pending)}, down: map[uint64]bool{}}
 	p := startFakeCells(t, 2, f)
 	m, reg := newTestRouterMetrics(t)
-	p.fwd.metrics = m
+	p.fwd.Metrics = m
 	srv := metered(p, m)
 	ctx := context.Background()
 
@@ -136,12 +138,13 @@ func TestRouterMetricsCountHints(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	conns := newConnPool(nil, nil)
-	t.Cleanup(func() { _ = conns.close() })
+	conns := forward.NewPool(nil, nil)
+	t.Cleanup(func() { _ = conns.Close() })
 	m, _ := newTestRouterMetrics(t)
-	fwd := newForwarder(topo, conns, newRouteTable(), DefaultConfig())
-	fwd.metrics = m
-	fwd.table.observe(1, "hz-a-1", 1) // a stale route: the first attempt is told where the leader is
+	routes := forward.NewRoutes()
+	routes.Observe(1, "hz-a-1", 1) // a stale route: the first attempt is told where the leader is
+	fwd := forward.New(topo, conns, routes, forward.DefaultConfig())
+	fwd.Metrics = m
 	srv := metered(&payments{topo: topo, fwd: fwd}, m)
 	if _, err := srv.GetAccount(context.Background(), &pb.AccountLookup{AccountId: "alice"}); err != nil {
 		t.Fatal(err)

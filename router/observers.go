@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cellpay/cellpay/router/forward"
+
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 )
 
@@ -24,7 +26,7 @@ type observed struct {
 // per observer asks every interval, at most one ask in flight each, so a
 // black-holed observer costs one hanging call, never a queue.
 type observerCache struct {
-	conns             *connPool
+	conns             *forward.Pool
 	interval, timeout time.Duration
 	now               func() time.Time
 
@@ -34,7 +36,7 @@ type observerCache struct {
 	wg      sync.WaitGroup
 }
 
-func newObserverCache(conns *connPool, interval, timeout time.Duration, now func() time.Time) *observerCache {
+func newObserverCache(conns *forward.Pool, interval, timeout time.Duration, now func() time.Time) *observerCache {
 	return &observerCache{conns: conns, interval: interval, timeout: timeout, now: now, latest: map[string]observed{}, pollers: map[string]func(){}}
 }
 
@@ -70,7 +72,7 @@ func (o *observerCache) poll(ctx context.Context, key string, t observerTarget) 
 	tick := time.NewTicker(o.interval)
 	defer tick.Stop()
 	for {
-		if conn, err := o.conns.get(t.addr); err == nil {
+		if conn, err := o.conns.Get(t.addr); err == nil {
 			actx, cancel := context.WithTimeout(ctx, o.timeout)
 			var obs *pb.Observation
 			if t.kind == "router" {

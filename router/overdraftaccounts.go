@@ -11,6 +11,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/cellpay/cellpay/router/forward"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -85,7 +87,7 @@ const (
 // is ready.
 type overdraftAccounts struct {
 	fwdOnce sync.Once
-	fwd     *forwarder
+	fwd     *forward.Forwarder
 
 	mu              sync.Mutex
 	windowStart     time.Time
@@ -95,9 +97,9 @@ type overdraftAccounts struct {
 // cellForwarder reaches the cells' leaders with the router's forwarding
 // (leader hints, safe retries), over the control plane's connections
 // (ControlConfig.Dialer and TLS), learning leaders from hints only.
-func (c *Control) cellForwarder() *forwarder {
+func (c *Control) cellForwarder() *forward.Forwarder {
 	o := &c.overdraft
-	o.fwdOnce.Do(func() { o.fwd = newForwarder(c.cfg.Topology, c.conns, newRouteTable(), DefaultConfig()) })
+	o.fwdOnce.Do(func() { o.fwd = forward.New(c.cfg.Topology, c.conns, forward.NewRoutes(), forward.DefaultConfig()) })
 	return o.fwd
 }
 
@@ -227,7 +229,7 @@ func (c *Control) CreateOverdraftAccount(ctx context.Context, req *pb.CreateOver
 	// cut the call to the cell short (the forwarder bounds it).
 	var acct *pb.Account
 	var md metadata.MD
-	err = c.cellForwarder().doMutation(context.WithoutCancel(ctx), cellID, "CreateAccount", cmd.GetIdempotencyKey(), func(ctx context.Context, cl pb.CellClient) (err error) {
+	err = c.cellForwarder().DoMutation(context.WithoutCancel(ctx), cellID, "CreateAccount", cmd.GetIdempotencyKey(), func(ctx context.Context, cl pb.CellClient) (err error) {
 		acct, err = cl.CreateAccount(ctx, &pb.CreateAccountRequest{CellId: cellID, Command: cmd}, grpc.Header(&md))
 		return err
 	})
@@ -238,7 +240,7 @@ func (c *Control) CreateOverdraftAccount(ctx context.Context, req *pb.CreateOver
 		done.Outcome = AuditOutcomeReplayed
 	case err == nil:
 		done.Outcome = AuditOutcomeCreated
-	case isOutcomeUnknown(err):
+	case forward.IsOutcomeUnknown(err):
 		done.Outcome = auditOutcomeUnknownPrefix + status.Convert(err).Message()
 	default:
 		done.Outcome = auditOutcomeFailedPrefix + status.Convert(err).Message()
@@ -388,7 +390,7 @@ func (c *Control) ListOverdraftAccounts(ctx context.Context, _ *pb.ListOverdraft
 		go func() {
 			defer wg.Done()
 			defer func() { <-slots }()
-			reads[i].err = fwd.do(ctx, cand.cellID, func(ctx context.Context, cl pb.CellClient) (err error) {
+			reads[i].err = fwd.Do(ctx, cand.cellID, func(ctx context.Context, cl pb.CellClient) (err error) {
 				reads[i].acct, err = cl.GetAccount(ctx, &pb.GetAccountRequest{CellId: cand.cellID, AccountId: cand.accountID})
 				return err
 			})

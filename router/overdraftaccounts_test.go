@@ -178,7 +178,7 @@ func (w *overdraftWorld) cellCall(t *testing.T, account string, fn func(ctx cont
 	for _, c := range w.controls {
 		control = c
 	}
-	return control.cellForwarder().do(ctx, c.ID, func(ctx context.Context, cl pb.CellClient) error { return fn(ctx, c.ID, cl) })
+	return control.cellForwarder().Do(ctx, c.ID, func(ctx context.Context, cl pb.CellClient) error { return fn(ctx, c.ID, cl) })
 }
 
 func (w *overdraftWorld) getAccount(t *testing.T, account string) (*pb.Account, error) {

@@ -9,6 +9,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/cellpay/cellpay/router/forward"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -25,7 +27,7 @@ import (
 type payments struct {
 	pb.UnimplementedPaymentsServer
 	topo *topology.Topology
-	fwd  *forwarder
+	fwd  *forward.Forwarder
 }
 
 // invalid answers INVALID_ARGUMENT with the field named, without
@@ -70,7 +72,7 @@ func (p *payments) CreateAccount(ctx context.Context, c *pb.CreateAccount) (*pb.
 	}
 	var out *pb.Account
 	var md metadata.MD
-	err = p.fwd.doMutation(ctx, id, "CreateAccount", c.GetIdempotencyKey(), func(ctx context.Context, cl pb.CellClient) (err error) {
+	err = p.fwd.DoMutation(ctx, id, "CreateAccount", c.GetIdempotencyKey(), func(ctx context.Context, cl pb.CellClient) (err error) {
 		out, err = cl.CreateAccount(ctx, &pb.CreateAccountRequest{CellId: id, Command: c}, grpc.Header(&md))
 		return err
 	})
@@ -88,7 +90,7 @@ func (p *payments) Deposit(ctx context.Context, c *pb.Deposit) (*pb.DepositRecor
 	}
 	var out *pb.DepositRecord
 	var md metadata.MD
-	err = p.fwd.doMutation(ctx, id, "Deposit", c.GetIdempotencyKey(), func(ctx context.Context, cl pb.CellClient) (err error) {
+	err = p.fwd.DoMutation(ctx, id, "Deposit", c.GetIdempotencyKey(), func(ctx context.Context, cl pb.CellClient) (err error) {
 		out, err = cl.Deposit(ctx, &pb.DepositRequest{CellId: id, Command: c}, grpc.Header(&md))
 		return err
 	})
@@ -107,7 +109,7 @@ func (p *payments) Transfer(ctx context.Context, c *pb.Transfer) (*pb.TransferRe
 	var out *pb.TransferRecord
 	var md metadata.MD
 	// A transfer's id is its idempotency key.
-	err = p.fwd.doMutation(ctx, id, "Transfer", c.GetTransferId(), func(ctx context.Context, cl pb.CellClient) (err error) {
+	err = p.fwd.DoMutation(ctx, id, "Transfer", c.GetTransferId(), func(ctx context.Context, cl pb.CellClient) (err error) {
 		out, err = cl.Transfer(ctx, &pb.TransferRequest{CellId: id, Command: c}, grpc.Header(&md))
 		return err
 	})
@@ -124,7 +126,7 @@ func (p *payments) GetAccount(ctx context.Context, q *pb.AccountLookup) (*pb.Acc
 		return nil, err
 	}
 	var out *pb.Account
-	err = p.fwd.do(ctx, id, func(ctx context.Context, cl pb.CellClient) (err error) {
+	err = p.fwd.Do(ctx, id, func(ctx context.Context, cl pb.CellClient) (err error) {
 		out, err = cl.GetAccount(ctx, &pb.GetAccountRequest{CellId: id, AccountId: q.GetAccountId()})
 		return err
 	})
@@ -150,7 +152,7 @@ func (p *payments) GetTransfer(ctx context.Context, q *pb.TransferLookup) (*pb.T
 		return nil, err
 	}
 	var out *pb.TransferRecord
-	err = p.fwd.do(ctx, id, func(ctx context.Context, cl pb.CellClient) (err error) {
+	err = p.fwd.Do(ctx, id, func(ctx context.Context, cl pb.CellClient) (err error) {
 		out, err = cl.GetTransfer(ctx, &pb.GetTransferRequest{CellId: id, TransferId: q.GetTransferId(),
 			FromAccountId: q.GetFromAccountId(), ToAccountId: q.GetToAccountId()})
 		return err
@@ -167,7 +169,7 @@ func (p *payments) ListTransfers(ctx context.Context, q *pb.TransferListQuery) (
 		return nil, err
 	}
 	var out *pb.ListTransfersResponse
-	err = p.fwd.do(ctx, id, func(ctx context.Context, cl pb.CellClient) (err error) {
+	err = p.fwd.Do(ctx, id, func(ctx context.Context, cl pb.CellClient) (err error) {
 		out, err = cl.ListTransfers(ctx, &pb.ListTransfersRequest{CellId: id, AccountId: q.GetAccountId(), PageSize: q.GetPageSize(), PageToken: q.GetPageToken()})
 		return err
 	})
@@ -187,7 +189,7 @@ func (p *payments) Payout(ctx context.Context, c *pb.Payout) (*pb.PayoutRecord, 
 	var out *pb.PayoutRecord
 	var md metadata.MD
 	// A payout's id is its idempotency key.
-	err = p.fwd.doMutation(ctx, id, "Payout", c.GetPayoutId(), func(ctx context.Context, cl pb.CellClient) (err error) {
+	err = p.fwd.DoMutation(ctx, id, "Payout", c.GetPayoutId(), func(ctx context.Context, cl pb.CellClient) (err error) {
 		out, err = cl.Payout(ctx, &pb.PayoutRequest{CellId: id, Command: c}, grpc.Header(&md))
 		return err
 	})
@@ -209,7 +211,7 @@ func (p *payments) GetPayout(ctx context.Context, q *pb.PayoutLookup) (*pb.Payou
 		return nil, err
 	}
 	var out *pb.PayoutRecord
-	err = p.fwd.do(ctx, id, func(ctx context.Context, cl pb.CellClient) (err error) {
+	err = p.fwd.Do(ctx, id, func(ctx context.Context, cl pb.CellClient) (err error) {
 		out, err = cl.GetPayout(ctx, &pb.GetPayoutRequest{CellId: id, PayoutId: q.GetPayoutId(), AccountId: q.GetAccountId()})
 		return err
 	})
@@ -336,7 +338,7 @@ func (p *payments) listPayoutPages(ctx context.Context, cells []uint64, start pa
 
 func (p *payments) listCellPayouts(ctx context.Context, id uint64, state pb.PayoutState, n uint32, token string) (*pb.ListPayoutsResponse, error) {
 	var out *pb.ListPayoutsResponse
-	err := p.fwd.do(ctx, id, func(ctx context.Context, cl pb.CellClient) (err error) {
+	err := p.fwd.Do(ctx, id, func(ctx context.Context, cl pb.CellClient) (err error) {
 		out, err = cl.ListPayouts(ctx, &pb.ListPayoutsRequest{CellId: id, State: state, PageSize: n, PageToken: token})
 		return err
 	})

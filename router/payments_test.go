@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellpay/cellpay/router/forward"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -144,11 +146,11 @@ func startFakeCells(t *testing.T, cells int, f *fakeCells) *payments {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cfg := DefaultConfig()
+	cfg := forward.DefaultConfig()
 	cfg.RequestTimeout, cfg.AttemptTimeout = 500*time.Millisecond, 200*time.Millisecond
-	conns := newConnPool(nil, nil)
-	t.Cleanup(func() { _ = conns.close() })
-	return &payments{topo: topo, fwd: newForwarder(topo, conns, newRouteTable(), cfg)}
+	conns := forward.NewPool(nil, nil)
+	t.Cleanup(func() { _ = conns.Close() })
+	return &payments{topo: topo, fwd: forward.New(topo, conns, forward.NewRoutes(), cfg)}
 }
 
 // payoutsOf builds sorted records "c<cell>-<k>" with the states given.

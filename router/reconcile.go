@@ -13,6 +13,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cellpay/cellpay/router/forward"
+
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/channel"
@@ -52,8 +54,8 @@ type ReconcilerConfig struct {
 // the window against each provider's statement.
 type Reconciler struct {
 	cfg   ReconcilerConfig
-	fwd   *forwarder
-	conns *connPool
+	fwd   *forward.Forwarder
+	conns *forward.Pool
 
 	mu   sync.Mutex
 	last map[uint64]uint64 // per cell: the index the previous run checked
@@ -76,12 +78,12 @@ func NewReconciler(cfg ReconcilerConfig) (*Reconciler, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 10 * time.Second
 	}
-	fwd, conns := newHintForwarder(cfg.Topology, cfg.Dialer, cfg.RequestTimeout)
+	fwd, conns := forward.NewHintForwarder(cfg.Topology, cfg.Dialer, cfg.RequestTimeout)
 	return &Reconciler{cfg: cfg, fwd: fwd, conns: conns, last: map[uint64]uint64{}}, nil
 }
 
 // Close closes the connections to the nodes.
-func (r *Reconciler) Close() error { return r.conns.close() }
+func (r *Reconciler) Close() error { return r.conns.Close() }
 
 // cellResult is what one cell contributed.
 type cellResult struct {
@@ -233,7 +235,7 @@ func flowsOf(summaries []reconcile.CellSummary) map[string]flows {
 // check runs the leader's check of one cell.
 func (r *Reconciler) check(ctx context.Context, cellID uint64) (*reconcile.CellSummary, []reconcile.Finding, uint64, error) {
 	var rc *pb.ReconcileCellResponse
-	err := r.fwd.do(ctx, cellID, func(ctx context.Context, cl pb.CellClient) (err error) {
+	err := r.fwd.Do(ctx, cellID, func(ctx context.Context, cl pb.CellClient) (err error) {
 		rc, err = cl.ReconcileCell(ctx, &pb.ReconcileCellRequest{CellId: cellID, StuckAfterMs: r.cfg.StuckAfter.Milliseconds()})
 		return err
 	})
@@ -254,7 +256,7 @@ func (r *Reconciler) check(ctx context.Context, cellID uint64) (*reconcile.CellS
 // cell reconciles one cell.
 func (r *Reconciler) cell(ctx context.Context, cellID uint64, since time.Time) cellResult {
 	var cp *pb.CheckpointResponse
-	err := r.fwd.do(ctx, cellID, func(ctx context.Context, cl pb.CellClient) (err error) {
+	err := r.fwd.Do(ctx, cellID, func(ctx context.Context, cl pb.CellClient) (err error) {
 		cp, err = cl.Checkpoint(ctx, &pb.CheckpointRequest{CellId: cellID})
 		return err
 	})
@@ -345,7 +347,7 @@ func (r *Reconciler) digest(ctx context.Context, nodeID string, cellID, index ui
 	if !ok {
 		return replication.Digest{}, cell.DigestUnavailable, fmt.Errorf("node %s is not in the topology", nodeID)
 	}
-	conn, err := r.conns.get(n.ClientAddr)
+	conn, err := r.conns.Get(n.ClientAddr)
 	if err != nil {
 		return replication.Digest{}, "", err
 	}
@@ -367,7 +369,7 @@ func (r *Reconciler) payoutsSince(ctx context.Context, cellID uint64, since time
 	token := ""
 	for range payoutsListPagesMax {
 		var resp *pb.ListPayoutsResponse
-		err := r.fwd.do(ctx, cellID, func(ctx context.Context, cl pb.CellClient) (err error) {
+		err := r.fwd.Do(ctx, cellID, func(ctx context.Context, cl pb.CellClient) (err error) {
 			resp, err = cl.ListPayouts(ctx, &pb.ListPayoutsRequest{CellId: cellID, PageSize: 500, PageToken: token})
 			return err
 		})

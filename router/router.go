@@ -8,6 +8,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cellpay/cellpay/router/forward"
+
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
@@ -23,10 +25,10 @@ import (
 type Router struct {
 	cfg     Config
 	logger  *slog.Logger
-	conns   *connPool
-	table   *routeTable
-	fwd     *forwarder
-	prober  *prober
+	conns   *forward.Pool
+	table   *forward.Routes
+	fwd     *forward.Forwarder
+	prober  *forward.Prober
 	ingress *ingressProber // nil without Config.IngressDialer
 	agent   *gossip.Agent
 	server  *grpc.Server
@@ -51,15 +53,15 @@ func Start(cfg Config) (*Router, error) {
 		return nil, err
 	}
 	r := &Router{cfg: cfg, logger: cfg.Logger.With("component", "router", "router", cfg.ID, "site", cfg.Site)}
-	r.conns = newConnPool(cfg.NodeDialer, cfg.NodeTLS)
-	r.table = newRouteTable()
-	r.fwd = newForwarder(cfg.Topology, r.conns, r.table, cfg)
-	r.prober = newProber(cfg.Topology, r.conns, cfg.ProbeInterval)
-	r.fwd.unreachable = func(nodeID string) bool {
-		ok, _, at := r.prober.node(nodeID)
+	r.conns = forward.NewPool(cfg.NodeDialer, cfg.NodeTLS)
+	r.table = forward.NewRoutes()
+	r.fwd = forward.New(cfg.Topology, r.conns, r.table, cfg.forwardConfig())
+	r.prober = forward.NewProber(cfg.Topology, r.conns, cfg.ProbeInterval)
+	r.fwd.Unreachable = func(nodeID string) bool {
+		ok, _, at := r.prober.Node(nodeID)
 		return !at.IsZero() && !ok
 	}
-	r.fwd.metrics = metrics
+	r.fwd.Metrics = metrics
 
 	gcfg := gossip.DefaultConfig()
 	gcfg.Name, gcfg.BindAddr, gcfg.Seeds, gcfg.Logger = cfg.ID, cfg.GossipAddr, cfg.GossipSeeds, cfg.Logger
@@ -75,7 +77,7 @@ func Start(cfg Config) (*Router, error) {
 	}
 	r.agent = agent
 	if cfg.IngressDialer != nil {
-		r.ingress = newIngressProber(agent, cfg.Site, newConnPool(cfg.IngressDialer, cfg.NodeTLS), cfg.ProbeInterval)
+		r.ingress = newIngressProber(agent, cfg.Site, forward.NewPool(cfg.IngressDialer, cfg.NodeTLS), cfg.ProbeInterval)
 	}
 
 	var opts []grpc.ServerOption
@@ -90,7 +92,7 @@ func Start(cfg Config) (*Router, error) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	r.goRun(func() { r.prober.run(ctx) })
+	r.goRun(func() { r.prober.Run(ctx) })
 	if r.ingress != nil {
 		r.goRun(func() { r.ingress.run(ctx) })
 	}
@@ -159,12 +161,12 @@ func (r *Router) refreshRoutes() {
 		}
 		if m.State != "alive" {
 			for _, c := range r.cfg.Topology.CellsOfNode(m.Name) {
-				r.table.forget(c.ID, m.Name)
+				r.table.Forget(c.ID, m.Name)
 			}
 			continue
 		}
 		for _, claim := range m.Meta.GetLeads() {
-			r.table.observe(claim.GetCellId(), m.Name, claim.GetTerm())
+			r.table.Observe(claim.GetCellId(), m.Name, claim.GetTerm())
 		}
 	}
 }
@@ -191,9 +193,9 @@ func (r *Router) Close(drain time.Duration) error {
 	r.cancel()
 	errs = append(errs, r.agent.Close())
 	r.wg.Wait()
-	errs = append(errs, r.conns.close())
+	errs = append(errs, r.conns.Close())
 	if r.ingress != nil {
-		errs = append(errs, r.ingress.conns.close())
+		errs = append(errs, r.ingress.conns.Close())
 	}
 	return errors.Join(errs...)
 }

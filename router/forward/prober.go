@@ -1,4 +1,4 @@
-package router
+package forward
 
 import (
 	"context"
@@ -8,24 +8,25 @@ import (
 
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell/topology"
 )
 
 // probeSamplesMax is how many recent round-trip times are kept per node.
 const probeSamplesMax = 8
 
-// nodeHealth is what the prober knows of one node.
+// nodeHealth is what the Prober knows of one node.
 type nodeHealth struct {
 	reachable bool
 	rtts      []time.Duration // recent successful probes, oldest first
 	probedAt  time.Time
 }
 
-// prober measures, every interval, whether this router reaches each node
+// Prober measures, every interval, whether this router reaches each node
 // (the standard gRPC health check on its Cell service) and how fast.
-type prober struct {
+type Prober struct {
 	topo     *topology.Topology
-	conns    *connPool
+	conns    *Pool
 	interval time.Duration
 	timeout  time.Duration
 
@@ -33,13 +34,14 @@ type prober struct {
 	nodes map[string]*nodeHealth
 }
 
-func newProber(topo *topology.Topology, conns *connPool, interval time.Duration) *prober {
-	return &prober{topo: topo, conns: conns, interval: interval, timeout: max(interval, 500*time.Millisecond), nodes: map[string]*nodeHealth{}}
+// NewProber probes topo's nodes over conns every interval (Run).
+func NewProber(topo *topology.Topology, conns *Pool, interval time.Duration) *Prober {
+	return &Prober{topo: topo, conns: conns, interval: interval, timeout: max(interval, 500*time.Millisecond), nodes: map[string]*nodeHealth{}}
 }
 
-// run probes until ctx ends. Each round probes all nodes in parallel, each
+// Run probes until ctx ends. Each round probes all nodes in parallel, each
 // bounded by the probe timeout.
-func (p *prober) run(ctx context.Context) {
+func (p *Prober) Run(ctx context.Context) {
 	tick := time.NewTicker(p.interval)
 	defer tick.Stop()
 	for {
@@ -60,10 +62,10 @@ func (p *prober) run(ctx context.Context) {
 	}
 }
 
-func (p *prober) probe(ctx context.Context, n topology.Node) {
+func (p *Prober) probe(ctx context.Context, n topology.Node) {
 	ok := false
 	var rtt time.Duration
-	if conn, err := p.conns.get(n.ClientAddr); err == nil {
+	if conn, err := p.conns.Get(n.ClientAddr); err == nil {
 		pctx, cancel := context.WithTimeout(ctx, p.timeout)
 		start := time.Now()
 		resp, err := healthpb.NewHealthClient(conn).Check(pctx, &healthpb.HealthCheckRequest{})
@@ -90,8 +92,8 @@ func (p *prober) probe(ctx context.Context, n topology.Node) {
 	}
 }
 
-// node reports a node's reachability and median recent RTT.
-func (p *prober) node(id string) (reachable bool, rtt time.Duration, probedAt time.Time) {
+// Node reports a node's reachability and median recent RTT.
+func (p *Prober) Node(id string) (reachable bool, rtt time.Duration, probedAt time.Time) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	h, ok := p.nodes[id]
@@ -101,12 +103,12 @@ func (p *prober) node(id string) (reachable bool, rtt time.Duration, probedAt ti
 	return h.reachable, median(h.rtts), h.probedAt
 }
 
-// site reports whether any node of site is reachable, and the median RTT
+// Site reports whether any node of site is reachable, and the median RTT
 // of the reachable ones.
-func (p *prober) site(site string) (reachable bool, rtt time.Duration, probedAt time.Time) {
+func (p *Prober) Site(site string) (reachable bool, rtt time.Duration, probedAt time.Time) {
 	var rtts []time.Duration
 	for _, n := range p.topo.NodesOfSite(site) {
-		ok, r, at := p.node(n.ID)
+		ok, r, at := p.Node(n.ID)
 		if at.After(probedAt) {
 			probedAt = at
 		}
@@ -125,4 +127,26 @@ func median(ds []time.Duration) time.Duration {
 	s := slices.Clone(ds)
 	slices.Sort(s)
 	return s[len(s)/2]
+}
+
+// BackboneView turns a prober's results into per-site reachability.
+func BackboneView(topo *topology.Topology, p *Prober) []*pb.SiteReach {
+	var out []*pb.SiteReach
+	for _, s := range topo.Sites() {
+		ok, rtt, at := p.Site(s.ID)
+		r := &pb.SiteReach{Site: s.ID}
+		switch {
+		case at.IsZero():
+			r.Backbone = pb.Reach_REACH_UNKNOWN
+		case ok:
+			r.Backbone, r.BackboneRttUs = pb.Reach_REACH_OK, rtt.Microseconds()
+		default:
+			r.Backbone = pb.Reach_REACH_FAILED
+		}
+		if !at.IsZero() {
+			r.ProbedAtUnixMs = at.UnixMilli()
+		}
+		out = append(out, r)
+	}
+	return out
 }

@@ -1,4 +1,4 @@
-package router
+package forward
 
 import (
 	"fmt"
@@ -12,7 +12,7 @@ import (
 
 // Which answers are final (docs/ROUTER.md, "Which answers are final").
 //
-// The forwarder sends a request unchanged, with one idempotency key, until
+// The Forwarder sends a request unchanged, with one idempotency key, until
 // it gets an answer. Once an attempt of a mutation may have executed (its
 // request may have reached a node and no definite answer came back), only
 // two answers tell the caller the truth: the request's definite result (a
@@ -24,7 +24,7 @@ import (
 // executed", and a client that then tries again with a new key pays twice.
 //
 // finality is that rule as a pure fold over the attempts of one request (no
-// I/O, no clock): forwarder.forward makes the attempts and feeds them in.
+// I/O, no clock): Forwarder.forward makes the attempts and feeds them in.
 
 // forwardRequest is what the rule needs to know about a forwarded call.
 type forwardRequest struct {
@@ -39,7 +39,7 @@ type forwardRequest struct {
 	key string
 }
 
-// attemptOutcome is one attempt as the forwarder saw it.
+// attemptOutcome is one attempt as the Forwarder saw it.
 type attemptOutcome struct {
 	// err is the attempt's error; nil is a success.
 	err error
@@ -62,7 +62,7 @@ type finality struct {
 }
 
 // add records the next attempt. final reports that answer (nil: success)
-// is the request's answer; otherwise the forwarder may send it again, and
+// is the request's answer; otherwise the Forwarder may send it again, and
 // asks atDeadline for the answer if it has to stop.
 func (f *finality) add(a attemptOutcome) (answer error, final bool) {
 	f.attempts++
@@ -71,7 +71,7 @@ func (f *finality) add(a attemptOutcome) (answer error, final bool) {
 		return nil, true // a success is definite, whatever came before
 	}
 	if !f.req.mutation {
-		if retryable(a.err) {
+		if Retryable(a.err) {
 			return nil, false
 		}
 		return a.err, true
@@ -83,7 +83,7 @@ func (f *finality) add(a attemptOutcome) (answer error, final bool) {
 			// same refusal, so it is the outcome of the earlier attempt
 			// too.
 			return a.err, true
-		case retryable(a.err):
+		case Retryable(a.err):
 			return nil, false
 		default:
 			// A refusal not stored under the key (WRONG_CELL, NOT_FOUND,
@@ -92,7 +92,7 @@ func (f *finality) add(a attemptOutcome) (answer error, final bool) {
 		}
 	}
 	// No attempt may have executed so far.
-	if retryable(a.err) {
+	if Retryable(a.err) {
 		if mayHaveExecuted(a) {
 			f.ambiguous = a.err
 		}
@@ -138,7 +138,7 @@ func (f *finality) unknown() error {
 }
 
 // mayHaveExecuted reports whether a mutation attempt that ended with a
-// retryable error may have executed. Only an attempt that was sent can
+// Retryable error may have executed. Only an attempt that was sent can
 // have, and not one refused by a node before it proposed anything.
 func mayHaveExecuted(a attemptOutcome) bool {
 	if !a.sent {
@@ -165,8 +165,8 @@ func businessCode(code codes.Code) bool {
 	return false
 }
 
-// isOutcomeUnknown reports whether err is an OUTCOME_UNKNOWN answer.
-func isOutcomeUnknown(err error) bool {
+// IsOutcomeUnknown reports whether err is an OUTCOME_UNKNOWN answer.
+func IsOutcomeUnknown(err error) bool {
 	return err != nil && rpcstatus.Reason(err) == rpcstatus.ReasonOutcomeUnknown
 }
 

@@ -1,4 +1,4 @@
-package router
+package forward
 
 import (
 	"sync"
@@ -12,30 +12,31 @@ type route struct {
 	learned time.Time
 }
 
-// routeTable maps cells to their acting leader. Two sources feed it:
+// Routes maps cells to their acting leader. Two sources feed it:
 // gossip (each node advertises the cells it leads with the raft term) and
-// leader hints in NOT_LEADER errors. A newer term always wins; a hint
+// Leader hints in NOT_LEADER errors. A newer term always wins; a hint
 // without a term replaces the route at once (the node that sent it has just
 // seen the newer leader) but keeps the known term, so stale gossip of the
 // same term cannot take it back.
-type routeTable struct {
+type Routes struct {
 	mu     sync.RWMutex
 	routes map[uint64]route
 }
 
-func newRouteTable() *routeTable { return &routeTable{routes: make(map[uint64]route)} }
+// NewRoutes is an empty table.
+func NewRoutes() *Routes { return &Routes{routes: make(map[uint64]route)} }
 
-// leader returns the believed leader of cell, or "" when unknown.
-func (t *routeTable) leader(cell uint64) (nodeID string, term uint64) {
+// Leader returns the believed leader of cell, or "" when unknown.
+func (t *Routes) Leader(cell uint64) (nodeID string, term uint64) {
 	t.mu.RLock()
 	defer t.mu.RUnlock()
 	r := t.routes[cell]
 	return r.nodeID, r.term
 }
 
-// observe records a leadership claim from gossip; it wins with a newer
+// Observe records a leadership claim from gossip; it wins with a newer
 // term, or with the same term when the route was forgotten.
-func (t *routeTable) observe(cell uint64, nodeID string, term uint64) bool {
+func (t *Routes) Observe(cell uint64, nodeID string, term uint64) bool {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	cur, ok := t.routes[cell]
@@ -46,8 +47,8 @@ func (t *routeTable) observe(cell uint64, nodeID string, term uint64) bool {
 	return true
 }
 
-// hint records a leader named by a NOT_LEADER error (term 0 if unknown).
-func (t *routeTable) hint(cell uint64, nodeID string, term uint64) {
+// Hint records a leader named by a NOT_LEADER error (term 0 if unknown).
+func (t *Routes) Hint(cell uint64, nodeID string, term uint64) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	cur := t.routes[cell]
@@ -57,9 +58,9 @@ func (t *routeTable) hint(cell uint64, nodeID string, term uint64) {
 	t.routes[cell] = route{nodeID: nodeID, term: max(term, cur.term), learned: time.Now()}
 }
 
-// forget drops the route of cell if it still points at nodeID (after
+// Forget drops the route of cell if it still points at nodeID (after
 // that node failed to answer), so the next attempt tries other replicas.
-func (t *routeTable) forget(cell uint64, nodeID string) {
+func (t *Routes) Forget(cell uint64, nodeID string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if cur, ok := t.routes[cell]; ok && cur.nodeID == nodeID {

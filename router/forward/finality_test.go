@@ -1,4 +1,4 @@
-package router
+package forward
 
 import (
 	"strconv"
@@ -12,7 +12,7 @@ import (
 	"github.com/cellpay/cellpay/cell"
 )
 
-// foldAttempts is forwarder.forward without the I/O: it feeds attempts to
+// foldAttempts is Forwarder.forward without the I/O: it feeds attempts to
 // finality in order and returns the answer and the index of the attempt
 // that made it final (-1: none did, the deadline passed after the last).
 func foldAttempts(req forwardRequest, attempts []attemptOutcome) (error, int) {
@@ -56,9 +56,9 @@ const (
 
 // Every mix of attempt outcomes: once a mutation attempt may have
 // executed, the answer is the definite result or OUTCOME_UNKNOWN with the
-// key; before, and for reads, errors are answered as they were.
+// key; before, and for reads, errors are Answered as they were.
 func TestFinalityTable(t *testing.T) {
-	// Attempt outcomes as the forwarder sees them.
+	// Attempt outcomes as the Forwarder sees them.
 	var (
 		okAttempt = attemptOutcome{sent: true}
 		// The attempt's timeout fired after the request was sent.
@@ -135,7 +135,7 @@ func TestFinalityTable(t *testing.T) {
 		{"timeout then caller left before sending", transfer, attemptSeq(singleAttempt(sentTimeout), singleAttempt(canceledUnsent)), wantUnknown, 1},
 		{"success at once", transfer, singleAttempt(okAttempt), wantOK, 0},
 
-		// Reads change nothing: their errors are answered as they come,
+		// Reads change nothing: their errors are Answered as they come,
 		// but the deadline is never a NOT_FOUND.
 		{"read: CELL_NOT_HOSTED until the deadline", read, repeatAttempt(10, notHosted), wantUnavailable, -1},
 		{"read: timeout then CELL_NOT_HOSTED until the deadline", read, attemptSeq(singleAttempt(sentTimeout), repeatAttempt(10, notHosted)), wantUnavailable, -1},

@@ -1,4 +1,4 @@
-package router
+package forward
 
 import (
 	"context"
@@ -14,9 +14,9 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 )
 
-// connPool holds one gRPC connection per node (Cell service), shared by
+// Pool holds one gRPC connection per node (Cell service), shared by
 // every request to that node.
-type connPool struct {
+type Pool struct {
 	dialer func(ctx context.Context, addr string) (net.Conn, error)
 	tls    *tls.Config
 
@@ -25,13 +25,14 @@ type connPool struct {
 	closed bool
 }
 
-func newConnPool(dialer func(ctx context.Context, addr string) (net.Conn, error), tlsCfg *tls.Config) *connPool {
-	return &connPool{dialer: dialer, tls: tlsCfg, conns: make(map[string]*grpc.ClientConn)}
+// NewPool dials through dialer (nil: plain TCP), with tlsCfg (nil: no TLS).
+func NewPool(dialer func(ctx context.Context, addr string) (net.Conn, error), tlsCfg *tls.Config) *Pool {
+	return &Pool{dialer: dialer, tls: tlsCfg, conns: make(map[string]*grpc.ClientConn)}
 }
 
 var errPoolClosed = errors.New("router: connection pool closed")
 
-func (p *connPool) get(addr string) (*grpc.ClientConn, error) {
+func (p *Pool) Get(addr string) (*grpc.ClientConn, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.closed {
@@ -61,7 +62,7 @@ func (p *connPool) get(addr string) (*grpc.ClientConn, error) {
 	return c, nil
 }
 
-func (p *connPool) close() error {
+func (p *Pool) Close() error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.closed = true

@@ -1,4 +1,4 @@
-package router
+package forward
 
 import (
 	"context"
@@ -131,18 +131,30 @@ func serveScripted(t *testing.T, s *scriptedCell) [3]string {
 	return addrs
 }
 
-// scriptedForwarder is a forwarder over topo with a short request timeout
+// scriptedForwarder is a Forwarder over topo with a short request timeout
 // and attempt timeout.
-func scriptedForwarder(t *testing.T, topo *topology.Topology, requestTimeout, attemptTimeout time.Duration) *forwarder {
+func scriptedForwarder(t *testing.T, topo *topology.Topology, requestTimeout, attemptTimeout time.Duration) *Forwarder {
 	t.Helper()
 	cfg := DefaultConfig()
 	cfg.RequestTimeout, cfg.AttemptTimeout = requestTimeout, attemptTimeout
-	conns := newConnPool(nil, nil)
-	t.Cleanup(func() { _ = conns.close() })
-	return newForwarder(topo, conns, newRouteTable(), cfg)
+	conns := NewPool(nil, nil)
+	t.Cleanup(func() { _ = conns.Close() })
+	return New(topo, conns, NewRoutes(), cfg)
 }
 
-// The defect of issue 13 item 3, through the real forwarder: a Transfer's
+// transfer sends a Transfer of 500 from alice to bob through fwd, as the
+// front door does: a mutation keyed by its transfer id.
+func transfer(fwd *Forwarder, id string) (*pb.TransferRecord, error) {
+	var out *pb.TransferRecord
+	cmd := &pb.Transfer{TransferId: id, FromAccountId: "alice", ToAccountId: "bob", AmountMinor: 500, Currency: "CNY"}
+	err := fwd.DoMutation(context.Background(), 1, "Transfer", id, func(ctx context.Context, cl pb.CellClient) (err error) {
+		out, err = cl.Transfer(ctx, &pb.TransferRequest{CellId: 1, Command: cmd})
+		return err
+	})
+	return out, err
+}
+
+// The defect of issue 13 item 3, through the real Forwarder: a Transfer's
 // first attempt reaches a node that holds it past the attempt timeout (it
 // may have executed), and every later attempt meets a replica still
 // starting (CELL_NOT_HOSTED, NOT_FOUND). The router must answer
@@ -156,10 +168,9 @@ func TestForwardTimeoutThenNotHostedIsOutcomeUnknown(t *testing.T) {
 		return notHostedErr(1)
 	}}
 	topo := scriptedTopology(t, serveScripted(t, s))
-	p := &payments{topo: topo, fwd: scriptedForwarder(t, topo, requestTimeout, attemptTimeout)}
+	fwd := scriptedForwarder(t, topo, requestTimeout, attemptTimeout)
 	start := time.Now()
-	rec, err := p.Transfer(context.Background(), &pb.Transfer{TransferId: "t-issue13", FromAccountId: "alice", ToAccountId: "bob",
-		AmountMinor: 500, Currency: "CNY"})
+	rec, err := transfer(fwd, "t-issue13")
 	took := time.Since(start)
 	if rec != nil {
 		t.Fatalf("record %v with err %v", rec, err)
@@ -186,9 +197,7 @@ func TestForwardNothingListeningIsUnavailable(t *testing.T) {
 		_ = lis.Close() // connections to it are refused
 	}
 	topo := scriptedTopology(t, addrs)
-	p := &payments{topo: topo, fwd: scriptedForwarder(t, topo, 400*time.Millisecond, 100*time.Millisecond)}
-	_, err := p.Transfer(context.Background(), &pb.Transfer{TransferId: "t-refused", FromAccountId: "alice", ToAccountId: "bob",
-		AmountMinor: 500, Currency: "CNY"})
+	_, err := transfer(scriptedForwarder(t, topo, 400*time.Millisecond, 100*time.Millisecond), "t-refused")
 	if status.Code(err) != codes.Unavailable || rpcstatus.Reason(err) != "" {
 		t.Fatalf("err %v (reason %q), want a plain UNAVAILABLE: nothing was sent", err, rpcstatus.Reason(err))
 	}
@@ -199,8 +208,11 @@ func TestForwardNothingListeningIsUnavailable(t *testing.T) {
 func TestForwardReadNotHostedIsUnavailable(t *testing.T) {
 	s := &scriptedCell{answer: func(context.Context, string, int) error { return notHostedErr(1) }}
 	topo := scriptedTopology(t, serveScripted(t, s))
-	p := &payments{topo: topo, fwd: scriptedForwarder(t, topo, 300*time.Millisecond, 100*time.Millisecond)}
-	_, err := p.GetAccount(context.Background(), &pb.AccountLookup{AccountId: "alice"})
+	fwd := scriptedForwarder(t, topo, 300*time.Millisecond, 100*time.Millisecond)
+	err := fwd.Do(context.Background(), 1, func(ctx context.Context, cl pb.CellClient) error {
+		_, err := cl.GetAccount(ctx, &pb.GetAccountRequest{CellId: 1, AccountId: "alice"})
+		return err
+	})
 	if status.Code(err) != codes.Unavailable {
 		t.Fatalf("err %v, want UNAVAILABLE", err)
 	}
@@ -209,11 +221,11 @@ func TestForwardReadNotHostedIsUnavailable(t *testing.T) {
 	}
 }
 
-// The courier's credit follows the same rule: after a credit attempt that
+// A credit follows the same rule: after a credit attempt that
 // may have been applied, a WRONG_CELL from one node's view is not a
 // refusal (the relay would reverse a credited transfer: money created),
 // while a refusal the payee's ledger stored is.
-func TestCourierCreditAfterAmbiguousAttempt(t *testing.T) {
+func TestCreditAfterAmbiguousAttempt(t *testing.T) {
 	wrongCell := rpcstatus.Error(codes.FailedPrecondition, rpcstatus.ReasonWrongCell, "to_account_id belongs to cell 2",
 		map[string]string{rpcstatus.MetaCellID: "2", rpcstatus.MetaField: "to_account_id"})
 	stored := rpcstatus.Error(codes.NotFound, "ACCOUNT_NOT_FOUND", "no account bob",
@@ -235,9 +247,11 @@ func TestCourierCreditAfterAmbiguousAttempt(t *testing.T) {
 			}}
 			topo := scriptedTopology(t, serveScripted(t, s))
 			fwd := scriptedForwarder(t, topo, 600*time.Millisecond, 150*time.Millisecond)
-			c := &Courier{fwd: fwd, conns: fwd.conns}
-			_, err := c.Credit(context.Background(), 1, &pb.CreditIn{TransferId: "t-credit", FromAccountId: "alice", FromCellId: 2,
-				ToAccountId: "bob", AmountMinor: 500, Currency: "CNY"})
+			credit := &pb.CreditIn{TransferId: "t-credit", FromAccountId: "alice", FromCellId: 2, ToAccountId: "bob", AmountMinor: 500, Currency: "CNY"}
+			err := fwd.DoMutation(context.Background(), 1, "CreditIn", credit.GetTransferId(), func(ctx context.Context, cl pb.CellClient) error {
+				_, err := cl.CreditIn(ctx, &pb.CreditInRequest{CellId: 1, Command: credit})
+				return err
+			})
 			if got := rpcstatus.Stored(err); got != tc.wantRefused {
 				t.Fatalf("Refused(%v) = %v, want %v", err, got, tc.wantRefused)
 			}

@@ -1,4 +1,4 @@
-package router
+package forward
 
 import (
 	"context"
@@ -17,7 +17,7 @@ import (
 	"github.com/cellpay/cellpay/cell/topology"
 )
 
-// forwarder sends one request to the leader of its cell and retries it,
+// Forwarder sends one request to the leader of its cell and retries it,
 // unchanged (same idempotency key), on anything that is not an answer:
 // UNAVAILABLE (not leader, outcome unknown, broken connection) or an
 // attempt's timeout. It follows leader hints at once, backs off with
@@ -25,17 +25,19 @@ import (
 // error is returned at once and never retried. Once an attempt of a
 // mutation may have executed, the only answers are its definite result or
 // UNAVAILABLE / OUTCOME_UNKNOWN with its key (finality.go).
-type forwarder struct {
+type Forwarder struct {
 	topo  *topology.Topology
-	conns *connPool
-	table *routeTable
+	conns *Pool
+	table *Routes
 	cfg   Config
 
-	// unreachable, if set, reports whether the prober's latest probe of a
-	// node failed: such a node is tried only when every replica is.
-	unreachable func(nodeID string) bool
-	// metrics, if set, counts attempts, retries and hints followed.
-	metrics *routerMetrics
+	// Unreachable, if set, reports whether the prober's latest probe of a
+	// node failed: such a node is tried only when every replica is. Set
+	// before the first request.
+	Unreachable func(nodeID string) bool
+	// Metrics, if set, counts requests, attempts, retries and hints
+	// followed. Set before the first request.
+	Metrics Metrics
 
 	cellsMu sync.Mutex
 	cells   map[uint64]*cellState
@@ -50,32 +52,42 @@ type cellState struct {
 	nextReplicaIdx atomic.Uint64
 
 	answeredMu sync.Mutex
-	answered   answered
+	answered   Answered
 }
 
-// answered is which leader answered this cell's requests lately: the node,
+// Answered is which leader answered a cell's requests lately: the node,
 // when it first answered (since it took over from another), and when it
 // last did. The failover controller reads it to time the first write after
 // a failover.
-type answered struct {
-	node            string
-	firstAt, lastAt time.Time
+type Answered struct {
+	Node            string
+	FirstAt, LastAt time.Time
 }
 
 func (s *cellState) noteAnswer(node string, at time.Time) {
 	s.answeredMu.Lock()
 	defer s.answeredMu.Unlock()
-	if s.answered.node != node {
-		s.answered = answered{node: node, firstAt: at}
+	if s.answered.Node != node {
+		s.answered = Answered{Node: node, FirstAt: at}
 	}
-	s.answered.lastAt = at
+	s.answered.LastAt = at
 }
 
-func newForwarder(topo *topology.Topology, conns *connPool, table *routeTable, cfg Config) *forwarder {
-	return &forwarder{topo: topo, conns: conns, table: table, cfg: cfg, cells: make(map[uint64]*cellState)}
+// Metrics is what a Forwarder reports to: a request forwarded to a cell
+// (ctx is the request's), each attempt, and each retry with the error that
+// caused it and whether a leader hint was followed at once.
+type Metrics interface {
+	Forwarded(ctx context.Context, cellID uint64)
+	Attempt(cellID uint64)
+	Retry(cellID uint64, err error, hintFollowed bool)
 }
 
-func (f *forwarder) cell(id uint64) *cellState {
+// New is a Forwarder to topo's cells over conns, with leaders from table.
+func New(topo *topology.Topology, conns *Pool, table *Routes, cfg Config) *Forwarder {
+	return &Forwarder{topo: topo, conns: conns, table: table, cfg: cfg, cells: make(map[uint64]*cellState)}
+}
+
+func (f *Forwarder) cell(id uint64) *cellState {
 	f.cellsMu.Lock()
 	defer f.cellsMu.Unlock()
 	s, ok := f.cells[id]
@@ -86,9 +98,9 @@ func (f *forwarder) cell(id uint64) *cellState {
 	return s
 }
 
-// retryable reports whether err means "no answer yet" rather than an
+// Retryable reports whether err means "no answer yet" rather than an
 // answer: only then may the same request be sent again.
-func retryable(err error) bool {
+func Retryable(err error) bool {
 	switch status.Code(err) {
 	case codes.Unavailable, codes.DeadlineExceeded, codes.Aborted, codes.ResourceExhausted:
 		return true
@@ -100,11 +112,11 @@ func retryable(err error) bool {
 
 // target picks the node to try: the believed leader, else the cell's
 // replicas in turn.
-// A node the prober cannot reach (a black hole would hold the attempt for
+// A node the Prober cannot reach (a black hole would hold the attempt for
 // its whole timeout) is skipped while another replica may answer.
-func (f *forwarder) target(c topology.Cell, st *cellState) string {
-	down := func(id string) bool { return f.unreachable != nil && f.unreachable(id) }
-	if id, _ := f.table.leader(c.ID); id != "" && !down(id) {
+func (f *Forwarder) target(c topology.Cell, st *cellState) string {
+	down := func(id string) bool { return f.Unreachable != nil && f.Unreachable(id) }
+	if id, _ := f.table.Leader(c.ID); id != "" && !down(id) {
 		return id
 	}
 	for range c.Replicas {
@@ -116,23 +128,23 @@ func (f *forwarder) target(c topology.Cell, st *cellState) string {
 	return c.Replicas[int(st.nextReplicaIdx.Add(1))%len(c.Replicas)]
 }
 
-// do runs a read against the leader of cellID until it answers or ctx's
+// Do runs a read against the leader of cellID until it answers or ctx's
 // deadline (at most cfg.RequestTimeout) passes.
-func (f *forwarder) do(ctx context.Context, cellID uint64, call func(context.Context, pb.CellClient) error) error {
+func (f *Forwarder) Do(ctx context.Context, cellID uint64, call func(context.Context, pb.CellClient) error) error {
 	return f.forward(ctx, forwardRequest{cellID: cellID}, call)
 }
 
-// doMutation runs a mutation (op, e.g. "Transfer", with idempotency key
+// DoMutation runs a mutation (op, e.g. "Transfer", with idempotency key
 // key) against the leader of cellID like do, but once an attempt may have
 // executed it answers only the definite result or UNAVAILABLE /
 // OUTCOME_UNKNOWN carrying the key (see finality).
-func (f *forwarder) doMutation(ctx context.Context, cellID uint64, op, key string, call func(context.Context, pb.CellClient) error) error {
+func (f *Forwarder) DoMutation(ctx context.Context, cellID uint64, op, key string, call func(context.Context, pb.CellClient) error) error {
 	return f.forward(ctx, forwardRequest{cellID: cellID, op: op, mutation: true, key: key}, call)
 }
 
 // forward makes the attempts of req; finality decides which answer is
 // final.
-func (f *forwarder) forward(ctx context.Context, req forwardRequest, call func(context.Context, pb.CellClient) error) error {
+func (f *Forwarder) forward(ctx context.Context, req forwardRequest, call func(context.Context, pb.CellClient) error) error {
 	cellID := req.cellID
 	c, ok := f.topo.Cell(cellID)
 	if !ok {
@@ -141,7 +153,9 @@ func (f *forwarder) forward(ctx context.Context, req forwardRequest, call func(c
 	ctx, cancel := context.WithTimeout(ctx, f.cfg.RequestTimeout)
 	defer cancel()
 	st := f.cell(cellID)
-	noteForwarded(ctx, cellID)
+	if f.Metrics != nil {
+		f.Metrics.Forwarded(ctx, cellID)
+	}
 	select {
 	case st.slots <- struct{}{}:
 		defer func() { <-st.slots }()
@@ -154,13 +168,15 @@ func (f *forwarder) forward(ctx context.Context, req forwardRequest, call func(c
 	answers := finality{req: req}
 	for attempt := 0; ; attempt++ {
 		nodeID := f.target(c, st)
-		f.metrics.attempt(cellID)
+		if f.Metrics != nil {
+			f.Metrics.Attempt(cellID)
+		}
 		sent, err := f.attempt(ctx, nodeID, call)
 		if answer, final := answers.add(attemptOutcome{err: err, sent: sent}); final {
 			if sent {
 				st.noteAnswer(nodeID, time.Now()) // an answer, even if a business error
 			}
-			if isOutcomeUnknown(answer) {
+			if IsOutcomeUnknown(answer) {
 				st.failed.Add(1)
 			} else {
 				st.ok.Add(1)
@@ -169,16 +185,16 @@ func (f *forwarder) forward(ctx context.Context, req forwardRequest, call func(c
 		}
 		followed := false
 		if hinted, _, ok := rpcstatus.LeaderHint(err); ok {
-			f.table.hint(cellID, hinted, rpcstatus.LeaderHintTerm(err))
+			f.table.Hint(cellID, hinted, rpcstatus.LeaderHintTerm(err))
 			followed = hinted != nodeID
 		} else {
-			f.table.forget(cellID, nodeID)
+			f.table.Forget(cellID, nodeID)
 		}
 		if ctx.Err() != nil {
 			break
 		}
 		if followed && attempt < len(c.Replicas) {
-			f.metrics.retry(cellID, err, true)
+			f.retried(cellID, err, true)
 			continue // a fresh hint: go there at once
 		}
 		sleep := backoff/2 + rand.N(backoff/2+1)
@@ -192,20 +208,26 @@ func (f *forwarder) forward(ctx context.Context, req forwardRequest, call func(c
 		if ctx.Err() != nil {
 			break
 		}
-		f.metrics.retry(cellID, err, false)
+		f.retried(cellID, err, false)
 	}
 	st.failed.Add(1)
 	return answers.atDeadline()
 }
 
+func (f *Forwarder) retried(cellID uint64, err error, hintFollowed bool) {
+	if f.Metrics != nil {
+		f.Metrics.Retry(cellID, err, hintFollowed)
+	}
+}
+
 // attempt makes one call to nodeID with an attempt timeout. sent reports
 // whether the request may have reached the node.
-func (f *forwarder) attempt(ctx context.Context, nodeID string, call func(context.Context, pb.CellClient) error) (sent bool, err error) {
+func (f *Forwarder) attempt(ctx context.Context, nodeID string, call func(context.Context, pb.CellClient) error) (sent bool, err error) {
 	n, ok := f.topo.Node(nodeID)
 	if !ok {
 		return false, status.Errorf(codes.Unavailable, "router: node %q is not in the topology", nodeID)
 	}
-	conn, err := f.conns.get(n.ClientAddr)
+	conn, err := f.conns.Get(n.ClientAddr)
 	if err != nil {
 		return false, status.Errorf(codes.Unavailable, "router: node %s: %v", nodeID, err)
 	}
@@ -247,16 +269,16 @@ func (t *sendTrace) NewStream(ctx context.Context, desc *grpc.StreamDesc, method
 // sent is read after the unary call returned (gRPC fills the peer before).
 func (t *sendTrace) sent() bool { return t.peer.Addr != nil || t.streamed.Load() }
 
-// lastAnswer returns which leader answered a cell's requests lately.
-func (f *forwarder) lastAnswer(cellID uint64) answered {
+// LastAnswer returns which leader answered a cell's requests lately.
+func (f *Forwarder) LastAnswer(cellID uint64) Answered {
 	st := f.cell(cellID)
 	st.answeredMu.Lock()
 	defer st.answeredMu.Unlock()
 	return st.answered
 }
 
-// counters returns the ok and failed request counts of a cell.
-func (f *forwarder) counters(cellID uint64) (ok, failed uint64) {
+// Counters returns the ok and failed request counts of a cell.
+func (f *Forwarder) Counters(cellID uint64) (ok, failed uint64) {
 	st := f.cell(cellID)
 	return st.ok.Load(), st.failed.Load()
 }
