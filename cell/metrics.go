@@ -91,15 +91,15 @@ func newNodeMetrics(reg prometheus.Registerer) (*nodeMetrics, error) {
 	var errs []error
 	var err error
 	for _, vec := range []**prometheus.CounterVec{&m.proposals, &m.leaderChanges, &m.providerCalls} {
-		*vec, err = register(reg, *vec)
+		*vec, err = RegisterCollector(reg, *vec)
 		errs = append(errs, err)
 	}
 	for _, vec := range []**prometheus.GaugeVec{&m.leading, &m.outboxPending, &m.payoutsOpen, &m.unresolved} {
-		*vec, err = register(reg, *vec)
+		*vec, err = RegisterCollector(reg, *vec)
 		errs = append(errs, err)
 	}
 	for _, vec := range []**prometheus.HistogramVec{&m.applySeconds, &m.providerSeconds} {
-		*vec, err = register(reg, *vec)
+		*vec, err = RegisterCollector(reg, *vec)
 		errs = append(errs, err)
 	}
 	if err := errors.Join(errs...); err != nil {
@@ -108,9 +108,11 @@ func newNodeMetrics(reg prometheus.Registerer) (*nodeMetrics, error) {
 	return m, nil
 }
 
-// register registers c with reg, or returns the equal collector that is
-// registered there already.
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
+// RegisterCollector registers c with reg, or returns the equal collector
+// that is registered there already (a component restarted in the same
+// process goes on counting). The cell, the router and the control plane
+// register through it.
+func RegisterCollector[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
 	err := reg.Register(c)
 	var already prometheus.AlreadyRegisteredError
 	if errors.As(err, &already) {
@@ -119,12 +121,13 @@ func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error)
 		}
 	}
 	if err != nil {
-		return c, errors.New("cell: registering metrics: " + err.Error())
+		return c, errors.New("registering metrics: " + err.Error())
 	}
 	return c, nil
 }
 
-func cellLabel(id uint64) string { return strconv.FormatUint(id, 10) }
+// CellLabel is the "cell" label value of cell id.
+func CellLabel(id uint64) string { return strconv.FormatUint(id, 10) }
 
 // bodyField is the oneof of a Command's bodies: its field names (e.g.
 // "create_account") are the metrics' command kinds.
@@ -142,7 +145,7 @@ func (m *nodeMetrics) proposed(cellID uint64, cmd *pb.Command, applied time.Dura
 	if m == nil {
 		return
 	}
-	c := cellLabel(cellID)
+	c := CellLabel(cellID)
 	outcome := proposalOutcome(replayed, err)
 	m.proposals.WithLabelValues(c, commandKind(cmd), outcome).Inc()
 	if applied > 0 {
@@ -228,7 +231,7 @@ func OutcomeLabel(err error) string {
 func (m *nodeMetrics) watchLeaders(self string, events <-chan replication.LeaderEvent) {
 	last := map[uint64]string{} // the last known leader of each group
 	for ev := range events {
-		c := cellLabel(ev.Group)
+		c := CellLabel(ev.Group)
 		if ev.LeaderID != "" {
 			if prev, ok := last[ev.Group]; ok && prev != ev.LeaderID {
 				m.leaderChanges.WithLabelValues(c).Inc()
@@ -250,10 +253,10 @@ func (m *nodeMetrics) outbox(cellID uint64, n int) {
 		return
 	}
 	if n < 0 {
-		m.outboxPending.DeleteLabelValues(cellLabel(cellID))
+		m.outboxPending.DeleteLabelValues(CellLabel(cellID))
 		return
 	}
-	m.outboxPending.WithLabelValues(cellLabel(cellID)).Set(float64(n))
+	m.outboxPending.WithLabelValues(CellLabel(cellID)).Set(float64(n))
 }
 
 // payoutPass records the unsettled payouts an executor pass read (nil
@@ -262,7 +265,7 @@ func (m *nodeMetrics) payoutPass(cellID uint64, led bool, records []*pb.PayoutRe
 	if m == nil {
 		return
 	}
-	c := cellLabel(cellID)
+	c := CellLabel(cellID)
 	if !led {
 		m.payoutsOpen.DeleteLabelValues(c, "pending")
 		m.payoutsOpen.DeleteLabelValues(c, "unknown")

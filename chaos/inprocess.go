@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/channel"
@@ -16,7 +18,6 @@ import (
 	"github.com/cellpay/cellpay/chaos/cluster"
 	"github.com/cellpay/cellpay/chaos/history"
 	"github.com/cellpay/cellpay/router/client"
-	"google.golang.org/protobuf/proto"
 )
 
 // inProcess is a Target over a chaos/cluster in this process: its network

@@ -5,10 +5,9 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cellpay/cellpay/router/forward"
-
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell/topology"
+	"github.com/cellpay/cellpay/router/forward"
 	"github.com/cellpay/cellpay/router/meta"
 )
 

@@ -9,11 +9,10 @@ import (
 	"net"
 	"time"
 
-	"github.com/cellpay/cellpay/router/forward"
-
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cellpay/cellpay/cell/topology"
+	"github.com/cellpay/cellpay/router/forward"
 )
 
 // Config configures a regional router. DefaultConfig fills the tunables;

@@ -1,24 +1,24 @@
 // Package router is cellpay's regional router: the stateless front door
-// that clients call (gRPC Payments, HTTP/JSON, RouterAdmin status).
+// that clients call (gRPC Payments, HTTP/JSON through httpapi, RouterAdmin
+// status and observations).
 //
 // For each request it computes slot -> cell from the account (the
-// topology), finds the cell's acting leader (from the gossip pool, where
-// each node advertises the cells it leads with their raft terms, corrected
-// at once by leader hints in errors) and forwards the request to that
-// node's Cell service over one pooled gRPC connection per node. When the
-// answer is not an answer (UNAVAILABLE: not leader, outcome unknown, a
-// broken connection; or an attempt timeout) it sends the same request,
-// with the same idempotency key, again: at once to a hinted leader,
-// otherwise after a jittered backoff, until the request's deadline. It
-// never retries a business error. Each cell has its own bound on requests
-// in flight, so a cell without a leader cannot hold up the others.
+// topology) and hands the request to router/forward, which finds the
+// cell's acting leader (from the gossip pool, where each node advertises
+// the cells it leads with their raft terms, corrected at once by leader
+// hints in errors), forwards it over one pooled connection per node, and
+// retries what is not an answer with the same idempotency key, never a
+// business error. The public API refuses what only operators may do (an
+// overdraft account) before any cell hears of it.
 //
-// The router also probes every node's health every ProbeInterval
-// (reachability and round-trip time per site) and keeps request outcomes
-// per cell; both appear in Status and will feed the failover controller.
+// The router probes every node's health every ProbeInterval, probes the
+// other sites' routers from outside when given an IngressDialer, and keeps
+// request outcomes per cell; Status and Observe report them, and the
+// failover controller (router/control, in the node processes) reads
+// Observe.
 //
-// JoinNode is the node side of the gossip pool; cmd/cellpay starts it next
-// to each node.
+// The control plane is not here: router/control runs in every node
+// process; the two never import each other.
 //
 // Callers' duties: Start with a validated topology and a unique router ID;
 // give the router gossip seeds of other members (any node or router); Close

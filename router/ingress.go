@@ -5,11 +5,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cellpay/cellpay/router/forward"
-
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/router/forward"
 	"github.com/cellpay/cellpay/router/gossip"
 )
 

@@ -3,7 +3,6 @@ package router
 import (
 	"context"
 	"errors"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -72,35 +71,16 @@ func newRouterMetrics(reg prometheus.Registerer) (*routerMetrics, error) {
 	var errs []error
 	var err error
 	for _, vec := range []**prometheus.CounterVec{&m.requests, &m.attempts, &m.retries, &m.hints} {
-		*vec, err = register(reg, *vec)
+		*vec, err = cell.RegisterCollector(reg, *vec)
 		errs = append(errs, err)
 	}
-	m.duration, err = register(reg, m.duration)
+	m.duration, err = cell.RegisterCollector(reg, m.duration)
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
-
-// register registers c with reg, or returns the equal collector that is
-// registered there already (a router restarted in the same process goes
-// on counting).
-func register[C prometheus.Collector](reg prometheus.Registerer, c C) (C, error) {
-	err := reg.Register(c)
-	var already prometheus.AlreadyRegisteredError
-	if errors.As(err, &already) {
-		if existing, ok := already.ExistingCollector.(C); ok {
-			return existing, nil
-		}
-	}
-	if err != nil {
-		return c, errors.New("router: registering metrics: " + err.Error())
-	}
-	return c, nil
-}
-
-func cellLabel(id uint64) string { return strconv.FormatUint(id, 10) }
 
 // requestNote is where the forwarder notes the cell a client request went
 // to, for the request's metrics: 0 none yet, noteSeveral more than one.
@@ -123,7 +103,7 @@ func (n *requestNote) label() string {
 	case noteSeveral:
 		return cellLabelAll
 	default:
-		return cellLabel(id)
+		return cell.CellLabel(id)
 	}
 }
 
@@ -139,7 +119,7 @@ func (*routerMetrics) Forwarded(ctx context.Context, cellID uint64) {
 // (forward.Metrics).
 func (m *routerMetrics) Attempt(cellID uint64) {
 	if m != nil {
-		m.attempts.WithLabelValues(cellLabel(cellID)).Inc()
+		m.attempts.WithLabelValues(cell.CellLabel(cellID)).Inc()
 	}
 }
 
@@ -147,7 +127,7 @@ func (m *routerMetrics) Retry(cellID uint64, err error, hintFollowed bool) {
 	if m == nil {
 		return
 	}
-	c := cellLabel(cellID)
+	c := cell.CellLabel(cellID)
 	m.retries.WithLabelValues(c, retryReason(err)).Inc()
 	if hintFollowed {
 		m.hints.WithLabelValues(c).Inc()

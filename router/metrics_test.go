@@ -2,14 +2,11 @@ package router
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"reflect"
 	"testing"
 	"time"
-
-	"github.com/cellpay/cellpay/router/forward"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
@@ -19,9 +16,8 @@ import (
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/api/rpcstatus"
-	"github.com/cellpay/cellpay/cell/reconcile"
 	"github.com/cellpay/cellpay/cell/topology"
-	"github.com/cellpay/cellpay/router/failover"
+	"github.com/cellpay/cellpay/router/forward"
 )
 
 func newTestRouterMetrics(t *testing.T) (*routerMetrics, *prometheus.Registry) {
@@ -200,68 +196,5 @@ func TestRetryReasons(t *testing.T) {
 		if got := retryReason(tt.err); got != tt.want {
 			t.Errorf("retryReason(%v) = %q, want %q", tt.err, got, tt.want)
 		}
-	}
-}
-
-// The control plane's metrics: site states only from the leader, moves by
-// kind and result, recovery times by cause, the last reconciliation's
-// findings with every kind present.
-func TestControlMetrics(t *testing.T) {
-	reg := prometheus.NewRegistry()
-	m, err := newControlMetrics(reg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	topo := startFakeCells(t, 1, &fakeCells{}).topo
-	st := failover.State{Sites: map[string]failover.SiteStatus{"hz-a": {State: failover.Down}}}
-	m.sites(topo, st, true)
-	for site, want := range map[string]string{"hz-a": "down", "hz-b": "healthy", "sh-a": "healthy"} {
-		for _, state := range siteStates {
-			v := 0.0
-			if state.String() == want {
-				v = 1
-			}
-			if got := testutil.ToFloat64(m.siteState.WithLabelValues(site, state.String())); got != v {
-				t.Errorf("site_state{%s,%s} = %v, want %v", site, state, got, v)
-			}
-		}
-	}
-	m.sites(topo, st, false)
-	if n := testutil.CollectAndCount(m.siteState); n != 0 {
-		t.Errorf("a controller that does not lead reports %d site states, want none", n)
-	}
-	m.moved(failover.Failover, nil)
-	m.moved(failover.Failback, errors.New("timeout"))
-	m.firstWrite(firstWriteWait{excludeSite: "hz-a"}, 1500*time.Millisecond)
-	m.firstWrite(firstWriteWait{toNode: "hz-b-1"}, 200*time.Millisecond)
-	m.event("leader_moved")
-	rep := reconcile.NewReport(reconcile.Coverage{}, nil, []reconcile.Finding{{Kind: reconcile.StuckPayout}, {Kind: reconcile.StuckPayout}, {Kind: reconcile.Unresolved}})
-	m.reconciled("after leader moves", rep, nil, time.UnixMilli(1_700_000_000_500))
-	m.reconciled("background", reconcile.NewReport(reconcile.Coverage{}, nil, nil), errors.New("cell 2 did not answer"), time.UnixMilli(1_700_000_001_000))
-	for name, got := range map[string]float64{
-		"moves{failover,ok}":                          testutil.ToFloat64(m.moves.WithLabelValues("failover", "ok")),
-		"moves{failback,failed}":                      testutil.ToFloat64(m.moves.WithLabelValues("failback", "failed")),
-		"events{leader_moved}":                        testutil.ToFloat64(m.events.WithLabelValues("leader_moved")),
-		"reconcile_runs{after_leader_moves,problems}": testutil.ToFloat64(m.reconcileRuns.WithLabelValues("after_leader_moves", "problems")),
-		"reconcile_runs{background,incomplete}":       testutil.ToFloat64(m.reconcileRuns.WithLabelValues("background", "incomplete")),
-	} {
-		if got != 1 {
-			t.Errorf("%s = %v, want 1", name, got)
-		}
-	}
-	if got := testutil.ToFloat64(m.findings.WithLabelValues("StuckPayout")); got != 0 {
-		t.Errorf("findings{StuckPayout} = %v after a last run with none, want 0", got)
-	}
-	if n := testutil.CollectAndCount(m.findings); n != len(reconcile.Kinds) {
-		t.Errorf("%d finding kinds reported, want every kind (%d)", n, len(reconcile.Kinds))
-	}
-	if got := testutil.ToFloat64(m.reconcileLast); got != 1_700_000_001 {
-		t.Errorf("last run at %v, want 1700000001", got)
-	}
-	if n, err := testutil.GatherAndCount(reg, "cellpay_failover_rto_seconds"); err != nil || n != 2 {
-		t.Errorf("%d recovery time series (%v), want fault and move", n, err)
-	}
-	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
-		t.Errorf("lint: %v %v", problems, err)
 	}
 }

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/cellpay/cellpay/router/forward"
-
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -20,6 +18,7 @@ import (
 	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/topology"
+	"github.com/cellpay/cellpay/router/forward"
 )
 
 // payments is the public Payments service: it validates a request, finds

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cellpay/cellpay/router/forward"
-
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
@@ -22,6 +20,7 @@ import (
 	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/topology"
+	"github.com/cellpay/cellpay/router/forward"
 )
 
 // fakeCells is the Cell service of every node of a test topology: each

@@ -8,14 +8,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cellpay/cellpay/router/forward"
-
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/router/forward"
 	"github.com/cellpay/cellpay/router/gossip"
 	"github.com/cellpay/cellpay/router/httpapi"
 	"github.com/cellpay/cellpay/router/statuspage"

@@ -29,7 +29,7 @@ import (
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/chaos/cluster"
-	"github.com/cellpay/cellpay/router"
+	"github.com/cellpay/cellpay/router/control"
 )
 
 var updateScreenshot = flag.Bool("update", false, "keep the failover screenshot as testdata/status-failover.png")
@@ -181,7 +181,7 @@ func chromiumOrSkip(t *testing.T) string {
 // nothing fails back while the page is looked at.
 func startCluster(t *testing.T) *cluster.Cluster {
 	t.Helper()
-	c, err := cluster.Start(cluster.Config{Dir: t.TempDir(), Seed: 1, Cells: 6, EmulateRTT: true, Control: func(cc *router.ControlConfig) {
+	c, err := cluster.Start(cluster.Config{Dir: t.TempDir(), Seed: 1, Cells: 6, EmulateRTT: true, Control: func(cc *control.ControlConfig) {
 		cc.Failover.HoldDown = 5 * time.Minute
 	}})
 	if err != nil {

@@ -11,11 +11,8 @@ package cluster
 
 import (
 	"context"
-
 	"errors"
 	"fmt"
-	"github.com/cockroachdb/pebble/v2"
-	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"log/slog"
 	"net"
@@ -25,6 +22,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/hashicorp/raft"
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/channel"
 	"github.com/cellpay/cellpay/cell/reconcile"
@@ -32,8 +33,8 @@ import (
 	"github.com/cellpay/cellpay/chaos/fabric"
 	"github.com/cellpay/cellpay/replication/storage"
 	"github.com/cellpay/cellpay/router"
+	"github.com/cellpay/cellpay/router/control"
 	"github.com/cellpay/cellpay/router/gossip"
-	"github.com/hashicorp/raft"
 )
 
 // Config shapes the cluster. Zero fields take the defaults.
@@ -58,7 +59,7 @@ type Config struct {
 	Logger               *slog.Logger
 	// Control, if set, adjusts every node's control-plane configuration
 	// (failover thresholds, operators) before it starts.
-	Control func(*router.ControlConfig)
+	Control func(*control.ControlConfig)
 	// ProviderNames are the simulated payout providers every node pays
 	// through, in order of preference (default "bank-a", "bank-b"); Sim
 	// returns each. Payouts tunes the executor (its Providers are set here).
@@ -129,11 +130,8 @@ type Cluster struct {
 }
 
 type node struct {
-	n       *cell.Node
-	agent   *router.NodeAgent
-	control *router.Control
-	courier *router.Courier
-	dir     string
+	n   *control.Node
+	dir string
 }
 
 func listen() (net.Listener, error) { return net.Listen("tcp", "127.0.0.1:0") }
@@ -238,49 +236,15 @@ func Start(cfg Config) (_ *Cluster, err error) {
 
 func (c *Cluster) startNode(n topology.Node, raftLn, clientLn net.Listener) error {
 	dir := filepath.Join(c.cfg.Dir, n.ID)
-	var routers struct {
-		sync.Mutex
-		agent *router.NodeAgent
-	}
 	reg := c.registry(&c.nodeRegs, n.ID)
-	ccfg := router.DefaultControlConfig()
-	ccfg.Topology, ccfg.Dialer, ccfg.Logger, ccfg.Metrics = c.Topology, c.Fabric.Dialer(n.Site), c.cfg.Logger, reg
-	ccfg.Routers = func() []router.RouterInfo {
-		routers.Lock()
-		defer routers.Unlock()
-		if routers.agent == nil {
-			return nil
-		}
-		return routers.agent.Routers()
-	}
+	ccfg := control.DefaultControlConfig()
+	ccfg.Logger, ccfg.Metrics = c.cfg.Logger, reg
 	ccfg.Reconcile.Statements = map[string]channel.StatementReader{}
 	for name, sim := range c.sims {
 		ccfg.Reconcile.Statements[name] = sim
 	}
 	if c.cfg.Control != nil {
 		c.cfg.Control(&ccfg)
-	}
-	control, err := router.NewControl(ccfg)
-	if err != nil {
-		_ = raftLn.Close()
-		_ = clientLn.Close()
-		return err
-	}
-	courier := router.NewCourier(c.Topology, c.Fabric.Dialer(n.Site), 0)
-	cn, err := cell.StartNode(cell.NodeConfig{
-		Topology: c.Topology, NodeID: n.ID, DataDir: dir, RaftListener: raftLn, ClientListener: clientLn,
-		Dialer: c.Fabric.Dialer(n.Site), HeartbeatIntervalMin: c.cfg.HeartbeatIntervalMin,
-		Logger: c.cfg.Logger, RaftLogOutput: io.Discard, Register: control.Register, Courier: c.faultableCourier(courier),
-		Payouts: c.cfg.Payouts, Metrics: reg,
-	})
-	if err != nil {
-		_ = courier.Close()
-		return err
-	}
-	if err := control.Start(cn); err != nil {
-		_ = cn.Close(time.Second)
-		_ = courier.Close()
-		return err
 	}
 	gcfg := gossip.DefaultConfig()
 	gcfg.BindAddr, gcfg.Logger = "127.0.0.1:0", c.cfg.Logger
@@ -290,22 +254,27 @@ func (c *Cluster) startNode(n topology.Node, raftLn, clientLn net.Listener) erro
 		gcfg.Seeds = []string{c.seed}
 	}
 	c.mu.Unlock()
-	agent, err := router.JoinNode(cn, n.Site, gcfg)
+	cn, err := control.StartNode(control.NodeConfig{
+		Cell: cell.NodeConfig{
+			Topology: c.Topology, NodeID: n.ID, DataDir: dir, RaftListener: raftLn, ClientListener: clientLn,
+			Dialer: c.Fabric.Dialer(n.Site), HeartbeatIntervalMin: c.cfg.HeartbeatIntervalMin,
+			Logger: c.cfg.Logger, RaftLogOutput: io.Discard, Payouts: c.cfg.Payouts, Metrics: reg,
+		},
+		Control:     ccfg,
+		Gossip:      &gcfg,
+		WrapCourier: c.faultableCourier,
+	})
 	if err != nil {
-		_ = control.Close()
-		_ = cn.Close(time.Second)
-		_ = courier.Close()
+		_ = raftLn.Close()
+		_ = clientLn.Close()
 		return err
 	}
-	routers.Lock()
-	routers.agent = agent
-	routers.Unlock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.seed == "" {
-		c.seed = agent.Addr()
+		c.seed = cn.Agent().Addr()
 	}
-	c.nodes[n.ID] = &node{n: cn, agent: agent, control: control, courier: courier, dir: dir}
+	c.nodes[n.ID] = &node{n: cn, dir: dir}
 	return nil
 }
 
@@ -394,7 +363,7 @@ func (c *Cluster) StopNode(id string) error {
 	if n == nil {
 		return fmt.Errorf("cluster: node %q is not running", id)
 	}
-	return errors.Join(n.control.Close(), n.agent.Close(), n.n.Close(0), n.courier.Close())
+	return n.n.Close(0)
 }
 
 // RestartNode starts node id again from its data directory.
@@ -480,7 +449,7 @@ func (c *Cluster) Node(id string) *cell.Node {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if n := c.nodes[id]; n != nil {
-		return n.n
+		return n.n.Cell
 	}
 	return nil
 }
@@ -490,7 +459,7 @@ func (c *Cluster) Leader(cellID uint64) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for id, n := range c.nodes {
-		if g, err := n.n.Host().Group(cellID); err == nil && g.IsLeader() {
+		if g, err := n.n.Cell.Host().Group(cellID); err == nil && g.IsLeader() {
 			return id
 		}
 	}
@@ -584,7 +553,7 @@ func (c *Cluster) Close() error {
 		errs = append(errs, r.Close(time.Second))
 	}
 	for _, n := range nodes {
-		errs = append(errs, n.control.Close(), n.agent.Close(), n.n.Close(time.Second), n.courier.Close())
+		errs = append(errs, n.n.Close(time.Second))
 	}
 	errs = append(errs, c.Fabric.Close())
 	for _, sim := range c.sims {
@@ -593,7 +562,7 @@ func (c *Cluster) Close() error {
 	return errors.Join(errs...)
 }
 
-// Reconcile runs a reconciliation of every cell (router.Reconciler, with
+// Reconcile runs a reconciliation of every cell (control.Reconciler, with
 // the simulated providers' statements), dialing the nodes directly.
 func (c *Cluster) Reconcile(ctx context.Context, since time.Time, stuckAfter time.Duration) (reconcile.Report, error) {
 	statements := map[string]channel.StatementReader{}
@@ -605,7 +574,7 @@ func (c *Cluster) Reconcile(ctx context.Context, since time.Time, stuckAfter tim
 
 // ReconcileWith is Reconcile with the given statements.
 func (c *Cluster) ReconcileWith(ctx context.Context, since time.Time, stuckAfter time.Duration, statements map[string]channel.StatementReader) (reconcile.Report, error) {
-	r, err := router.NewReconciler(router.ReconcilerConfig{Topology: c.Topology, Statements: statements, StuckAfter: stuckAfter})
+	r, err := control.NewReconciler(control.ReconcilerConfig{Topology: c.Topology, Statements: statements, StuckAfter: stuckAfter})
 	if err != nil {
 		return reconcile.Report{}, err
 	}

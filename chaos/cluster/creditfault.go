@@ -36,7 +36,7 @@ import (
 //
 // The relay must never reverse on such an answer: the credit stays in
 // flight, retried with the same transfer id, until the fault ends. The
-// fault sits between each node's relay and its courier (router.Courier),
+// fault sits between each node's relay and its courier (control.Courier),
 // so it tests the relay's own rule; the courier's forwarder has its own
 // (a WRONG_CELL after an ambiguous attempt becomes OUTCOME_UNKNOWN).
 type CreditFault struct {

@@ -16,7 +16,7 @@ import (
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/api/rpcstatus"
-	"github.com/cellpay/cellpay/router"
+	"github.com/cellpay/cellpay/router/control"
 	"github.com/cellpay/cellpay/router/meta"
 )
 
@@ -30,9 +30,9 @@ const testOperatorToken = "drill-token-for-tests"
 // each site), emulated RTTs, leaders at home, and a short hold-down.
 func startFailoverCluster(t testing.TB, holdDown time.Duration) *Cluster {
 	t.Helper()
-	c, err := Start(Config{Dir: t.TempDir(), Seed: 1, Cells: 6, EmulateRTT: true, Control: func(cc *router.ControlConfig) {
+	c, err := Start(Config{Dir: t.TempDir(), Seed: 1, Cells: 6, EmulateRTT: true, Control: func(cc *control.ControlConfig) {
 		cc.Failover.HoldDown = holdDown
-		cc.Operators = map[string]string{"alice": router.TokenSHA256(testOperatorToken)}
+		cc.Operators = map[string]string{"alice": control.TokenSHA256(testOperatorToken)}
 	}})
 	if err != nil {
 		t.Fatal(err)

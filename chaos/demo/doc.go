@@ -7,7 +7,7 @@
 // scenario on it with chaos.Run (steady traffic from clients in both
 // regions, the fault, the repair, the checkers); wait for the cells to be
 // home again; make a few payouts through the simulated banks; reconcile
-// every cell (router.Reconciler); then write the chaos report (text, JSON,
+// every cell (control.Reconciler); then write the chaos report (text, JSON,
 // HTML with the timeline chart) with the reconciliation added as one more
 // check, and print a summary. The terminal shows one status line per phase
 // (status.go), rewritten in place on a terminal, plain periodic lines

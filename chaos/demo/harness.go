@@ -13,8 +13,8 @@ import (
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/chaos/cluster"
-	"github.com/cellpay/cellpay/router"
 	"github.com/cellpay/cellpay/router/client"
+	"github.com/cellpay/cellpay/router/control"
 	"github.com/cellpay/cellpay/router/meta"
 )
 
@@ -25,7 +25,7 @@ func startCluster(cfg Config, operators map[string]string) (*cluster.Cluster, er
 	return cluster.Start(cluster.Config{
 		Dir: cfg.DataDir, Seed: cfg.Seed, Sites: sites, NodesPerSite: cfg.NodesPerSite, Cells: cfg.Cells,
 		EmulateRTT: true, Logger: cfg.Logger,
-		Control: func(cc *router.ControlConfig) {
+		Control: func(cc *control.ControlConfig) {
 			cc.Failover.HoldDown = cfg.HoldDown
 			cc.Operators = operators
 		},

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/cellpay/cellpay/chaos"
-	"github.com/cellpay/cellpay/router"
+	"github.com/cellpay/cellpay/router/control"
 	"github.com/cellpay/cellpay/router/statuspage"
 )
 
@@ -36,7 +36,7 @@ func Interactive(ctx context.Context, cfg Config) error {
 	st := newStatus(cfg.Out, cfg.Live, cfg.StatusInterval, start)
 	defer st.close()
 	st.enter("start", fmt.Sprintf("%d nodes, %d routers", len(sites)*cfg.NodesPerSite, len(sites)), false)
-	c, err := startCluster(cfg, map[string]string{OperatorName: router.TokenSHA256(cfg.Token)})
+	c, err := startCluster(cfg, map[string]string{OperatorName: control.TokenSHA256(cfg.Token)})
 	if err != nil {
 		return err
 	}

@@ -11,8 +11,8 @@ import (
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/chaos/cluster"
-	"github.com/cellpay/cellpay/router"
 	"github.com/cellpay/cellpay/router/client"
+	"github.com/cellpay/cellpay/router/control"
 )
 
 // sampleOverdraftList is a hand-made list: one account overdrawn, one not.
@@ -97,8 +97,8 @@ func TestOverdraftAccountUsageErrors(t *testing.T) {
 // End to end on an in-process cluster: open, open again, refusals, an
 // overdraft through the Payments API, the list.
 func TestOverdraftAccountAgainstCluster(t *testing.T) {
-	c, err := cluster.Start(cluster.Config{Dir: t.TempDir(), Seed: 1, Control: func(cc *router.ControlConfig) {
-		cc.Operators = map[string]string{"alice": router.TokenSHA256(drillToken)}
+	c, err := cluster.Start(cluster.Config{Dir: t.TempDir(), Seed: 1, Control: func(cc *control.ControlConfig) {
+		cc.Operators = map[string]string{"alice": control.TokenSHA256(drillToken)}
 		cc.Reconcile.Disabled = true
 	}})
 	if err != nil {
@@ -173,7 +173,7 @@ func TestOverdraftAccountAgainstCluster(t *testing.T) {
 	ms := drillStatus(t, config)
 	var outcomes []string
 	for _, a := range ms.GetAudit() {
-		if a.GetAction() == router.AuditActionOverdraftCreate && a.GetAccountId() == "float-1" {
+		if a.GetAction() == control.AuditActionOverdraftCreate && a.GetAccountId() == "float-1" {
 			outcomes = append(outcomes, a.GetOperator()+": "+strings.SplitN(a.GetOutcome(), ":", 2)[0])
 		}
 	}

@@ -20,7 +20,7 @@ import (
 	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/chaos/cluster"
-	"github.com/cellpay/cellpay/router"
+	"github.com/cellpay/cellpay/router/control"
 	"github.com/cellpay/cellpay/router/meta"
 )
 
@@ -245,8 +245,8 @@ func writeTopologyFile(t *testing.T, spec topology.Spec) string {
 // file.
 func startDrillCluster(t *testing.T) (*cluster.Cluster, string) {
 	t.Helper()
-	c, err := cluster.Start(cluster.Config{Dir: t.TempDir(), Seed: 1, Cells: 6, Control: func(cc *router.ControlConfig) {
-		cc.Operators = map[string]string{"alice": router.TokenSHA256(drillToken)}
+	c, err := cluster.Start(cluster.Config{Dir: t.TempDir(), Seed: 1, Cells: 6, Control: func(cc *control.ControlConfig) {
+		cc.Operators = map[string]string{"alice": control.TokenSHA256(drillToken)}
 		cc.Failover.HoldDown = 2 * time.Second
 	}})
 	if err != nil {

@@ -1,16 +1,14 @@
 package main
 
 import (
-	"errors"
 	"fmt"
-	"sync"
 	"time"
 
 	"github.com/spf13/cobra"
 
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/channel"
-	"github.com/cellpay/cellpay/router"
+	"github.com/cellpay/cellpay/router/control"
 	"github.com/cellpay/cellpay/router/gossip"
 )
 
@@ -76,7 +74,7 @@ Go's profiler at /debug/pprof/ on that listener.`,
 				dial = d.site
 				logger.Info("dialing other sites through the chaos proxy", "config", viaProxy, "site", self.Site, "redirected_addrs", d.redirected)
 			}
-			ccfg := router.DefaultControlConfig()
+			ccfg := control.DefaultControlConfig()
 			ccfg.Topology, ccfg.Logger, ccfg.Dialer, ccfg.Metrics = topo, logger, dial, metrics
 			ccfg.Reconcile.Statements = map[string]channel.StatementReader{}
 			for _, p := range providers {
@@ -89,57 +87,26 @@ Go's profiler at /debug/pprof/ on that listener.`,
 					return &exitError{code: exitInvalidConfig, err: err}
 				}
 			}
-			var agentMu sync.Mutex
-			var agent *router.NodeAgent
-			ccfg.Routers = func() []router.RouterInfo {
-				agentMu.Lock()
-				defer agentMu.Unlock()
-				if agent == nil {
-					return nil
-				}
-				return agent.Routers()
-			}
-			control, err := router.NewControl(ccfg)
-			if err != nil {
-				return err
-			}
-			// The outbox relay delivers cross-cell credits with the router's forwarding.
-			courier := router.NewCourier(topo, dial, 0)
-			defer courier.Close()
-			node, err := cell.StartNode(cell.NodeConfig{
-				Topology: topo, NodeID: nodeID, DataDir: dataDir, Logger: logger, RaftLogOutput: cmd.ErrOrStderr(),
-				Register: control.Register, Dialer: dial, Courier: courier,
-				Payouts: cell.PayoutConfig{Providers: providers}, Metrics: metrics,
-			})
-			if err != nil {
-				return err
-			}
-			if err := control.Start(node); err != nil {
-				_ = node.Close(drain)
-				return err
+			ncfg := control.NodeConfig{
+				Cell: cell.NodeConfig{
+					Topology: topo, NodeID: nodeID, DataDir: dataDir, Logger: logger, RaftLogOutput: cmd.ErrOrStderr(),
+					Dialer: dial, Payouts: cell.PayoutConfig{Providers: providers}, Metrics: metrics,
+				},
+				Control: ccfg,
 			}
 			if gossipAddr != "" {
-				// Gossip dials directly for now: memberlist takes no dialer yet.
 				gcfg := gossip.DefaultConfig()
 				gcfg.BindAddr, gcfg.Seeds, gcfg.Logger = gossipAddr, seeds, logger
-				a, err := router.JoinNode(node, self.Site, gcfg)
-				if err != nil {
-					_ = control.Close()
-					_ = node.Close(drain)
-					return err
-				}
-				agentMu.Lock()
-				agent = a
-				agentMu.Unlock()
+				ncfg.Gossip = &gcfg
 			}
-			fmt.Fprintf(cmd.OutOrStdout(), "node %s serving cells on %s\n", node.ID(), node.ClientAddr())
+			node, err := control.StartNode(ncfg)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "node %s serving cells on %s\n", node.Cell.ID(), node.Cell.ClientAddr())
 			<-cmd.Context().Done()
 			logger.Info("shutting down", "drain", drain)
-			errs := []error{control.Close()}
-			if agent != nil {
-				errs = append(errs, agent.Close())
-			}
-			return errors.Join(append(errs, node.Close(drain))...)
+			return node.Close(drain)
 		},
 	}
 	f := cmd.Flags()

@@ -11,7 +11,7 @@ import (
 
 	"github.com/cellpay/cellpay/cell/channel"
 	"github.com/cellpay/cellpay/cell/topology"
-	"github.com/cellpay/cellpay/router"
+	"github.com/cellpay/cellpay/router/control"
 )
 
 // exitFindings: a reconciliation found problems.
@@ -79,7 +79,7 @@ Exit codes: 0 all clear, 10 findings, 2 bad flags, 3 invalid topology,
 			for _, p := range providers {
 				statements[p.Name()] = p.(channel.StatementReader)
 			}
-			r, err := router.NewReconciler(router.ReconcilerConfig{Topology: topo, Statements: statements, StuckAfter: stuckAfter})
+			r, err := control.NewReconciler(control.ReconcilerConfig{Topology: topo, Statements: statements, StuckAfter: stuckAfter})
 			if err != nil {
 				return err
 			}
@@ -96,7 +96,7 @@ Exit codes: 0 all clear, 10 findings, 2 bad flags, 3 invalid topology,
 			}
 			switch {
 			case !rep.AllClear:
-				return &exitError{code: exitFindings, err: fmt.Errorf("reconcile: %s", router.FindingsText(rep))}
+				return &exitError{code: exitFindings, err: fmt.Errorf("reconcile: %s", control.FindingsText(rep))}
 			case runErr != nil:
 				return &exitError{code: exitUnhealthy, err: fmt.Errorf("reconcile: not everything could be covered: %w", runErr)}
 			}

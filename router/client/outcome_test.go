@@ -6,11 +6,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cellpay/cellpay/api/rpcstatus"
-
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/cellpay/cellpay/api/rpcstatus"
 )
 
 // cellpayErrorWith is a status with a cellpay ErrorInfo carrying meta.

@@ -1,6 +1,6 @@
 // Package failover is the failover controller's pure core: a function from
 // (observations, the controller's state, the time) to decisions. It never
-// touches the network, a disk or a clock; the caller (router.Control, on
+// touches the network, a disk or a clock; the caller (control.Control, on
 // the meta group's leader) does the I/O around it.
 //
 // The caller acts for one meta term at a time (the Raft term of the meta

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"strconv"
 
-	"github.com/cellpay/cellpay/api/rpcstatus"
-
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/cellpay/cellpay/api/rpcstatus"
 )
 
 // Which answers are final (docs/ROUTER.md, "Which answers are final").

@@ -4,11 +4,10 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/cellpay/cellpay/api/rpcstatus"
-
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell"
 )
 

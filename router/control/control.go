@@ -1,4 +1,4 @@
-package router
+package control
 
 import (
 	"context"
@@ -10,8 +10,6 @@ import (
 	"strconv"
 	"sync"
 	"time"
-
-	"github.com/cellpay/cellpay/router/forward"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
@@ -25,6 +23,7 @@ import (
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/replication"
 	"github.com/cellpay/cellpay/router/failover"
+	"github.com/cellpay/cellpay/router/forward"
 	"github.com/cellpay/cellpay/router/meta"
 )
 

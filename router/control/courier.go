@@ -1,15 +1,14 @@
-package router
+package control
 
 import (
 	"context"
 	"net"
 	"time"
 
-	"github.com/cellpay/cellpay/router/forward"
-
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/topology"
+	"github.com/cellpay/cellpay/router/forward"
 )
 
 // Courier is the router's forwarding (leader hints, replica rotation,

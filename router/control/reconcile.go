@@ -1,4 +1,4 @@
-package router
+package control
 
 import (
 	"context"
@@ -13,14 +13,13 @@ import (
 	"sync"
 	"time"
 
-	"github.com/cellpay/cellpay/router/forward"
-
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/channel"
 	"github.com/cellpay/cellpay/cell/reconcile"
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/replication"
+	"github.com/cellpay/cellpay/router/forward"
 )
 
 // ReconcilerConfig configures a Reconciler. Zero fields take the defaults.

@@ -1,4 +1,4 @@
-package router
+package control
 
 import (
 	"context"
@@ -11,8 +11,6 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/cellpay/cellpay/router/forward"
-
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -23,6 +21,7 @@ import (
 	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/replication"
+	"github.com/cellpay/cellpay/router/forward"
 	"github.com/cellpay/cellpay/router/meta"
 )
 

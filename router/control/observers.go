@@ -1,13 +1,12 @@
-package router
+package control
 
 import (
 	"context"
 	"sync"
 	"time"
 
-	"github.com/cellpay/cellpay/router/forward"
-
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/router/forward"
 )
 
 // observerTarget is one observer to ask: a node (Control.Observe) or a

@@ -1,4 +1,4 @@
-package router
+package control
 
 import (
 	"errors"
@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/reconcile"
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/router/failover"
@@ -73,16 +74,16 @@ func newControlMetrics(reg prometheus.Registerer) (*controlMetrics, error) {
 	var errs []error
 	var err error
 	for _, vec := range []**prometheus.GaugeVec{&m.siteState, &m.findings} {
-		*vec, err = register(reg, *vec)
+		*vec, err = cell.RegisterCollector(reg, *vec)
 		errs = append(errs, err)
 	}
 	for _, vec := range []**prometheus.CounterVec{&m.events, &m.moves, &m.reconcileRuns} {
-		*vec, err = register(reg, *vec)
+		*vec, err = cell.RegisterCollector(reg, *vec)
 		errs = append(errs, err)
 	}
-	m.rto, err = register(reg, m.rto)
+	m.rto, err = cell.RegisterCollector(reg, m.rto)
 	errs = append(errs, err)
-	m.reconcileLast, err = register(reg, m.reconcileLast)
+	m.reconcileLast, err = cell.RegisterCollector(reg, m.reconcileLast)
 	errs = append(errs, err)
 	if err := errors.Join(errs...); err != nil {
 		return nil, err
