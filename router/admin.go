@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"google.golang.org/grpc"
+
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/router/forward"
@@ -74,34 +76,13 @@ const statusEventsMax = 50
 // metaStatus asks every meta voter for the meta group's records and keeps
 // the meta leader's answer (else any); nil if none answers.
 func (a *admin) metaStatus(ctx context.Context) *pb.MetaStatus {
-	voters := meta.Voters(a.r.cfg.Topology)
-	answers := make([]*pb.MetaStatus, len(voters))
-	var wg sync.WaitGroup
-	for i, n := range voters {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			conn, err := a.r.conns.Get(n.ClientAddr)
-			if err != nil {
-				return
-			}
-			mctx, cancel := context.WithTimeout(ctx, statusReplicaTimeout)
-			defer cancel()
-			answers[i], _ = pb.NewControlClient(conn).GetMetaStatus(mctx, &pb.MetaStatusRequest{EventsMax: statusEventsMax})
-		}()
+	mc, err := meta.NewClient(meta.ClientConfig{Topology: a.r.cfg.Topology, CallTimeout: statusReplicaTimeout,
+		Conn: func(addr string) (grpc.ClientConnInterface, error) { return a.r.conns.Get(addr) }})
+	if err != nil {
+		return nil
 	}
-	wg.Wait()
-	var any *pb.MetaStatus
-	for _, ms := range answers {
-		if ms == nil {
-			continue
-		}
-		if ms.GetAnsweredBy() == ms.GetMetaLeaderId() {
-			return ms
-		}
-		any = ms
-	}
-	return any
+	ms, _ := mc.Status(ctx, &pb.MetaStatusRequest{EventsMax: statusEventsMax})
+	return ms
 }
 
 // Observe implements RouterAdmin: this router's view for the failover

@@ -2,14 +2,10 @@ package demo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"strings"
 	"sync"
 	"time"
-
-	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/chaos/cluster"
@@ -121,31 +117,16 @@ const metaStatusTimeout = 2 * time.Second
 // controller's events (the newest 1000), preferring the meta leader's
 // answer.
 func metaEvents(ctx context.Context, c *cluster.Cluster) ([]*pb.MetaEvent, error) {
-	var answer *pb.MetaStatus
-	var errs []error
-	for _, n := range meta.Voters(c.Topology) {
-		conn, err := grpc.NewClient("passthrough:///"+n.ClientAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		mctx, cancel := context.WithTimeout(ctx, metaStatusTimeout)
-		ms, err := pb.NewControlClient(conn).GetMetaStatus(mctx, &pb.MetaStatusRequest{EventsMax: 1000})
-		cancel()
-		_ = conn.Close()
-		if err != nil {
-			errs = append(errs, fmt.Errorf("meta voter %s: %w", n.ID, err))
-			continue
-		}
-		if ms.GetAnsweredBy() == ms.GetMetaLeaderId() {
-			return ms.GetEvents(), nil
-		}
-		answer = ms
+	mc, err := meta.NewClient(meta.ClientConfig{Topology: c.Topology, CallTimeout: metaStatusTimeout})
+	if err != nil {
+		return nil, err
 	}
-	if answer == nil {
-		return nil, fmt.Errorf("demo: no meta voter answered: %w", errors.Join(errs...))
+	defer mc.Close()
+	ms, err := mc.Status(ctx, &pb.MetaStatusRequest{EventsMax: 1000})
+	if err != nil {
+		return nil, fmt.Errorf("demo: %w", err)
 	}
-	return answer.GetEvents(), nil
+	return ms.GetEvents(), nil
 }
 
 // Payouts the story makes after the traffic, one per cell, so that the

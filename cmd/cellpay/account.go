@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"os"
 	"text/tabwriter"
 	"time"
 
@@ -15,7 +14,7 @@ import (
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/api/rpcstatus"
-	"github.com/cellpay/cellpay/cell/topology"
+	"github.com/cellpay/cellpay/router/meta"
 )
 
 // overdraftKeyPrefix makes the default idempotency key of `account create
@@ -54,26 +53,11 @@ the ledger (the account exists, the key was used with other parameters),
 // accountConnect checks the flags shared with the drill commands and
 // returns a client of the meta group, refusing a missing token before
 // anything is asked.
-func accountConnect(cmd *cobra.Command, o *drillOptions) (*metaClient, error) {
+func accountConnect(cmd *cobra.Command, o *drillOptions) (*meta.Client, error) {
 	if err := o.check(cmd); err != nil {
 		return nil, err
 	}
-	topo, err := topology.Load(o.configPath)
-	if err != nil {
-		return nil, configError(err)
-	}
-	token := o.token
-	if !cmd.Flags().Changed("token") {
-		token = os.Getenv(tokenEnv)
-	}
-	if token == "" {
-		return nil, &exitError{code: exitDenied, err: fmt.Errorf("overdraft accounts need an operator token: pass --token or set $%s", tokenEnv)}
-	}
-	mc, err := newMetaClient(topo, token)
-	if err != nil {
-		return nil, &exitError{code: exitInvalidConfig, err: err}
-	}
-	return mc, nil
+	return o.connect(cmd, "overdraft accounts")
 }
 
 // newAccountCreateCmd: cellpay account create --overdraft --account ID ...
@@ -118,14 +102,14 @@ by clients through a router's Payments API.`,
 			if err != nil {
 				return err
 			}
-			defer mc.close()
+			defer mc.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 			defer cancel()
 			req := &pb.CreateOverdraftAccountRequest{IdempotencyKey: key, AccountId: account, Currency: currency, Reason: reason}
 			var got *pb.OverdraftAccount
-			err = mc.call(ctx, func(ctx context.Context, c pb.ControlClient) error {
+			err = mc.Call(ctx, func(ctx context.Context, c pb.ControlClient) error {
 				var err error
-				got, err = c.CreateOverdraftAccount(mc.withToken(ctx), req)
+				got, err = c.CreateOverdraftAccount(ctx, req)
 				return err
 			})
 			if err != nil {
@@ -169,13 +153,13 @@ stderr (exit 4); the list is then incomplete.`,
 			if err != nil {
 				return err
 			}
-			defer mc.close()
+			defer mc.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 			defer cancel()
 			var list *pb.ListOverdraftAccountsResponse
-			err = mc.call(ctx, func(ctx context.Context, c pb.ControlClient) error {
+			err = mc.Call(ctx, func(ctx context.Context, c pb.ControlClient) error {
 				var err error
-				list, err = c.ListOverdraftAccounts(mc.withToken(ctx), &pb.ListOverdraftAccountsRequest{})
+				list, err = c.ListOverdraftAccounts(ctx, &pb.ListOverdraftAccountsRequest{})
 				return err
 			})
 			if err != nil {

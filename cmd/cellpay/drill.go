@@ -15,10 +15,7 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
@@ -121,8 +118,9 @@ func (o *drillOptions) check(cmd *cobra.Command) error {
 }
 
 // connect loads the topology and returns a client of the meta group. With
-// needToken, a missing token is refused before anything is asked.
-func (o *drillOptions) connect(cmd *cobra.Command, needToken bool) (*metaClient, error) {
+// needToken (naming what needs it: "drills"), a missing token is refused
+// before anything is asked.
+func (o *drillOptions) connect(cmd *cobra.Command, needToken string) (*meta.Client, error) {
 	topo, err := topology.Load(o.configPath)
 	if err != nil {
 		return nil, configError(err)
@@ -131,10 +129,10 @@ func (o *drillOptions) connect(cmd *cobra.Command, needToken bool) (*metaClient,
 	if !cmd.Flags().Changed("token") {
 		token = os.Getenv(tokenEnv)
 	}
-	if needToken && token == "" {
-		return nil, &exitError{code: exitDenied, err: fmt.Errorf("drills need an operator token: pass --token or set $%s", tokenEnv)}
+	if needToken != "" && token == "" {
+		return nil, &exitError{code: exitDenied, err: fmt.Errorf("%s need an operator token: pass --token or set $%s", needToken, tokenEnv)}
 	}
-	mc, err := newMetaClient(topo, token)
+	mc, err := meta.NewClient(meta.ClientConfig{Topology: topo, Token: token, CallTimeout: drillCallTimeout, RetryPause: drillRetryPause})
 	if err != nil {
 		return nil, &exitError{code: exitInvalidConfig, err: err}
 	}
@@ -252,12 +250,12 @@ func runDrill(cmd *cobra.Command, o *drillOptions, req *pb.DrillRequest, yes boo
 	if err := o.check(cmd); err != nil {
 		return err
 	}
-	mc, err := o.connect(cmd, true)
+	mc, err := o.connect(cmd, "drills")
 	if err != nil {
 		return err
 	}
-	defer mc.close()
-	if err := checkRequest(cmd, mc.topo, req); err != nil {
+	defer mc.Close()
+	if err := checkRequest(cmd, mc.Topology(), req); err != nil {
 		return err
 	}
 	out, human := cmd.OutOrStdout(), o.human(cmd)
@@ -265,7 +263,7 @@ func runDrill(cmd *cobra.Command, o *drillOptions, req *pb.DrillRequest, yes boo
 	if req.GetDryRun() {
 		ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 		defer cancel()
-		d, err := mc.startDrill(ctx, req)
+		d, err := startDrill(ctx, mc, req)
 		if err != nil {
 			return drillCallError("plan the drill", err)
 		}
@@ -285,7 +283,7 @@ func runDrill(cmd *cobra.Command, o *drillOptions, req *pb.DrillRequest, yes boo
 		ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 		plan := proto.CloneOf(req)
 		plan.DryRun = true
-		d, err := mc.startDrill(ctx, plan)
+		d, err := startDrill(ctx, mc, plan)
 		cancel()
 		if err != nil {
 			return drillCallError("plan the drill", err)
@@ -307,7 +305,7 @@ func runDrill(cmd *cobra.Command, o *drillOptions, req *pb.DrillRequest, yes boo
 
 	ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 	defer cancel()
-	d, err := mc.startDrill(ctx, req)
+	d, err := startDrill(ctx, mc, req)
 	if err != nil {
 		return drillCallError("start the drill", err)
 	}
@@ -390,7 +388,7 @@ func drillFinished(st pb.DrillState) bool {
 // followDrill polls the meta group until the drill started ends, showing
 // its progress. ctx bounds it (--timeout); parent is the command's context
 // (an interrupt).
-func followDrill(ctx, parent context.Context, mc *metaClient, started *pb.Drill, p *progress) (*pb.Drill, error) {
+func followDrill(ctx, parent context.Context, mc *meta.Client, started *pb.Drill, p *progress) (*pb.Drill, error) {
 	last := started
 	p.update(last)
 	tick := time.NewTicker(drillPollInterval)
@@ -406,7 +404,7 @@ func followDrill(ctx, parent context.Context, mc *metaClient, started *pb.Drill,
 			return last, &exitError{code: exitDrillFailed, err: fmt.Errorf("drill %s %s; it may still be running: see 'cellpay drill status', stop it with 'cellpay drill abort'", started.GetId(), why)}
 		case <-tick.C:
 		}
-		ms, err := mc.metaStatus(ctx, &pb.MetaStatusRequest{})
+		ms, err := mc.AwaitStatus(ctx, &pb.MetaStatusRequest{})
 		if err != nil {
 			continue // no voter answered; ctx bounds the retries
 		}
@@ -541,21 +539,21 @@ entries. With -o json it prints the MetaStatus message.`,
 			if err := o.check(cmd); err != nil {
 				return err
 			}
-			mc, err := o.connect(cmd, false)
+			mc, err := o.connect(cmd, "")
 			if err != nil {
 				return err
 			}
-			defer mc.close()
+			defer mc.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 			defer cancel()
-			ms, err := mc.metaStatus(ctx, &pb.MetaStatusRequest{EventsMax: events, AuditMax: audit})
+			ms, err := mc.AwaitStatus(ctx, &pb.MetaStatusRequest{EventsMax: events, AuditMax: audit})
 			if err != nil {
 				return drillCallError("read the meta status", err)
 			}
 			if o.format == outputJSON {
 				return writeProtoJSON(cmd.OutOrStdout(), ms)
 			}
-			return printMetaStatus(cmd.OutOrStdout(), mc.topo, ms)
+			return printMetaStatus(cmd.OutOrStdout(), mc.Topology(), ms)
 		},
 	}
 	cmd.Flags().Uint32Var(&events, "events", 10, "how many of the newest events to show")
@@ -578,14 +576,14 @@ not undone at once. Exit code 6 when no drill is running.`,
 			if err := o.check(cmd); err != nil {
 				return err
 			}
-			mc, err := o.connect(cmd, true)
+			mc, err := o.connect(cmd, "drills")
 			if err != nil {
 				return err
 			}
-			defer mc.close()
+			defer mc.Close()
 			ctx, cancel := context.WithTimeout(cmd.Context(), o.timeout)
 			defer cancel()
-			d, err := mc.abortDrill(ctx)
+			d, err := abortDrill(ctx, mc)
 			if err != nil {
 				return drillCallError("abort the drill", err)
 			}
@@ -620,161 +618,24 @@ func drillCallError(what string, err error) error {
 	return fmt.Errorf("%s: %s: %s", what, st.Code(), msg)
 }
 
-// metaClient talks to the meta group's voters, following its leader.
-type metaClient struct {
-	topo   *topology.Topology
-	voters []topology.Node
-	token  string
-	conns  map[string]*grpc.ClientConn
-	leader string // client address of the last voter that answered a leader-only call
-}
-
-func newMetaClient(topo *topology.Topology, token string) (*metaClient, error) {
-	voters := meta.Voters(topo)
-	if len(voters) == 0 {
-		return nil, errors.New("the topology has no meta voters (no site has nodes)")
-	}
-	return &metaClient{topo: topo, voters: voters, token: token, conns: map[string]*grpc.ClientConn{}}, nil
-}
-
-func (m *metaClient) client(addr string) (pb.ControlClient, error) {
-	conn := m.conns[addr]
-	if conn == nil {
-		var err error
-		if conn, err = grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
-			return nil, err
-		}
-		m.conns[addr] = conn
-	}
-	return pb.NewControlClient(conn), nil
-}
-
-func (m *metaClient) close() {
-	for _, c := range m.conns {
-		_ = c.Close()
-	}
-}
-
-// retryable reports whether a call that failed with err may be sent again,
-// elsewhere: the voter could not be reached, or does not lead (NOT_LEADER).
-// A call the server failed while recording it (DRILL_OUTCOME_UNKNOWN,
-// OUTCOME_UNKNOWN) is not: it may have partly happened, and the operator
-// asks for its status (or retries with the same key) instead.
-func retryable(err error) bool {
-	if status.Code(err) != codes.Unavailable {
-		return false
-	}
-	switch rpcstatus.Reason(err) {
-	case rpcstatus.ReasonDrillOutcomeUnknown, rpcstatus.ReasonOutcomeUnknown:
-		return false
-	}
-	return true
-}
-
-// call runs fn on the meta leader: it starts with the last leader seen (or
-// the first voter), follows NOT_LEADER hints, and tries the other voters
-// while none can be reached or none leads, until ctx ends.
-func (m *metaClient) call(ctx context.Context, fn func(context.Context, pb.ControlClient) error) error {
-	next := m.leader
-	hops, round := 0, 0
-	for i := 0; ; {
-		addr := next
-		next = ""
-		if addr == "" {
-			addr = m.voters[i%len(m.voters)].ClientAddr
-			i++
-			if i%len(m.voters) == 0 {
-				round++
-			}
-		}
-		c, err := m.client(addr)
-		if err != nil {
-			return err
-		}
-		actx, cancel := context.WithTimeout(ctx, drillCallTimeout)
-		err = fn(actx, c)
-		cancel()
-		if err == nil {
-			m.leader = addr
-			return nil
-		}
-		if ctx.Err() != nil {
-			return fmt.Errorf("%w (last error: %s)", status.FromContextError(ctx.Err()).Err(), status.Convert(err).Message())
-		}
-		if !retryable(err) {
-			return err
-		}
-		if _, hint, ok := rpcstatus.LeaderHint(err); ok && hint != "" && hint != addr && hops < 2*len(m.voters) {
-			next, hops = hint, hops+1
-			continue
-		}
-		if round > 0 || hops >= 2*len(m.voters) {
-			// a whole round without a leader, or hints going round in
-			// circles: an election is under way, give it time
-			round, hops = 0, 0
-			select {
-			case <-ctx.Done():
-				return fmt.Errorf("%w (last error: %v)", status.FromContextError(ctx.Err()).Err(), status.Convert(err).Message())
-			case <-time.After(drillRetryPause):
-			}
-		}
-	}
-}
-
-func (m *metaClient) withToken(ctx context.Context) context.Context {
-	return metadata.AppendToOutgoingContext(ctx, "authorization", "Bearer "+m.token)
-}
-
-func (m *metaClient) startDrill(ctx context.Context, req *pb.DrillRequest) (*pb.Drill, error) {
+func startDrill(ctx context.Context, mc *meta.Client, req *pb.DrillRequest) (*pb.Drill, error) {
 	var d *pb.Drill
-	err := m.call(ctx, func(ctx context.Context, c pb.ControlClient) error {
+	err := mc.Call(ctx, func(ctx context.Context, c pb.ControlClient) error {
 		var err error
-		d, err = c.StartDrill(m.withToken(ctx), req)
+		d, err = c.StartDrill(ctx, req)
 		return err
 	})
 	return d, err
 }
 
-func (m *metaClient) abortDrill(ctx context.Context) (*pb.Drill, error) {
+func abortDrill(ctx context.Context, mc *meta.Client) (*pb.Drill, error) {
 	var d *pb.Drill
-	err := m.call(ctx, func(ctx context.Context, c pb.ControlClient) error {
+	err := mc.Call(ctx, func(ctx context.Context, c pb.ControlClient) error {
 		var err error
-		d, err = c.AbortDrill(m.withToken(ctx), &pb.AbortDrillRequest{})
+		d, err = c.AbortDrill(ctx, &pb.AbortDrillRequest{})
 		return err
 	})
 	return d, err
-}
-
-// metaStatus reads the meta group's records, from its leader if it can
-// (a follower may lag by a few entries).
-func (m *metaClient) metaStatus(ctx context.Context, req *pb.MetaStatusRequest) (*pb.MetaStatus, error) {
-	var ms *pb.MetaStatus
-	err := m.call(ctx, func(ctx context.Context, c pb.ControlClient) error {
-		var err error
-		ms, err = c.GetMetaStatus(ctx, req)
-		return err
-	})
-	if err != nil {
-		return nil, err
-	}
-	if ms.GetMetaLeaderId() == "" || ms.GetAnsweredBy() == ms.GetMetaLeaderId() {
-		return ms, nil
-	}
-	n, ok := m.topo.Node(ms.GetMetaLeaderId())
-	if !ok {
-		return ms, nil
-	}
-	c, err := m.client(n.ClientAddr)
-	if err != nil {
-		return ms, nil
-	}
-	actx, cancel := context.WithTimeout(ctx, drillCallTimeout)
-	defer cancel()
-	if lms, err := c.GetMetaStatus(actx, req); err == nil {
-		m.leader = n.ClientAddr
-		return lms, nil
-	}
-	return ms, nil
 }
 
 // writeProtoJSON writes m as indented JSON with proto field names. The

@@ -2,10 +2,13 @@ package control
 
 import (
 	"context"
+	"log/slog"
+	"net"
 	"time"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell/channel"
+	"github.com/cellpay/cellpay/cell/topology"
 )
 
 // ReconcileSchedule is when the meta leader reconciles the cluster on its
@@ -53,14 +56,39 @@ func (s *ReconcileSchedule) defaults() {
 // Reconciler for its lifetime (its connections, and the index each cell was
 // last checked at, so each report covers what is new since the last).
 type autoReconciler struct {
-	c     *Control
+	autoReconcilerDeps
 	sched ReconcileSchedule
 	kick  chan struct{} // a leader moved
 }
 
-func newAutoReconciler(c *Control, sched ReconcileSchedule) *autoReconciler {
+// autoReconcilerDeps are everything the automatic reconciler is given; it
+// reaches nothing else of Control.
+type autoReconcilerDeps struct {
+	topo   *topology.Topology
+	dialer func(ctx context.Context, addr string) (net.Conn, error)
+	now    func() time.Time
+	// eventTimeout bounds the recording of a run's event.
+	eventTimeout time.Duration
+	logger       *slog.Logger
+	metrics      *controlMetrics // nil: none
+	meta         metaReplica     // it runs only while this replica leads
+	proposer     proposer
+}
+
+// autoReconcilerDeps hands the automatic reconciler its parts. Called
+// once c.meta is set.
+func (c *Control) autoReconcilerDeps() autoReconcilerDeps {
+	d := autoReconcilerDeps{topo: c.cfg.Topology, dialer: c.cfg.Dialer, now: c.cfg.Now, eventTimeout: c.cfg.MoveTimeout,
+		logger: c.logger, metrics: c.metrics}
+	if c.meta != nil { // never a nil *replication.Group in an interface
+		d.meta, d.proposer = c.meta, metaProposer{group: c.meta, now: c.cfg.Now}
+	}
+	return d
+}
+
+func newAutoReconciler(deps autoReconcilerDeps, sched ReconcileSchedule) *autoReconciler {
 	sched.defaults()
-	return &autoReconciler{c: c, sched: sched, kick: make(chan struct{}, 1)}
+	return &autoReconciler{autoReconcilerDeps: deps, sched: sched, kick: make(chan struct{}, 1)}
 }
 
 // moved tells the reconciler a leader moved (never blocks).
@@ -72,9 +100,9 @@ func (a *autoReconciler) moved() {
 }
 
 func (a *autoReconciler) run(ctx context.Context) {
-	r, err := NewReconciler(ReconcilerConfig{Topology: a.c.cfg.Topology, Dialer: a.c.cfg.Dialer, Statements: a.sched.Statements, StuckAfter: a.sched.StuckAfter})
+	r, err := NewReconciler(ReconcilerConfig{Topology: a.topo, Dialer: a.dialer, Statements: a.sched.Statements, StuckAfter: a.sched.StuckAfter, Now: a.now})
 	if err != nil {
-		a.c.logger.Error("reconcile: not started", "error", err)
+		a.logger.Error("reconcile: not started", "error", err)
 		return
 	}
 	defer r.Close()
@@ -107,7 +135,7 @@ func (a *autoReconciler) run(ctx context.Context) {
 		case <-background:
 			reason = "background"
 		}
-		if a.c.meta == nil || !a.c.meta.IsLeader() {
+		if a.meta == nil || !a.meta.IsLeader() {
 			continue
 		}
 		a.once(ctx, r, reason)
@@ -118,26 +146,21 @@ func (a *autoReconciler) run(ctx context.Context) {
 func (a *autoReconciler) once(ctx context.Context, r *Reconciler, reason string) {
 	rctx, cancel := context.WithTimeout(ctx, a.sched.Timeout)
 	defer cancel()
-	rep, err := r.Run(rctx, nil, a.c.cfg.Now().Add(-a.sched.Window))
+	rep, err := r.Run(rctx, nil, a.now().Add(-a.sched.Window))
 	summary := FindingsText(rep)
 	if err != nil {
 		summary += "; incomplete: " + err.Error()
 	}
-	a.c.metrics.reconciled(reason, rep, err, a.c.cfg.Now())
-	level := a.c.logger.Info
+	a.metrics.reconciled(reason, rep, err, a.now())
+	level := a.logger.Info
 	if !rep.AllClear || err != nil {
-		level = a.c.logger.Warn
+		level = a.logger.Warn
 	}
 	level("reconciled", "why", reason, "result", summary)
-	ectx, ecancel := context.WithTimeout(ctx, a.c.cfg.MoveTimeout)
+	ectx, ecancel := context.WithTimeout(ctx, a.eventTimeout)
 	defer ecancel()
-	ev := &pb.MetaEvent{Kind: EventReconciled, Reason: reason + ": " + summary, DurationMs: rep.Covered.Duration.Milliseconds()}
-	if _, err := a.c.propose(ectx, &pb.MetaCommand{Op: &pb.MetaCommand_Event{Event: ev}}); err != nil {
-		a.c.logger.Warn("could not record the reconciliation", "error", err)
+	ev := &pb.MetaEvent{Kind: string(EventReconciled), Reason: reason + ": " + summary, DurationMs: rep.Covered.Duration.Milliseconds()}
+	if _, err := a.proposer.propose(ectx, &pb.MetaCommand{Op: &pb.MetaCommand_Event{Event: ev}}); err != nil {
+		a.logger.Warn("could not record the reconciliation", "error", err)
 	}
 }
-
-// EventReconciled is the meta event kind of a finished reconciliation; its
-// reason starts with why it ran and carries the result ("all clear: ..." or
-// "N problems: ...").
-const EventReconciled = "reconciled"

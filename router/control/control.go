@@ -15,7 +15,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-	"google.golang.org/protobuf/proto"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/api/rpcstatus"
@@ -130,8 +129,8 @@ type Control struct {
 	host    *replication.Host
 	prober  *forward.Prober
 	meta    *replication.Group // nil on a node that is not a meta voter
-	ctrl    *controller
-	recon   *autoReconciler // nil on a node that is not a meta voter
+	ctrl    *controller        // nil on a node that is not a meta voter
+	recon   *autoReconciler    // nil on a node that is not a meta voter, or when disabled
 	cancel  context.CancelFunc
 	wg      sync.WaitGroup
 	started bool
@@ -181,7 +180,7 @@ func (c *Control) Start(node *cell.Node) error {
 	c.prober = forward.NewProber(topo, c.conns, c.cfg.ProbeInterval)
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
-	c.goRun(func() { c.prober.Run(ctx) })
+	c.wg.Go(func() { c.prober.Run(ctx) })
 	if meta.IsVoter(topo, node.ID()) {
 		g, err := c.host.StartGroup(meta.GroupID, meta.FSM{}, meta.Peers(topo))
 		if err != nil {
@@ -189,24 +188,19 @@ func (c *Control) Start(node *cell.Node) error {
 			return fmt.Errorf("router: start the meta replica: %w", err)
 		}
 		c.meta = g
-		c.ctrl = newController(c)
-		c.goRun(func() { c.ctrl.run(ctx) })
+		// The reconciler first: the controller is given its kick.
 		if !c.cfg.Reconcile.Disabled {
-			c.recon = newAutoReconciler(c, c.cfg.Reconcile)
-			c.goRun(func() { c.recon.run(ctx) })
+			c.recon = newAutoReconciler(c.autoReconcilerDeps(), c.cfg.Reconcile)
+		}
+		c.ctrl = newController(c.controllerDeps())
+		c.wg.Go(func() { c.ctrl.run(ctx) })
+		if c.recon != nil {
+			c.wg.Go(func() { c.recon.run(ctx) })
 		}
 	}
 	c.started = true
 	c.logger.Info("control started", "node", node.ID(), "meta_voter", c.meta != nil)
 	return nil
-}
-
-func (c *Control) goRun(fn func()) {
-	c.wg.Add(1)
-	go func() {
-		defer c.wg.Done()
-		fn()
-	}()
 }
 
 // Close stops the controller and the prober (the meta replica stops with
@@ -239,7 +233,7 @@ func (c *Control) Observe(ctx context.Context, _ *pb.ObserveRequest) (*pb.Observ
 		return nil, err
 	}
 	self, _ := c.cfg.Topology.Node(node.ID())
-	out := &pb.Observation{ObserverId: node.ID(), ObserverSite: self.Site, Kind: "node"}
+	out := &pb.Observation{ObserverId: node.ID(), ObserverSite: self.Site, Kind: observerKindNode}
 	out.Sites = forward.BackboneView(c.cfg.Topology, c.prober)
 	for _, g := range c.host.Groups() {
 		if g.ID() == meta.GroupID {
@@ -305,14 +299,7 @@ func (c *Control) admitTerm(term, cellID uint64) error {
 	return nil
 }
 
-func (c *Control) notLeader(g *replication.Group) error {
-	id, _, term := g.Leader()
-	addr := ""
-	if n, ok := c.cfg.Topology.Node(id); ok {
-		addr = n.ClientAddr
-	}
-	return rpcstatus.NotLeader(g.ID(), id, addr, term)
-}
+func (c *Control) notLeader(g *replication.Group) error { return notLeaderError(c.cfg.Topology, g) }
 
 // metaStatusEventsMax and metaStatusAuditMax bound GetMetaStatus answers.
 const (
@@ -346,25 +333,9 @@ func voterIDs(topo *topology.Topology) []string {
 	return ids
 }
 
-// propose applies cmd to the meta group, stamped with the clock, with the
-// controller term it carries (0: not fenced; only events and audit entries
-// may go without).
+// propose applies cmd to the meta group, stamped with the clock, unfenced
+// (the overdraft accounts' audit entries). The node must hold a meta
+// replica.
 func (c *Control) propose(ctx context.Context, cmd *pb.MetaCommand) (meta.Result, error) {
-	cmd.AtUnixMs = c.cfg.Now().UnixMilli()
-	b, err := proto.Marshal(cmd)
-	if err != nil {
-		return meta.Result{}, err
-	}
-	res, err := c.meta.Apply(ctx, b)
-	if err != nil {
-		return meta.Result{}, err
-	}
-	r, _ := res.(meta.Result)
-	return r, r.Err
-}
-
-// proposeAs applies cmd as the failover controller of meta term term.
-func (c *Control) proposeAs(ctx context.Context, term uint64, cmd *pb.MetaCommand) (meta.Result, error) {
-	cmd.ControllerTerm = term
-	return c.propose(ctx, cmd)
+	return metaProposer{group: c.meta, now: c.cfg.Now}.propose(ctx, cmd)
 }

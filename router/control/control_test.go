@@ -284,7 +284,7 @@ func TestControllerStartsAfreshWhenItsMetaTermChanges(t *testing.T) {
 	w := newFenceWorld(t)
 	metas := w.startGroup(t, meta.GroupID, func() replication.StateMachine { return meta.FSM{} })
 	c := w.control(t, "hz-a-1", metas["hz-a-1"])
-	k := newController(c)
+	k := newController(c.controllerDeps())
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeoutMax)
 	defer cancel()
 
@@ -300,7 +300,7 @@ func TestControllerStartsAfreshWhenItsMetaTermChanges(t *testing.T) {
 	// In memory only: never recorded.
 	k.state.Sites["hz-a"] = failover.SiteStatus{State: failover.Down, Since: now, Reason: "unrecorded"}
 	k.state.BadSince["hz-a"] = now
-	k.waits[1] = firstWriteWait{since: now, excludeSite: "hz-a"}
+	k.rto.WatchFault("hz-a", []failover.CellView{{ID: 1, Home: "hz-a"}}, now)
 	k.drill = &pb.Drill{Id: "unrecorded", State: pb.DrillState_DRILL_RUNNING}
 	// A move in flight: sh-a-1's (fake) Control hangs on it.
 	k.startMove(failover.Move{Cell: 1, FromNode: "sh-a-1", ToNode: "hz-a-1", FromSite: "sh-a", ToSite: "hz-a", Kind: failover.Failover})
@@ -363,11 +363,11 @@ func TestControllerStartsAfreshWhenItsMetaTermChanges(t *testing.T) {
 	if got := k.state.Sites["sh-a"]; got.State != failover.Down || got.Failures != 3 || !got.Since.Equal(now) {
 		t.Fatalf("sh-a %+v, want down since %s with 3 failures", got, now)
 	}
-	if len(k.state.BadSince) != 0 || len(k.state.GoodSince) != 0 || len(k.waits) != 0 || k.drill != nil {
-		t.Fatalf("state of the old term kept: BadSince %v GoodSince %v waits %v drill %v", k.state.BadSince, k.state.GoodSince, k.waits, k.drill)
+	if len(k.state.BadSince) != 0 || len(k.state.GoodSince) != 0 || k.rto.Watching() != 0 || k.drill != nil {
+		t.Fatalf("state of the old term kept: BadSince %v GoodSince %v watches %d drill %v", k.state.BadSince, k.state.GoodSince, k.rto.Watching(), k.drill)
 	}
-	if k.book == oldBook || len(k.book.moving) != 0 || len(k.book.retryAt) != 0 {
-		t.Fatalf("the old term's moves are still followed: moving %v retryAt %v", k.book.moving, k.book.retryAt)
+	if k.book == oldBook || k.book.moves.Tracked() != 0 {
+		t.Fatalf("the old term's moves are still followed: %d moving or held back", k.book.moves.Tracked())
 	}
 	if k.versions["sh-a"] != 1 {
 		t.Fatalf("sh-a's record at version %d, want 1", k.versions["sh-a"])
@@ -419,7 +419,7 @@ func seeObservations(k *controller, leader string) {
 		for _, s := range []string{"hz-a", "hz-b", "sh-a"} {
 			o.Sites = append(o.Sites, &pb.SiteReach{Site: s, Backbone: pb.Reach_REACH_OK})
 		}
-		k.obs.latest[n] = observed{obs: o, at: k.c.cfg.Now()}
+		k.obs.latest[n] = observed{obs: o, at: k.now()}
 	}
 }
 
@@ -432,7 +432,7 @@ func TestDrillsGoThroughTheControllerOfTheTerm(t *testing.T) {
 	w := newFenceWorld(t)
 	metas := w.startGroup(t, meta.GroupID, func() replication.StateMachine { return meta.FSM{} })
 	c := w.control(t, "hz-a-1", metas["hz-a-1"])
-	k := newController(c)
+	k := newController(c.controllerDeps())
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeoutMax)
 	defer cancel()
 	defer func() {

@@ -14,9 +14,10 @@ import (
 	"github.com/cellpay/cellpay/router/meta"
 )
 
-// firstWriteWaitMax bounds how long the controller watches for the first
-// successful write after a fault or a move (for the first_write event).
-const firstWriteWaitMax = time.Minute
+// moveRetryAfterFailureDuration is how long a cell whose move failed is
+// left alone before the controller may move it again (one second: a few
+// ticks, so a node that refuses does not get a move every tick).
+const moveRetryAfterFailureDuration = time.Second
 
 // controller is the failover controller's loop around failover.Decide. It
 // runs on every meta voter and acts only while its meta replica leads, for
@@ -30,9 +31,10 @@ const firstWriteWaitMax = time.Minute
 // (even when the node lost and regained the meta leadership between two
 // ticks) it is dropped, the term's moves are cancelled, and the next term
 // starts from the meta group's records.
+//
+// It owns what controllerDeps gives it and reaches nothing else of Control.
 type controller struct {
-	c   *Control
-	obs *observerCache
+	controllerDeps
 
 	requests chan drillRequest
 	movesWG  sync.WaitGroup // the move goroutines of every term
@@ -41,52 +43,29 @@ type controller struct {
 	term     uint64
 	termCtx  context.Context // ends with the term: cancels its moves
 	endCtx   context.CancelFunc
-	fenced   bool              // a write or move was refused as stale: end the term
-	state    failover.State    // as recorded in the meta group, plus timers
-	versions map[string]uint64 // site -> version of its record
-	waits    map[uint64]firstWriteWait
-	drill    *pb.Drill // the running or last drill
-	book     *moveBook // the term's moves
+	fenced   bool                 // a write or move was refused as stale: end the term
+	state    failover.State       // as recorded in the meta group, plus timers
+	versions map[string]uint64    // site -> version of its record
+	rto      *failover.RTOTracker // the term's first-write watches
+	drill    *pb.Drill            // the running or last drill
+	book     *moveBook            // the term's moves
 }
 
 // moveBook records one term's moves. A move goroutine writes only to the
 // book of its own term, so a move that outlives its term cannot touch the
 // next term's state.
 type moveBook struct {
-	mu        sync.Mutex
-	moving    map[uint64]failover.MoveKind
-	retryAt   map[uint64]time.Time   // a failed move is not retried before this
-	lastMoved map[uint64]movedRecord // completed moves not yet watched for a first write
-	doneMoves map[uint64]movedRecord // the newest completed move of each cell
-	stale     bool                   // a node refused a move as of an older term
+	mu    sync.Mutex
+	moves *failover.MoveTracker
+	stale bool // a node refused a move as of an older term
 }
 
-func newMoveBook() *moveBook {
-	return &moveBook{moving: map[uint64]failover.MoveKind{}, retryAt: map[uint64]time.Time{},
-		lastMoved: map[uint64]movedRecord{}, doneMoves: map[uint64]movedRecord{}}
+func newMoveBook(settle time.Duration) *moveBook {
+	return &moveBook{moves: failover.NewMoveTracker(moveRetryAfterFailureDuration, settle)}
 }
 
-// firstWriteWait watches for the first successful write of a cell after a
-// fault or a move: a write answered by a node outside excludeSite (after a
-// fault) or by toNode (after a move), at or after since.
-type firstWriteWait struct {
-	since       time.Time
-	excludeSite string
-	toNode      string
-	reason      string
-}
-
-type movedRecord struct {
-	at       time.Time
-	duration time.Duration
-	toNode   string
-}
-
-func newController(c *Control) *controller {
-	k := &controller{
-		c: c, obs: newObserverCache(c.conns, c.cfg.ObserveInterval, c.cfg.ObserveTimeout, c.cfg.Now),
-		requests: make(chan drillRequest),
-	}
+func newController(deps controllerDeps) *controller {
+	k := &controller{controllerDeps: deps, requests: make(chan drillRequest)}
 	k.forget()
 	return k
 }
@@ -95,14 +74,14 @@ func (k *controller) run(ctx context.Context) {
 	defer k.movesWG.Wait()
 	defer k.obs.stop()
 	defer k.endTerm("shutting down")
-	tick := time.NewTicker(k.c.cfg.TickInterval)
+	tick := time.NewTicker(k.tickInterval)
 	defer tick.Stop()
 	for {
 		k.obs.reconcile(ctx, k.targets())
 		if k.follow(ctx) {
 			k.tick()
 		}
-		k.c.metrics.sites(k.c.cfg.Topology, k.state, k.term != 0)
+		k.metrics.sites(k.topo, k.state, k.term != 0)
 		select {
 		case <-ctx.Done():
 			return
@@ -117,11 +96,11 @@ func (k *controller) run(ctx context.Context) {
 // not lead. The term is read before and after the leadership check: terms
 // only grow, so equal readings are the term of the leadership seen.
 func (k *controller) metaTerm() uint64 {
-	_, _, before := k.c.meta.Leader()
-	if !k.c.meta.IsLeader() {
+	_, _, before := k.meta.Leader()
+	if !k.meta.IsLeader() {
 		return 0
 	}
-	if _, _, after := k.c.meta.Leader(); after != before {
+	if _, _, after := k.meta.Leader(); after != before {
 		return 0 // the term moved under us: look again next tick
 	}
 	return before
@@ -153,24 +132,24 @@ func (k *controller) follow(ctx context.Context) bool {
 // (after a linearizable read, so every write of earlier terms is in them)
 // and starts from them.
 func (k *controller) beginTerm(ctx context.Context, term uint64) bool {
-	rctx, cancel := context.WithTimeout(ctx, k.c.cfg.MoveTimeout)
+	rctx, cancel := context.WithTimeout(ctx, k.moveTimeout)
 	defer cancel()
-	if err := k.c.meta.LinearizableRead(rctx); err != nil {
+	if err := k.meta.LinearizableRead(rctx); err != nil {
 		return false
 	}
 	if k.metaTerm() != term {
 		return false // lost it while reading
 	}
-	snap, err := meta.Read(k.c.meta.Reader(), 0, 0)
+	snap, err := meta.Read(k.meta.Reader(), 0, 0)
 	if err != nil {
-		k.c.logger.Error("reading the meta group", "error", err)
+		k.logger.Error("reading the meta group", "error", err)
 		return false
 	}
 	st, versions := stateFromRecords(snap)
 	k.forget()
 	k.term, k.state, k.versions, k.drill = term, st, versions, snap.Drill
 	k.termCtx, k.endCtx = context.WithCancel(ctx)
-	k.c.logger.Info("controller leading", "node", k.c.host.NodeID(), "meta_term", term, "sites", len(st.Sites), "pins", len(st.Pins))
+	k.logger.Info("controller leading", "node", k.nodeID, "meta_term", term, "sites", len(st.Sites), "pins", len(st.Pins))
 	return true
 }
 
@@ -182,7 +161,7 @@ func (k *controller) endTerm(why string) {
 	if k.term == 0 {
 		return
 	}
-	k.c.logger.Info("controller no longer leading", "node", k.c.host.NodeID(), "meta_term", k.term, "why", why)
+	k.logger.Info("controller no longer leading", "node", k.nodeID, "meta_term", k.term, "why", why)
 	k.endCtx()
 	k.forget()
 }
@@ -192,7 +171,7 @@ func (k *controller) endTerm(why string) {
 func (k *controller) forget() {
 	k.term, k.termCtx, k.endCtx, k.fenced = 0, nil, nil, false
 	k.state = failover.State{Sites: map[string]failover.SiteStatus{}, Pins: map[uint64]string{}, BadSince: map[string]time.Time{}, GoodSince: map[string]time.Time{}}
-	k.versions, k.waits, k.drill, k.book = map[string]uint64{}, map[uint64]firstWriteWait{}, nil, newMoveBook()
+	k.versions, k.rto, k.drill, k.book = map[string]uint64{}, failover.NewRTOTracker(failover.FirstWriteWaitMax), nil, newMoveBook(k.settle)
 }
 
 func (b *moveBook) isStale() bool {
@@ -234,7 +213,7 @@ func siteRecord(site string, s failover.SiteStatus) *pb.SiteRecord {
 // stale (an older term, a changed record) ends the term at the next
 // follow, so that the next term starts from the records.
 func (k *controller) record(ctx context.Context, cmd *pb.MetaCommand) (meta.Result, error) {
-	r, err := k.c.proposeAs(ctx, k.term, cmd)
+	r, err := k.proposer.proposeAs(ctx, k.term, cmd)
 	if errors.Is(err, meta.ErrStaleTerm) || errors.Is(err, meta.ErrSiteChanged) {
 		k.fenced = true
 	}
@@ -257,12 +236,12 @@ func (k *controller) setSite(ctx context.Context, site string, s failover.SiteSt
 // targets are every node and every router known from gossip.
 func (k *controller) targets() []observerTarget {
 	var out []observerTarget
-	for _, n := range k.c.cfg.Topology.Nodes() {
-		out = append(out, observerTarget{id: n.ID, kind: "node", addr: n.ClientAddr})
+	for _, n := range k.topo.Nodes() {
+		out = append(out, observerTarget{id: n.ID, kind: observerKindNode, addr: n.ClientAddr})
 	}
-	if k.c.cfg.Routers != nil {
-		for _, r := range k.c.cfg.Routers() {
-			out = append(out, observerTarget{id: r.ID, kind: "router", addr: r.Addr})
+	if k.routers != nil {
+		for _, r := range k.routers() {
+			out = append(out, observerTarget{id: r.ID, kind: observerKindRouter, addr: r.Addr})
 		}
 	}
 	return out
@@ -270,7 +249,7 @@ func (k *controller) targets() []observerTarget {
 
 // input builds failover.Input from the observers' newest reports.
 func (k *controller) input(now time.Time) (failover.Input, []observed) {
-	topo := k.c.cfg.Topology
+	topo := k.topo
 	snap := k.obs.snapshot()
 	in := failover.Input{Now: now, Moving: map[uint64]failover.MoveKind{}}
 	for _, s := range topo.Sites() {
@@ -283,7 +262,7 @@ func (k *controller) input(now time.Time) (failover.Input, []observed) {
 			fo.Sites[s.GetSite()] = failover.SiteReach{Backbone: reachFromPB(s.GetBackbone()), Ingress: reachFromPB(s.GetIngress())}
 		}
 		in.Observations = append(in.Observations, fo)
-		if o.obs.GetKind() == "node" && now.Sub(o.at) <= k.c.cfg.Failover.ObservationAgeMax {
+		if o.obs.GetKind() == observerKindNode && now.Sub(o.at) <= k.observationAgeMax {
 			m := map[uint64]*pb.ReplicaInfo{}
 			for _, r := range o.obs.GetReplicas() {
 				m[r.GetCellId()] = r
@@ -306,74 +285,51 @@ func (k *controller) input(now time.Time) (failover.Input, []observed) {
 	}
 	b := k.book
 	b.mu.Lock()
-	for id, kind := range b.moving {
-		in.Moving[id] = kind
-	}
-	for id, at := range b.retryAt {
-		if now.Before(at) {
-			if _, ok := in.Moving[id]; !ok {
-				in.Moving[id] = failover.Failover
-			}
-		} else {
-			delete(b.retryAt, id)
-		}
-	}
+	in.Moving = b.moves.Moving(now)
 	b.mu.Unlock()
 	return in, snap
 }
 
 // tick is one round of the controller on the meta leader, in its term.
 func (k *controller) tick() {
-	now := k.c.cfg.Now()
+	now := k.now()
 	in, snap := k.input(now)
-	out := failover.Decide(k.c.cfg.Failover, k.state, in)
-	pctx, cancel := context.WithTimeout(k.termCtx, k.c.cfg.MoveTimeout)
+	out := failover.Decide(k.failover, k.state, in)
+	pctx, cancel := context.WithTimeout(k.termCtx, k.moveTimeout)
 	defer cancel()
 	for _, ch := range out.Changes {
 		rec, err := k.setSite(pctx, ch.Site, out.State.Sites[ch.Site])
 		if err != nil {
-			k.c.logger.Warn("could not record a site change; not acting", "site", ch.Site, "to", ch.To, "meta_term", k.term, "error", err)
+			k.logger.Warn("could not record a site change; not acting", "site", ch.Site, "to", ch.To, "meta_term", k.term, "error", err)
 			return
 		}
-		k.event(pctx, k.term, &pb.MetaEvent{Kind: "site_state", Site: ch.Site, State: rec.State, Reason: ch.Reason})
-		k.c.logger.Info("site state", "site", ch.Site, "from", ch.From, "to", ch.To, "reason", ch.Reason, "failures", ch.Failures)
-		if k.c.recon != nil && (ch.To == failover.Down || ch.From == failover.Down) {
-			k.c.recon.moved() // A failover or a recovery: reconcile once it is quiet.
+		k.event(pctx, k.term, &pb.MetaEvent{Kind: string(EventSiteState), Site: ch.Site, State: rec.State, Reason: ch.Reason})
+		k.logger.Info("site state", "site", ch.Site, "from", ch.From, "to", ch.To, "reason", ch.Reason, "failures", ch.Failures)
+		if ch.To == failover.Down || ch.From == failover.Down {
+			k.kickReconcile() // A failover or a recovery: reconcile once it is quiet.
 		}
 		if ch.From == failover.Healthy && ch.To == failover.Suspect {
-			k.watchFault(in, ch.Site, now)
+			k.rto.WatchFault(ch.Site, in.Cells, now)
 		}
 	}
 	k.state = out.State
 	for _, mv := range out.Moves {
 		if _, err := k.record(pctx, &pb.MetaCommand{Op: &pb.MetaCommand_Event{Event: &pb.MetaEvent{
-			Kind: "decision", CellId: mv.Cell, Site: mv.ToSite, FromNode: mv.FromNode, ToNode: mv.ToNode, Reason: string(mv.Kind) + ": " + mv.Reason,
+			Kind: string(EventDecision), CellId: mv.Cell, Site: mv.ToSite, FromNode: mv.FromNode, ToNode: mv.ToNode, Reason: string(mv.Kind) + ": " + mv.Reason,
 		}}}); err != nil {
-			k.c.logger.Warn("could not record a decision; not acting", "cell", mv.Cell, "meta_term", k.term, "error", err)
+			k.logger.Warn("could not record a decision; not acting", "cell", mv.Cell, "meta_term", k.term, "error", err)
 			return
 		}
 		k.startMove(mv)
 	}
 	k.checkFirstWrites(pctx, snap, now)
-	k.c.drillTick(pctx, k, in, snap, now)
+	k.drillTick(pctx, in, snap, now)
 }
 
-// watchFault starts waiting for the first write of every cell led in site
-// or homed there (the first_write event that gives its RTO).
-func (k *controller) watchFault(in failover.Input, site string, now time.Time) {
-	for _, c := range in.Cells {
-		// Cells led there, and cells homed there: Raft may have elected a
-		// leader elsewhere already, before the observers agreed.
-		watch := false
-		if home, ok := k.c.cfg.Topology.Cell(c.ID); ok && home.Home == site {
-			watch = true
-		}
-		for _, r := range c.Replicas {
-			watch = watch || (r.Leader && r.Site == site)
-		}
-		if watch {
-			k.waits[c.ID] = firstWriteWait{since: now, excludeSite: site, reason: "site " + site + " suspected"}
-		}
+// kickReconcile tells the automatic reconciler, if any, a leader moved.
+func (k *controller) kickReconcile() {
+	if k.reconcileKick != nil {
+		k.reconcileKick()
 	}
 }
 
@@ -382,113 +338,78 @@ func (k *controller) watchFault(in failover.Input, site string, now time.Time) {
 func (k *controller) startMove(mv failover.Move) {
 	term, ctx, b := k.term, k.termCtx, k.book
 	b.mu.Lock()
-	b.moving[mv.Cell] = mv.Kind
+	b.moves.Started(mv.Cell, mv.Kind)
 	b.mu.Unlock()
-	k.movesWG.Add(1)
-	go func() {
-		defer k.movesWG.Done()
-		start := k.c.cfg.Now()
-		mctx, cancel := context.WithTimeout(ctx, k.c.cfg.MoveTimeout)
+	k.movesWG.Go(func() {
+		start := k.now()
+		mctx, cancel := context.WithTimeout(ctx, k.moveTimeout)
 		defer cancel()
-		err := k.c.moveVia(mctx, term, mv.FromNode, mv.Cell, mv.ToNode)
-		took := k.c.cfg.Now().Sub(start)
-		k.c.metrics.moved(mv.Kind, err)
+		err := k.mover.moveLeader(mctx, term, mv.FromNode, mv.Cell, mv.ToNode)
+		end := k.now()
+		took := end.Sub(start)
+		k.metrics.moved(mv.Kind, err)
 		b.mu.Lock()
-		delete(b.moving, mv.Cell)
-		if err != nil {
-			b.retryAt[mv.Cell] = k.c.cfg.Now().Add(time.Second)
-			b.stale = b.stale || rpcstatus.Reason(err) == rpcstatus.ReasonStaleTerm
-		} else {
-			// the observers see the new leader only after their next
-			// report: until then the cell would look unmoved
-			b.retryAt[mv.Cell] = k.c.cfg.Now().Add(k.c.cfg.ObserveInterval + k.c.cfg.ObserveTimeout)
-			rec := movedRecord{at: k.c.cfg.Now(), duration: took, toNode: mv.ToNode}
-			b.lastMoved[mv.Cell], b.doneMoves[mv.Cell] = rec, rec
-		}
+		b.moves.Finished(mv.Cell, mv.ToNode, err == nil, end, took)
+		b.stale = b.stale || (err != nil && rpcstatus.Reason(err) == rpcstatus.ReasonStaleTerm)
 		b.mu.Unlock()
-		ev := &pb.MetaEvent{Kind: "leader_moved", CellId: mv.Cell, Site: mv.ToSite, FromNode: mv.FromNode, ToNode: mv.ToNode, Reason: string(mv.Kind), DurationMs: took.Milliseconds()}
+		ev := &pb.MetaEvent{Kind: string(EventLeaderMoved), CellId: mv.Cell, Site: mv.ToSite, FromNode: mv.FromNode, ToNode: mv.ToNode, Reason: string(mv.Kind), DurationMs: took.Milliseconds()}
 		if err != nil {
-			ev.Kind, ev.Reason = "move_failed", string(mv.Kind)+": "+err.Error()
-			k.c.logger.Warn("move failed", "cell", mv.Cell, "to", mv.ToNode, "error", err)
+			ev.Kind, ev.Reason = string(EventMoveFailed), string(mv.Kind)+": "+err.Error()
+			k.logger.Warn("move failed", "cell", mv.Cell, "to", mv.ToNode, "error", err)
 		} else {
-			k.c.logger.Info("leader moved", "cell", mv.Cell, "from", mv.FromNode, "to", mv.ToNode, "kind", mv.Kind, "took", took)
-			if k.c.recon != nil {
-				k.c.recon.moved()
-			}
+			k.logger.Info("leader moved", "cell", mv.Cell, "from", mv.FromNode, "to", mv.ToNode, "kind", mv.Kind, "took", took)
+			k.kickReconcile()
 		}
 		// Recorded even after the term was cancelled (the move's outcome
 		// is worth keeping), but stamped with its term: the meta group
 		// refuses it if that term is over.
-		ectx, ecancel := context.WithTimeout(context.Background(), k.c.cfg.MoveTimeout)
+		ectx, ecancel := context.WithTimeout(context.Background(), k.moveTimeout)
 		defer ecancel()
 		k.event(ectx, term, ev)
-	}()
+	})
 }
 
 // event records ev as the controller of term, logging (not failing) when
 // it cannot. Safe from any goroutine.
 func (k *controller) event(ctx context.Context, term uint64, ev *pb.MetaEvent) {
-	k.c.metrics.event(ev.GetKind())
-	if _, err := k.c.proposeAs(ctx, term, &pb.MetaCommand{Op: &pb.MetaCommand_Event{Event: ev}}); err != nil {
-		k.c.logger.Warn("could not record an event", "kind", ev.GetKind(), "cell", ev.GetCellId(), "meta_term", term, "error", err)
+	k.metrics.event(EventKind(ev.GetKind()))
+	if _, err := k.proposer.proposeAs(ctx, term, &pb.MetaCommand{Op: &pb.MetaCommand_Event{Event: ev}}); err != nil {
+		k.logger.Warn("could not record an event", "kind", ev.GetKind(), "cell", ev.GetCellId(), "meta_term", term, "error", err)
 	}
 }
 
-// checkFirstWrites records a first_write event for every watched cell a
-// router has since written to through a new leader.
+// checkFirstWrites feeds the term's completed moves and the routers'
+// first writes to the RTO tracker, and records a first_write event for
+// every recovery time it measures.
 func (k *controller) checkFirstWrites(ctx context.Context, snap []observed, now time.Time) {
 	b := k.book
 	b.mu.Lock()
-	for id, m := range b.lastMoved {
-		if w, ok := k.waits[id]; !ok || w.excludeSite == "" {
-			k.waits[id] = firstWriteWait{since: m.at.Add(-m.duration), toNode: m.toNode, reason: "leader moved to " + m.toNode}
-		}
-		delete(b.lastMoved, id)
-	}
+	completed := b.moves.TakeCompleted()
 	b.mu.Unlock()
-	topo := k.c.cfg.Topology
-	for id, w := range k.waits {
-		if now.Sub(w.since) > firstWriteWaitMax {
-			delete(k.waits, id)
-			continue
-		}
-		var first time.Time
-		var by string
-		for _, o := range snap {
-			for _, cw := range o.obs.GetWrites() {
-				if cw.GetCellId() != id {
-					continue
-				}
-				at := time.UnixMilli(cw.GetFirstOkUnixMs())
-				n, _ := topo.Node(cw.GetLeaderNodeId())
-				match := (w.toNode != "" && cw.GetLeaderNodeId() == w.toNode) || (w.excludeSite != "" && n.Site != "" && n.Site != w.excludeSite)
-				if match && !at.Before(w.since) && (first.IsZero() || at.Before(first)) {
-					first, by = at, cw.GetLeaderNodeId()
-				}
-			}
-		}
-		if first.IsZero() {
-			continue
-		}
-		delete(k.waits, id)
-		k.c.metrics.firstWrite(w, first.Sub(w.since))
-		k.event(ctx, k.term, &pb.MetaEvent{Kind: "first_write", CellId: id, ToNode: by, Reason: w.reason, DurationMs: first.Sub(w.since).Milliseconds(), AtUnixMs: first.UnixMilli()})
+	for _, m := range completed {
+		k.rto.WatchMove(m.Cell, m.Start, m.ToNode)
+	}
+	measured, expired := k.rto.Observe(now, k.firstWrites(snap))
+	for _, e := range expired {
+		k.logger.Debug("no first write seen", "cell", e.Cell, "cause", e.Cause, "why", e.Reason, "waited_max", failover.FirstWriteWaitMax)
+	}
+	for _, m := range measured {
+		k.metrics.firstWrite(m.Cause, m.Duration)
+		k.event(ctx, k.term, &pb.MetaEvent{Kind: string(EventFirstWrite), CellId: m.Cell, ToNode: m.By, Reason: m.Reason, DurationMs: m.Duration.Milliseconds(), AtUnixMs: m.At.UnixMilli()})
 	}
 }
 
-// moveVia asks node fromNode, the cell's leader, to move its leadership,
-// for the controller of meta term term.
-func (c *Control) moveVia(ctx context.Context, term uint64, fromNode string, cellID uint64, toNode string) error {
-	n, ok := c.cfg.Topology.Node(fromNode)
-	if !ok {
-		return fmt.Errorf("router: node %q is not in the topology", fromNode)
+// firstWrites are the first writes the observers report, with their
+// leaders' sites.
+func (k *controller) firstWrites(snap []observed) []failover.Write {
+	var out []failover.Write
+	for _, o := range snap {
+		for _, cw := range o.obs.GetWrites() {
+			n, _ := k.topo.Node(cw.GetLeaderNodeId())
+			out = append(out, failover.Write{Cell: cw.GetCellId(), LeaderNode: cw.GetLeaderNodeId(), LeaderSite: n.Site, At: time.UnixMilli(cw.GetFirstOkUnixMs())})
+		}
 	}
-	conn, err := c.conns.Get(n.ClientAddr)
-	if err != nil {
-		return err
-	}
-	_, err = pb.NewControlClient(conn).MoveLeader(ctx, &pb.MoveLeaderRequest{CellId: cellID, TargetNodeId: toNode, ControllerTerm: term})
-	return err
+	return out
 }
 
 func siteStateToPB(s failover.SiteState) pb.SiteState {

@@ -114,9 +114,9 @@ func (m *controlMetrics) sites(topo *topology.Topology, st failover.State, leadi
 	}
 }
 
-func (m *controlMetrics) event(kind string) {
+func (m *controlMetrics) event(kind EventKind) {
 	if m != nil {
-		m.events.WithLabelValues(kind).Inc()
+		m.events.WithLabelValues(string(kind)).Inc()
 	}
 }
 
@@ -132,15 +132,11 @@ func (m *controlMetrics) moved(kind failover.MoveKind, err error) {
 }
 
 // firstWrite observes one cell's recovery time.
-func (m *controlMetrics) firstWrite(w firstWriteWait, took time.Duration) {
+func (m *controlMetrics) firstWrite(cause failover.RTOCause, took time.Duration) {
 	if m == nil {
 		return
 	}
-	cause := "move"
-	if w.excludeSite != "" {
-		cause = "fault"
-	}
-	m.rto.WithLabelValues(cause).Observe(took.Seconds())
+	m.rto.WithLabelValues(string(cause)).Observe(took.Seconds())
 }
 
 // reconciled records one automatic reconciliation; why is the run's

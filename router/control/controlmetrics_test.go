@@ -55,9 +55,9 @@ func TestControlMetrics(t *testing.T) {
 	}
 	m.moved(failover.Failover, nil)
 	m.moved(failover.Failback, errors.New("timeout"))
-	m.firstWrite(firstWriteWait{excludeSite: "hz-a"}, 1500*time.Millisecond)
-	m.firstWrite(firstWriteWait{toNode: "hz-b-1"}, 200*time.Millisecond)
-	m.event("leader_moved")
+	m.firstWrite(failover.CauseFault, 1500*time.Millisecond)
+	m.firstWrite(failover.CauseMove, 200*time.Millisecond)
+	m.event(EventLeaderMoved)
 	rep := reconcile.NewReport(reconcile.Coverage{}, nil, []reconcile.Finding{{Kind: reconcile.StuckPayout}, {Kind: reconcile.StuckPayout}, {Kind: reconcile.Unresolved}})
 	m.reconciled("after leader moves", rep, nil, time.UnixMilli(1_700_000_000_500))
 	m.reconciled("background", reconcile.NewReport(reconcile.Coverage{}, nil, nil), errors.New("cell 2 did not answer"), time.UnixMilli(1_700_000_001_000))

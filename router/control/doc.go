@@ -9,10 +9,30 @@
 // (NodeAgent), and the node assembly: StartNode starts courier, cell node,
 // control plane and gossip in order and Node.Close stops them in reverse.
 //
-// Ownership: Control owns the configuration, connections, metrics and the
-// meta group it proposes to; the controller owns the failover state, the
-// drill in progress and the moves under way, and is only touched from its
-// own goroutine (drills reach it through a channel).
+// Ownership:
+//   - Control owns the configuration, the connection pool, the metrics, the
+//     node's host, its prober and its meta replica, and the goroutines it
+//     starts (Close waits for them). It hands the controller and the
+//     automatic reconciler, at construction, the narrow parts they need
+//     (controllerdeps.go: controllerDeps, autoReconcilerDeps): config
+//     values, the logger and metrics, the meta replica (metaReplica), a
+//     proposer (metaProposer: meta writes stamped with the clock), a mover
+//     (nodeMover: MoveLeader through the nodes' Control services), the
+//     observer cache, and the reconciler's kick. They reach nothing else of
+//     Control.
+//   - The controller owns the failover state, the site records' versions,
+//     the drill in progress, the first-write watches (failover.RTOTracker)
+//     and the term's moves (moveBook: a failover.MoveTracker under a lock,
+//     since the move goroutines report to it). All of it is touched only
+//     from its own goroutine, except the move book; drills reach it
+//     through a channel (Control.drillCall).
+//   - The decisions are router/failover's: Decide (site states, moves),
+//     PlanDrill and AbortDrillState (drills), RTOTracker (recovery times),
+//     MoveTracker (moves under way and their retry holds). This package
+//     does the I/O around them: observations in, meta records and moves
+//     out.
+//   - The automatic reconciler owns its Reconciler (connections, the index
+//     each cell was last checked at).
 //
 // It imports router/forward, router/failover, router/meta, router/gossip
 // and cell; it never imports the front door (package router), and the

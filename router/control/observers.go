@@ -9,6 +9,13 @@ import (
 	"github.com/cellpay/cellpay/router/forward"
 )
 
+// Observer kinds (pb.Observation.Kind, wire values): a node answers
+// Control.Observe, a router RouterAdmin.Observe.
+const (
+	observerKindNode   = "node"
+	observerKindRouter = "router"
+)
+
 // observerTarget is one observer to ask: a node (Control.Observe) or a
 // router (RouterAdmin.Observe).
 type observerTarget struct {
@@ -52,11 +59,7 @@ func (o *observerCache) reconcile(ctx context.Context, targets []observerTarget)
 		}
 		pctx, cancel := context.WithCancel(ctx)
 		o.pollers[key] = cancel
-		o.wg.Add(1)
-		go func() {
-			defer o.wg.Done()
-			o.poll(pctx, key, t)
-		}()
+		o.wg.Go(func() { o.poll(pctx, key, t) })
 	}
 	for key, stop := range o.pollers {
 		if !want[key] {
@@ -74,7 +77,7 @@ func (o *observerCache) poll(ctx context.Context, key string, t observerTarget) 
 		if conn, err := o.conns.Get(t.addr); err == nil {
 			actx, cancel := context.WithTimeout(ctx, o.timeout)
 			var obs *pb.Observation
-			if t.kind == "router" {
+			if t.kind == observerKindRouter {
 				obs, err = pb.NewRouterAdminClient(conn).Observe(actx, &pb.ObserveRequest{})
 			} else {
 				obs, err = pb.NewControlClient(conn).Observe(actx, &pb.ObserveRequest{})

@@ -42,7 +42,18 @@ type ReconcilerConfig struct {
 	// RequestTimeout bounds each call to a cell's leader, retries
 	// included. Default 10 s.
 	RequestTimeout time.Duration
+	// Now is the clock that times runs and the digest wait (default
+	// time.Now).
+	Now func() time.Time
 }
+
+// Bounds of the digest wait (compareReplicas): a replica not yet at the
+// checkpoint is asked again after digestRetryDuration; one ask is bounded
+// by digestCallTimeoutDuration. DigestWait bounds them all.
+const (
+	digestRetryDuration       = 50 * time.Millisecond
+	digestCallTimeoutDuration = 5 * time.Second
+)
 
 // Reconciler proves, after a failover and whenever asked, that nothing was
 // lost or doubled and that every replica agrees (cell/reconcile does the
@@ -77,6 +88,9 @@ func NewReconciler(cfg ReconcilerConfig) (*Reconciler, error) {
 	if cfg.RequestTimeout <= 0 {
 		cfg.RequestTimeout = 10 * time.Second
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	fwd, conns := forward.NewHintForwarder(cfg.Topology, cfg.Dialer, cfg.RequestTimeout)
 	return &Reconciler{cfg: cfg, fwd: fwd, conns: conns, last: map[uint64]uint64{}}, nil
 }
@@ -99,7 +113,7 @@ type cellResult struct {
 // leader, a provider that did not answer); the report then says what was
 // covered and the error lists what was not.
 func (r *Reconciler) Run(ctx context.Context, cells []uint64, since time.Time) (reconcile.Report, error) {
-	start := time.Now()
+	start := r.cfg.Now()
 	if len(cells) == 0 {
 		for _, c := range r.cfg.Topology.Cells() {
 			cells = append(cells, c.ID)
@@ -118,13 +132,11 @@ func (r *Reconciler) Run(ctx context.Context, cells []uint64, since time.Time) (
 	slots := make(chan struct{}, r.cfg.CellsInFlightMax)
 	var wg sync.WaitGroup
 	for i, id := range cells {
-		wg.Add(1)
 		slots <- struct{}{}
-		go func() {
-			defer wg.Done()
+		wg.Go(func() {
 			defer func() { <-slots }()
 			results[i] = r.cell(ctx, id, since)
-		}()
+		})
 	}
 	wg.Wait()
 
@@ -149,7 +161,7 @@ func (r *Reconciler) Run(ctx context.Context, cells []uint64, since time.Time) (
 	if len(covered.Cells) == len(r.cfg.Topology.Cells()) {
 		findings = append(findings, r.crossCell(ctx, covered.Cells, summaries)...)
 	}
-	covered.To = time.Now()
+	covered.To = r.cfg.Now()
 	names := make([]string, 0, len(r.cfg.Statements))
 	for name := range r.cfg.Statements {
 		names = append(names, name)
@@ -165,7 +177,7 @@ func (r *Reconciler) Run(ctx context.Context, cells []uint64, since time.Time) (
 		findings = append(findings, reconcile.MatchStatement(name, payouts, stmt, since, covered.To)...)
 	}
 	slices.Sort(covered.Cells)
-	covered.Duration = time.Since(start)
+	covered.Duration = r.cfg.Now().Sub(start)
 	return reconcile.NewReport(covered, summaries, findings), errors.Join(errs...)
 }
 
@@ -285,7 +297,7 @@ func (r *Reconciler) compareReplicas(ctx context.Context, cellID, index uint64) 
 	c, _ := r.cfg.Topology.Cell(cellID)
 	digests := map[string]replication.Digest{}
 	var missing []string
-	deadline := time.Now().Add(r.cfg.DigestWait)
+	deadline := r.cfg.Now().Add(r.cfg.DigestWait)
 	for _, nodeID := range c.Replicas {
 		for {
 			d, state, err := r.digest(ctx, nodeID, cellID, index)
@@ -293,11 +305,10 @@ func (r *Reconciler) compareReplicas(ctx context.Context, cellID, index uint64) 
 				digests[nodeID] = d
 				break
 			}
-			if state == cell.DigestUnavailable || time.Now().After(deadline) || ctx.Err() != nil {
+			if state == cell.DigestUnavailable || r.cfg.Now().After(deadline) || !sleepCtx(ctx, digestRetryDuration) {
 				missing = append(missing, nodeID)
 				break
 			}
-			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	var findings []reconcile.Finding
@@ -350,13 +361,28 @@ func (r *Reconciler) digest(ctx context.Context, nodeID string, cellID, index ui
 	if err != nil {
 		return replication.Digest{}, "", err
 	}
-	actx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	actx, cancel := context.WithTimeout(ctx, digestCallTimeoutDuration)
 	defer cancel()
 	resp, err := pb.NewCellClient(conn).CheckpointDigest(actx, &pb.CheckpointDigestRequest{CellId: cellID, Index: index})
 	if err != nil {
 		return replication.Digest{}, "", err
 	}
 	return cell.DigestOf(resp), resp.GetState(), nil
+}
+
+// sleepCtx waits d, or until ctx ends; it reports whether d passed.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	if ctx.Err() != nil {
+		return false
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }
 
 // payoutsListPagesMax bounds the pages read per cell (500 payouts each).

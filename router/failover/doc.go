@@ -3,6 +3,24 @@
 // touches the network, a disk or a clock; the caller (control.Control, on
 // the meta group's leader) does the I/O around it.
 //
+// Besides Decide it holds the controller's other decisions, as pure
+// functions and trackers fed events and the time:
+//   - PlanDrill checks and plans an operator's drill (evacuate, failback,
+//     move, or a dry run of one) against the State and Input, returning
+//     the drill and the State it sets, or a *DrillRefusal with a
+//     RefusalReason; AbortDrillState is the State after an abort. The
+//     caller records the State (site records, pins) before adopting it.
+//   - MoveTracker is the bookkeeping of a term's moves: under way, held
+//     back after a failure or until the observers see the new leader; its
+//     Moving is the next Input's Moving.
+//   - RTOTracker measures recovery times: fed faults (WatchFault), the
+//     completed moves (WatchMove) and the routers' first writes (Observe),
+//     it returns the measurements to record as first_write events; every
+//     watch ends after its wait maximum (FirstWriteWaitMax by default).
+//
+// Their scenarios are transcripts in testdata/*.txt (transcript_test.go
+// describes the commands; regenerate with -rewrite, then read the diff).
+//
 // The caller acts for one meta term at a time (the Raft term of the meta
 // group in which it leads). Each tick it must, in order:
 //  0. check that it still leads in the same term; if the term changed (or
