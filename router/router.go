@@ -55,7 +55,7 @@ func Start(cfg Config) (*Router, error) {
 	r.conns = forward.NewPool(cfg.NodeDialer, cfg.NodeTLS)
 	r.table = forward.NewRoutes()
 	r.fwd = forward.New(cfg.Topology, r.conns, r.table, cfg.forwardConfig())
-	r.prober = forward.NewProber(cfg.Topology, r.conns, cfg.ProbeInterval)
+	r.prober = forward.NewProber(cfg.Topology, r.conns, cfg.ProbeInterval, nil)
 	r.fwd.Unreachable = func(nodeID string) bool {
 		ok, _, at := r.prober.Node(nodeID)
 		return !at.IsZero() && !ok
@@ -91,12 +91,12 @@ func Start(cfg Config) (*Router, error) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
-	r.goRun(func() { r.prober.Run(ctx) })
+	r.wg.Go(func() { r.prober.Run(ctx) })
 	if r.ingress != nil {
-		r.goRun(func() { r.ingress.run(ctx) })
+		r.wg.Go(func() { r.ingress.run(ctx) })
 	}
-	r.goRun(func() { r.followGossip(ctx) })
-	r.goRun(func() {
+	r.wg.Go(func() { r.followGossip(ctx) })
+	r.wg.Go(func() {
 		if err := r.server.Serve(cfg.Listener); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
 			r.logger.Error("grpc server stopped", "error", err)
 		}
@@ -108,21 +108,13 @@ func Start(cfg Config) (*Router, error) {
 				httpapi.New(pay, httpapi.Config{BodyBytesMax: cfg.HTTPBodyBytesMax, RequestTimeout: cfg.RequestTimeout})),
 			ReadHeaderTimeout: 5 * time.Second,
 		}
-		r.goRun(func() {
+		r.wg.Go(func() {
 			if err := r.http.Serve(cfg.HTTPListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				r.logger.Error("http server stopped", "error", err)
 			}
 		})
 	}
 	return r, nil
-}
-
-func (r *Router) goRun(fn func()) {
-	r.wg.Add(1)
-	go func() {
-		defer r.wg.Done()
-		fn()
-	}()
 }
 
 // ClusterStatus is what RouterAdmin.Status answers, computed in process;

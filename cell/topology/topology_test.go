@@ -276,3 +276,30 @@ func TestSpecRoundTrip(t *testing.T) {
 func equalCells(a, b Cell) bool {
 	return a.ID == b.ID && a.Home == b.Home && slices.Equal(a.Replicas, b.Replicas) && slices.Equal(a.Slots, b.Slots)
 }
+
+// Encode writes what Parse reads back as the same topology, and a spec
+// with a violation encodes to a file Parse refuses with it.
+func TestEncodeRoundTrip(t *testing.T) {
+	topo := loadFile(t, demoFile)
+	data, err := Encode(topo.Spec())
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := Parse(data)
+	if err != nil {
+		t.Fatalf("Parse(Encode(spec)): %v\n%s", err, data)
+	}
+	if !slices.EqualFunc(topo.Cells(), again.Cells(), equalCells) || !slices.Equal(topo.Nodes(), again.Nodes()) ||
+		!slices.Equal(topo.Sites(), again.Sites()) || again.RTT("hz-a", "sh-a") != topo.RTT("hz-a", "sh-a") {
+		t.Errorf("Parse(Encode(spec)) differs from the original:\n%s", data)
+	}
+	bad := topo.Spec()
+	bad.Cells[0].Home = "nowhere"
+	data, err = Encode(bad)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Parse(data); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "nowhere") {
+		t.Fatalf("Parse of an encoded bad spec: %v", err)
+	}
+}

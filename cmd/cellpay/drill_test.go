@@ -208,33 +208,12 @@ func TestDrillStatusUnreachable(t *testing.T) {
 // deploy/topologies) and returns its path.
 func writeTopologyFile(t *testing.T, spec topology.Spec) string {
 	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "environment: %s\n\nsites:\n", spec.Environment)
-	for _, s := range spec.Sites {
-		fmt.Fprintf(&b, "  - {id: %s, region: %s", s.ID, s.Region)
-		if s.LeadersMax > 0 {
-			fmt.Fprintf(&b, ", leaders_max: %d", s.LeadersMax)
-		}
-		b.WriteString("}\n")
-	}
-	b.WriteString("\nrtt:\n")
-	for _, r := range spec.RTTs {
-		fmt.Fprintf(&b, "  - {sites: [%s, %s], rtt: %s}\n", r.A, r.B, r.RTT)
-	}
-	b.WriteString("\nnodes:\n")
-	for _, n := range spec.Nodes {
-		fmt.Fprintf(&b, "  - {id: %s, site: %s, raft_addr: %q, client_addr: %q}\n", n.ID, n.Site, n.RaftAddr, n.ClientAddr)
-	}
-	b.WriteString("\ncells:\n")
-	for _, c := range spec.Cells {
-		var slots []string
-		for _, r := range c.Slots {
-			slots = append(slots, fmt.Sprintf("%q", r.String()))
-		}
-		fmt.Fprintf(&b, "  - {id: %d, home: %s, replicas: [%s], slots: [%s]}\n", c.ID, c.Home, strings.Join(c.Replicas, ", "), strings.Join(slots, ", "))
+	data, err := topology.Encode(spec)
+	if err != nil {
+		t.Fatal(err)
 	}
 	path := filepath.Join(t.TempDir(), "topology.yaml")
-	if err := os.WriteFile(path, []byte(b.String()), 0o600); err != nil {
+	if err := os.WriteFile(path, data, 0o600); err != nil {
 		t.Fatal(err)
 	}
 	return path

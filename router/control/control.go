@@ -177,7 +177,7 @@ func (c *Control) Start(node *cell.Node) error {
 	}
 	topo := c.cfg.Topology
 	c.node, c.host = node, node.Host()
-	c.prober = forward.NewProber(topo, c.conns, c.cfg.ProbeInterval)
+	c.prober = forward.NewProber(topo, c.conns, c.cfg.ProbeInterval, c.cfg.Now)
 	ctx, cancel := context.WithCancel(context.Background())
 	c.cancel = cancel
 	c.wg.Go(func() { c.prober.Run(ctx) })

@@ -15,6 +15,10 @@ import (
 // probeSamplesMax is how many recent round-trip times are kept per node.
 const probeSamplesMax = 8
 
+// probeTimeoutMin floors one probe's timeout (it is the probe interval
+// otherwise): a loaded node must not look unreachable at once.
+const probeTimeoutMin = 500 * time.Millisecond
+
 // nodeHealth is what the Prober knows of one node.
 type nodeHealth struct {
 	reachable bool
@@ -29,14 +33,19 @@ type Prober struct {
 	conns    *Pool
 	interval time.Duration
 	timeout  time.Duration
+	now      func() time.Time
 
 	mu    sync.Mutex
 	nodes map[string]*nodeHealth
 }
 
-// NewProber probes topo's nodes over conns every interval (Run).
-func NewProber(topo *topology.Topology, conns *Pool, interval time.Duration) *Prober {
-	return &Prober{topo: topo, conns: conns, interval: interval, timeout: max(interval, 500*time.Millisecond), nodes: map[string]*nodeHealth{}}
+// NewProber probes topo's nodes over conns every interval (Run), timing
+// them and stamping results with now (nil: time.Now).
+func NewProber(topo *topology.Topology, conns *Pool, interval time.Duration, now func() time.Time) *Prober {
+	if now == nil {
+		now = time.Now
+	}
+	return &Prober{topo: topo, conns: conns, interval: interval, timeout: max(interval, probeTimeoutMin), now: now, nodes: map[string]*nodeHealth{}}
 }
 
 // Run probes until ctx ends. Each round probes all nodes in parallel, each
@@ -67,9 +76,9 @@ func (p *Prober) probe(ctx context.Context, n topology.Node) {
 	var rtt time.Duration
 	if conn, err := p.conns.Get(n.ClientAddr); err == nil {
 		pctx, cancel := context.WithTimeout(ctx, p.timeout)
-		start := time.Now()
+		start := p.now()
 		resp, err := healthpb.NewHealthClient(conn).Check(pctx, &healthpb.HealthCheckRequest{})
-		rtt = time.Since(start)
+		rtt = p.now().Sub(start)
 		cancel()
 		ok = err == nil && resp.GetStatus() == healthpb.HealthCheckResponse_SERVING
 	}
@@ -83,7 +92,7 @@ func (p *Prober) probe(ctx context.Context, n topology.Node) {
 		h = &nodeHealth{}
 		p.nodes[n.ID] = h
 	}
-	h.reachable, h.probedAt = ok, time.Now()
+	h.reachable, h.probedAt = ok, p.now()
 	if ok {
 		h.rtts = append(h.rtts, rtt)
 		if len(h.rtts) > probeSamplesMax {

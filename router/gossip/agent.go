@@ -107,8 +107,8 @@ func Start(cfg Config) (*Agent, error) {
 
 	seedsFailing := make(map[string]bool)
 	a.joinMissingSeeds(seedsFailing)
-	a.goRun(a.runUpdates)
-	a.goRun(func() { a.runMaintenance(seedsFailing) })
+	a.wg.Go(a.runUpdates)
+	a.wg.Go(func() { a.runMaintenance(seedsFailing) })
 	return a, nil
 }
 
@@ -133,14 +133,6 @@ func memberlistConfig(cfg Config, d *delegate, logger *slog.Logger, v *view) *me
 	mc.Delegate, mc.Events, mc.Ping = d, d, d
 	mc.Logger = newMemberlistLogger(logger, v.suspect)
 	return mc
-}
-
-func (a *Agent) goRun(fn func()) {
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		fn()
-	}()
 }
 
 // Addr is the address this member gossips on, ip:port (the actual port when
