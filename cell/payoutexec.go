@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
-	"sync"
 	"time"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
@@ -111,9 +110,11 @@ func (c PayoutConfig) validate() error {
 //     Query that rejects the id as invalid is not definite either;
 //   - only a definite FAILED reroutes to the next provider.
 type payoutExecutor struct {
-	host      *replication.Host
+	// by payout; fresh: recorded PENDING by this node's service, never
+	// submitted.
+	leaderWork[*pb.PayoutRecord]
+
 	service   *Service
-	cells     []uint64
 	cfg       PayoutConfig
 	providers map[string]channel.Provider
 	logger    *slog.Logger
@@ -122,30 +123,38 @@ type payoutExecutor struct {
 	// as if the node had crashed (the next leader queries them).
 	ctx    context.Context
 	cancel context.CancelFunc
-	kick   chan struct{}
-	stop   chan struct{}
-	done   chan struct{}
-	slots  chan struct{}
-
-	// work is by payout id; fresh: recorded PENDING by this node's service,
-	// never submitted.
-	work *workSet
 }
 
 func newPayoutExecutor(host *replication.Host, service *Service, cells []uint64, cfg PayoutConfig, logger *slog.Logger) *payoutExecutor {
 	cfg.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
 	e := &payoutExecutor{
-		ctx: ctx, cancel: cancel,
-		host: host, service: service, cells: cells, cfg: cfg, providers: map[string]channel.Provider{},
+		ctx: ctx, cancel: cancel, service: service, cfg: cfg, providers: map[string]channel.Provider{},
 		logger: logger.With("component", "payouts"),
-		kick:   make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		slots: make(chan struct{}, cfg.InFlightMax), work: newWorkSet(cfg.BackoffMin, cfg.BackoffMax),
 	}
 	for _, p := range cfg.Providers {
 		e.providers[p.Name()] = p
 	}
+	e.leaderWork = leaderWork[*pb.PayoutRecord]{
+		host: host, cells: cells, interval: cfg.Interval, batchMax: cfg.BatchMax, logger: e.logger, what: "the payout work items",
+		list: listPayoutWork, ref: payoutRef, do: e.execute,
+		observed: func(cellID uint64, led bool, records []*pb.PayoutRecord, now time.Time) {
+			service.metrics.payoutPass(cellID, led, records, now, cfg.UnresolvedAge)
+		},
+	}
+	e.init(cfg.InFlightMax, cfg.BackoffMin, cfg.BackoffMax)
 	return e
+}
+
+// listPayoutWork is a cell's unfinished payouts: PENDING, then UNKNOWN, up
+// to batchMax of each.
+func listPayoutWork(rd replication.Reader, batchMax int) ([]*pb.PayoutRecord, error) {
+	records, _, err := ListPayouts(rd, pb.PayoutState_PAYOUT_STATE_PENDING, uint32(batchMax), "")
+	if err != nil {
+		return nil, err
+	}
+	unknown, _, err := ListPayouts(rd, pb.PayoutState_PAYOUT_STATE_UNKNOWN, uint32(batchMax), "")
+	return append(records, unknown...), err
 }
 
 // defaultProvider is the provider of a payout that names none.
@@ -155,83 +164,13 @@ func (e *payoutExecutor) defaultProvider() string { return e.cfg.Providers[0].Na
 // PENDING (so it was never submitted) and asks for a pass now.
 func (e *payoutExecutor) recorded(cellID uint64, rec *pb.PayoutRecord) {
 	e.work.markFresh(cellID, payoutRef(rec))
-	select {
-	case e.kick <- struct{}{}:
-	default:
-	}
+	e.notify()
 }
 
-func (e *payoutExecutor) run() {
-	defer close(e.done)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	ticker := time.NewTicker(e.cfg.Interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-e.stop:
-			return
-		case <-ticker.C:
-		case <-e.kick:
-		}
-		for _, cellID := range e.cells {
-			e.pass(cellID, &wg)
-		}
-	}
-}
-
+// close stops the executor, ending its calls in flight, and waits.
 func (e *payoutExecutor) close() {
 	e.cancel()
-	close(e.stop)
-	<-e.done
-}
-
-// pass starts the due work of a cell led here.
-func (e *payoutExecutor) pass(cellID uint64, wg *sync.WaitGroup) {
-	g, err := e.host.Group(cellID)
-	if err != nil || !g.IsLeader() {
-		e.service.metrics.payoutPass(cellID, false, nil, time.Time{}, 0)
-		return
-	}
-	records, _, err := ListPayouts(g.Reader(), pb.PayoutState_PAYOUT_STATE_PENDING, uint32(e.cfg.BatchMax), "")
-	if err == nil {
-		var unknown []*pb.PayoutRecord
-		unknown, _, err = ListPayouts(g.Reader(), pb.PayoutState_PAYOUT_STATE_UNKNOWN, uint32(e.cfg.BatchMax), "")
-		records = append(records, unknown...)
-	}
-	if err != nil {
-		e.logger.Error("payouts: reading the work items", "cell", cellID, "error", err)
-		return
-	}
-	if len(records) < e.cfg.BatchMax { // A partial view cannot tell what left.
-		current := make(map[string]bool, len(records))
-		for _, rec := range records {
-			current[payoutRef(rec)] = true
-		}
-		e.work.forget(cellID, current)
-	}
-	now := time.Now()
-	e.service.metrics.payoutPass(cellID, true, records, now, e.cfg.UnresolvedAge)
-	for _, rec := range records {
-		id := payoutRef(rec)
-		due, _ := e.work.claim(cellID, id, now)
-		if !due {
-			continue
-		}
-		select {
-		case e.slots <- struct{}{}:
-		case <-e.stop:
-			e.work.finish(id, false, false)
-			return
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-e.slots }()
-			settled, again := e.execute(cellID, rec)
-			e.work.finish(id, settled, again)
-		}()
-	}
+	e.leaderWork.close()
 }
 
 // execute takes one step for a payout: it reports whether the payout is

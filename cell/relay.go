@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"sync"
 	"time"
 
 	"google.golang.org/grpc/codes"
@@ -74,109 +73,42 @@ func (c *RelayConfig) defaults() {
 // relay delivers the outbox of every cell its node leads. A new leader
 // after a failover finds the records in the replicated state and resumes.
 type relay struct {
-	host    *replication.Host
+	leaderWork[*pb.OutboxRecord] // by transfer: in flight or backing off
+
 	service *Service
 	courier Courier
-	cells   []uint64
 	cfg     RelayConfig
 	logger  *slog.Logger
 
 	// ctx is cancelled by close, ending deliveries in flight at once.
 	ctx    context.Context
 	cancel context.CancelFunc
-	kick   chan struct{} // a cross-cell transfer was just debited
-	stop   chan struct{}
-	done   chan struct{}
-	slots  chan struct{}
-
-	work *workSet // by transfer id: in flight or backing off
 }
 
 func newRelay(host *replication.Host, service *Service, courier Courier, cells []uint64, cfg RelayConfig, logger *slog.Logger) *relay {
 	cfg.defaults()
 	ctx, cancel := context.WithCancel(context.Background())
-	return &relay{
-		ctx: ctx, cancel: cancel,
-		host: host, service: service, courier: courier, cells: cells, cfg: cfg,
-		logger: logger.With("component", "relay"),
-		kick:   make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		slots: make(chan struct{}, cfg.InFlightMax), work: newWorkSet(cfg.BackoffMin, cfg.BackoffMax),
+	r := &relay{ctx: ctx, cancel: cancel, service: service, courier: courier, cfg: cfg, logger: logger.With("component", "relay")}
+	r.leaderWork = leaderWork[*pb.OutboxRecord]{
+		host: host, cells: cells, interval: cfg.Interval, batchMax: cfg.BatchMax, logger: r.logger, what: "the outbox",
+		list: readOutbox, ref: outboxRef,
+		do: func(cellID uint64, rec *pb.OutboxRecord) (bool, bool) { return r.deliver(cellID, rec), false },
+		observed: func(cellID uint64, led bool, records []*pb.OutboxRecord, _ time.Time) {
+			if !led {
+				service.metrics.outbox(cellID, -1)
+				return
+			}
+			service.metrics.outbox(cellID, len(records))
+		},
 	}
-}
-
-// notify asks for a pass now (never blocks).
-func (r *relay) notify() {
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
-}
-
-func (r *relay) run() {
-	defer close(r.done)
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	ticker := time.NewTicker(r.cfg.Interval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-r.stop:
-			return
-		case <-ticker.C:
-		case <-r.kick:
-		}
-		for _, cellID := range r.cells {
-			r.pass(cellID, &wg)
-		}
-	}
+	r.init(cfg.InFlightMax, cfg.BackoffMin, cfg.BackoffMax)
+	return r
 }
 
 // close stops the relay, ending its deliveries in flight, and waits.
 func (r *relay) close() {
 	r.cancel()
-	close(r.stop)
-	<-r.done
-}
-
-// pass starts a delivery for every due outbox record of a cell led here.
-func (r *relay) pass(cellID uint64, wg *sync.WaitGroup) {
-	g, err := r.host.Group(cellID)
-	if err != nil || !g.IsLeader() {
-		r.service.metrics.outbox(cellID, -1)
-		return
-	}
-	records, err := readOutbox(g.Reader(), r.cfg.BatchMax)
-	if err != nil {
-		r.logger.Error("relay: reading the outbox", "cell", cellID, "error", err)
-		return
-	}
-	r.service.metrics.outbox(cellID, len(records))
-	if len(records) < r.cfg.BatchMax { // A partial view cannot tell what left.
-		current := make(map[string]bool, len(records))
-		for _, rec := range records {
-			current[outboxRef(rec)] = true
-		}
-		r.work.forget(cellID, current)
-	}
-	now := time.Now()
-	for _, rec := range records {
-		id := outboxRef(rec)
-		if due, _ := r.work.claim(cellID, id, now); !due {
-			continue
-		}
-		select {
-		case r.slots <- struct{}{}:
-		case <-r.stop:
-			r.work.finish(id, false, false)
-			return
-		}
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			defer func() { <-r.slots }()
-			r.work.finish(id, r.deliver(cellID, rec), false)
-		}()
-	}
+	r.leaderWork.close()
 }
 
 // deliver credits the payee and records the outcome in the payer's cell;
