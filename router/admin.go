@@ -10,6 +10,7 @@ import (
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/router/forward"
+	"github.com/cellpay/cellpay/router/gossip"
 	"github.com/cellpay/cellpay/router/meta"
 )
 
@@ -89,7 +90,7 @@ func (a *admin) metaStatus(ctx context.Context) *pb.MetaStatus {
 // controller.
 func (a *admin) Observe(ctx context.Context, _ *pb.ObserveRequest) (*pb.Observation, error) {
 	r := a.r
-	out := &pb.Observation{ObserverId: r.cfg.ID, ObserverSite: r.cfg.Site, Kind: "router"}
+	out := &pb.Observation{ObserverId: r.cfg.ID, ObserverSite: r.cfg.Site, Kind: gossip.KindRouter}
 	out.Sites = forward.BackboneView(r.cfg.Topology, r.prober)
 	for _, s := range out.Sites {
 		s.Ingress = r.ingress.reach(s.GetSite())

@@ -43,7 +43,7 @@ func (p *ingressProber) run(ctx context.Context) {
 		type target struct{ site, addr string }
 		var targets []target
 		for _, m := range p.agent.Members() {
-			if m.Meta.GetKind() == "router" && m.Meta.GetSite() != p.self && m.State != "left" && m.State != "dead" {
+			if m.Meta.GetKind() == gossip.KindRouter && m.Meta.GetSite() != p.self && m.Live() {
 				targets = append(targets, target{m.Meta.GetSite(), m.Meta.GetClientAddr()})
 			}
 		}

@@ -67,7 +67,7 @@ func Start(cfg Config) (*Router, error) {
 	gcfg.Dialer, gcfg.WrapPacketConn = cfg.GossipDialer, cfg.GossipPacketConn
 	advertised := cfg.Listener.Addr().String()
 	gcfg.Meta = func() *pb.MemberMeta {
-		return &pb.MemberMeta{Kind: "router", Site: cfg.Site, ClientAddr: advertised}
+		return &pb.MemberMeta{Kind: gossip.KindRouter, Site: cfg.Site, ClientAddr: advertised}
 	}
 	agent, err := gossip.Start(gcfg)
 	if err != nil {
@@ -147,7 +147,7 @@ func (r *Router) followGossip(ctx context.Context) {
 
 func (r *Router) refreshRoutes() {
 	for _, m := range r.agent.Members() {
-		if m.Meta == nil || m.Meta.GetKind() != "node" {
+		if m.Meta == nil || m.Meta.GetKind() != gossip.KindNode {
 			continue
 		}
 		if m.State != "alive" {

@@ -17,6 +17,7 @@ import (
 	"github.com/cellpay/cellpay/chaos/check"
 	"github.com/cellpay/cellpay/chaos/history"
 	"github.com/cellpay/cellpay/chaos/report"
+	"github.com/cellpay/cellpay/router/control"
 )
 
 // NameReconciliation is the check the demo adds to the chaos report: the
@@ -101,7 +102,7 @@ func controllerRTOs(events []*pb.MetaEvent, f fault) []cellRTO {
 	sort.SliceStable(sorted, func(i, j int) bool { return sorted[i].GetAtUnixMs() < sorted[j].GetAtUnixMs() })
 	for _, ev := range sorted {
 		atNs := ev.GetAtUnixMs() * int64(time.Millisecond)
-		if ev.GetKind() != "first_write" || ev.GetReason() != "site "+f.site+" suspected" || atNs < f.startNs || seen[ev.GetCellId()] {
+		if ev.GetKind() != string(control.EventFirstWrite) || ev.GetReason() != "site "+f.site+" suspected" || atNs < f.startNs || seen[ev.GetCellId()] {
 			continue
 		}
 		seen[ev.GetCellId()] = true

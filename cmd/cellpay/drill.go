@@ -23,6 +23,7 @@ import (
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/topology"
+	"github.com/cellpay/cellpay/router/failover"
 	"github.com/cellpay/cellpay/router/meta"
 )
 
@@ -77,9 +78,9 @@ refused, 7 no or bad token, 8 not confirmed at the prompt (nothing started),
 		RunE: requireSubcommand,
 	}
 	cmd.AddCommand(
-		newDrillSiteCmd("evacuate", "Drain a site: move every leader it holds to other sites"),
+		newDrillSiteCmd(failover.DrillEvacuate, "Drain a site: move every leader it holds to other sites"),
 		newDrillMoveCmd(),
-		newDrillSiteCmd("failback", "Make a drained site healthy again and bring its cells home"),
+		newDrillSiteCmd(failover.DrillFailback, "Make a drained site healthy again and bring its cells home"),
 		newDrillStatusCmd(),
 		newDrillAbortCmd(),
 	)
@@ -149,14 +150,14 @@ func (o *drillOptions) human(cmd *cobra.Command) io.Writer {
 }
 
 // newDrillSiteCmd: cellpay drill evacuate|failback --site SITE
-func newDrillSiteCmd(kind, short string) *cobra.Command {
+func newDrillSiteCmd(kind failover.DrillKind, short string) *cobra.Command {
 	var (
 		o           drillOptions
 		site        string
 		dryRun, yes bool
 	)
 	cmd := &cobra.Command{
-		Use:   kind + " --site SITE --config FILE",
+		Use:   string(kind) + " --site SITE --config FILE",
 		Short: short,
 		Example: fmt.Sprintf(`  cellpay drill %[1]s --site hz-a --config prod.yaml --dry-run
   CELLPAY_TOKEN=... cellpay drill %[1]s --site hz-a --config prod.yaml`, kind),
@@ -165,10 +166,10 @@ func newDrillSiteCmd(kind, short string) *cobra.Command {
 			if site == "" {
 				return usageError(cmd, errors.New("--site is required"))
 			}
-			return runDrill(cmd, &o, &pb.DrillRequest{Kind: kind, Site: site, DryRun: dryRun}, yes)
+			return runDrill(cmd, &o, &pb.DrillRequest{Kind: string(kind), Site: site, DryRun: dryRun}, yes)
 		},
 	}
-	cmd.Flags().StringVar(&site, "site", "", "the site to "+kind)
+	cmd.Flags().StringVar(&site, "site", "", "the site to "+string(kind))
 	addRunFlags(cmd, &dryRun, &yes)
 	o.addFlags(cmd, 3*time.Minute)
 	return cmd
@@ -198,7 +199,7 @@ func newDrillMoveCmd() *cobra.Command {
 			if len(errs) > 0 {
 				return usageError(cmd, errors.Join(errs...))
 			}
-			return runDrill(cmd, &o, &pb.DrillRequest{Kind: "move", CellId: cellID, TargetSite: to, DryRun: dryRun}, yes)
+			return runDrill(cmd, &o, &pb.DrillRequest{Kind: string(failover.DrillMove), CellId: cellID, TargetSite: to, DryRun: dryRun}, yes)
 		},
 	}
 	cmd.Flags().Uint64Var(&cellID, "cell", 0, "the cell to move")
@@ -233,7 +234,7 @@ func checkRequest(cmd *cobra.Command, topo *topology.Topology, req *pb.DrillRequ
 			errs = append(errs, fmt.Errorf("--to %q is not in the topology (sites: %s)", req.GetTargetSite(), siteIDs()))
 		}
 	}
-	if req.GetKind() == "move" {
+	if req.GetKind() == string(failover.DrillMove) {
 		if _, ok := topo.Cell(req.GetCellId()); !ok {
 			errs = append(errs, fmt.Errorf("--cell %d is not in the topology (%d cells)", req.GetCellId(), len(topo.Cells())))
 		}
@@ -679,7 +680,7 @@ func siteStateName(st pb.SiteState) string {
 
 // drillTitle is e.g. "evacuate site hz-a" or "move cell 3 to sh-a".
 func drillTitle(d *pb.Drill) string {
-	if d.GetKind() == "move" {
+	if d.GetKind() == string(failover.DrillMove) {
 		return fmt.Sprintf("move cell %d to %s", d.GetCellId(), d.GetTargetSite())
 	}
 	return fmt.Sprintf("%s site %s", d.GetKind(), d.GetSite())

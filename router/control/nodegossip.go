@@ -23,7 +23,7 @@ func JoinNode(node *cell.Node, site string, cfg gossip.Config) (*NodeAgent, erro
 	host := node.Host()
 	cfg.Name = node.ID()
 	cfg.Meta = func() *pb.MemberMeta {
-		m := &pb.MemberMeta{Kind: "node", Site: site, ClientAddr: node.ClientAddr()}
+		m := &pb.MemberMeta{Kind: gossip.KindNode, Site: site, ClientAddr: node.ClientAddr()}
 		for _, g := range host.Groups() {
 			if g.IsLeader() && g.ID() != meta.GroupID {
 				_, _, term := g.Leader()
@@ -62,7 +62,7 @@ func JoinNode(node *cell.Node, site string, cfg gossip.Config) (*NodeAgent, erro
 func (a *NodeAgent) Routers() []RouterInfo {
 	var out []RouterInfo
 	for _, m := range a.agent.Members() {
-		if m.Meta.GetKind() == "router" && m.State != "dead" && m.State != "left" {
+		if m.Meta.GetKind() == gossip.KindRouter && m.Live() {
 			out = append(out, RouterInfo{ID: m.Name, Site: m.Meta.GetSite(), Addr: m.Meta.GetClientAddr()})
 		}
 	}

@@ -7,13 +7,14 @@ import (
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/router/forward"
+	"github.com/cellpay/cellpay/router/gossip"
 )
 
 // Observer kinds (pb.Observation.Kind, wire values): a node answers
 // Control.Observe, a router RouterAdmin.Observe.
 const (
-	observerKindNode   = "node"
-	observerKindRouter = "router"
+	observerKindNode   = gossip.KindNode
+	observerKindRouter = gossip.KindRouter
 )
 
 // observerTarget is one observer to ask: a node (Control.Observe) or a

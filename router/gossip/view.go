@@ -24,6 +24,16 @@ const (
 	StateLeft = "left"
 )
 
+// Member kinds, the values of MemberMeta.kind: a router advertises its
+// site and client address; a node also the cells it leads.
+const (
+	KindRouter = "router"
+	KindNode   = "node"
+)
+
+// Live reports whether the member is alive or suspect (not dead, not left).
+func (m Member) Live() bool { return m.State != StateDead && m.State != StateLeft }
+
 // Member is one member of the pool as this agent sees it.
 type Member struct {
 	Name string
