@@ -15,7 +15,7 @@ import (
 // error with the write already in the batch, and every retry subtracted
 // again (money vanished from "held" while the payout stayed PENDING).
 func TestPaidOutOverflowChangesNothing(t *testing.T) {
-	g := newSingleNode(t)
+	g := newTwin(t)
 	mustSucceed(t, g, createCmd(1, "c-a", "alice", "EUR", false))
 	mustSucceed(t, g, depositCmd(2, "d-a", "alice", math.MaxInt64, "EUR"))
 	mustSucceed(t, g, payoutCmd(3, "po-big", "alice", math.MaxInt64, "bank-a"))
@@ -45,7 +45,7 @@ func TestPaidOutOverflowChangesNothing(t *testing.T) {
 // (i/...); money is conserved; a keyed command sent again is answered the
 // same.
 func TestEveryFailedCommandChangesNothing(t *testing.T) {
-	g := newSingleNode(t)
+	g := newTwin(t)
 	rng := newRand(7)
 	accounts := []string{"a0", "a1", "a2", "a3", "ghost"}
 	amount := func() int64 {

@@ -20,6 +20,7 @@ import (
 	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/chaos/fabric"
+	"github.com/cellpay/cellpay/replication/replicationtest"
 )
 
 // testCluster is three cellpay nodes, one per site, in this process, on
@@ -154,7 +155,7 @@ func (c *testCluster) restart(i int) {
 	var raftLn, clientLn net.Listener
 	var err error
 	// The old sockets may linger for a moment after a stop.
-	eventually(c.t, 10*time.Second, "re-listen", func() error {
+	replicationtest.EventuallyNoError(c.t, 10*time.Second, func() error {
 		if raftLn == nil {
 			if raftLn, err = net.Listen("tcp", n.RaftAddr); err != nil {
 				return err
@@ -162,23 +163,8 @@ func (c *testCluster) restart(i int) {
 		}
 		clientLn, err = net.Listen("tcp", n.ClientAddr)
 		return err
-	})
+	}, "re-listen")
 	c.start(i, raftLn, clientLn)
-}
-
-func eventually(t testing.TB, bound time.Duration, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(bound)
-	for {
-		err := check()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: still failing after %s: %v", what, bound, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 // route calls fn on the node that leads the cell, following leader hints
@@ -239,7 +225,7 @@ func (c *testCluster) accountsIn(cellID uint64, n int, prefix string) []string {
 func (c *testCluster) converged(cellID uint64) string {
 	c.t.Helper()
 	var digest string
-	eventually(c.t, 60*time.Second, fmt.Sprintf("cell %d converges", cellID), func() error {
+	replicationtest.EventuallyNoError(c.t, 60*time.Second, func() error {
 		var first *pb.ReplicaStatusResponse
 		for i, cl := range c.clients {
 			if c.node(i) == nil {
@@ -261,7 +247,7 @@ func (c *testCluster) converged(cellID uint64) string {
 		}
 		digest = fmt.Sprintf("%x", first.GetStateSha256())
 		return nil
-	})
+	}, fmt.Sprintf("cell %d converges", cellID))
 	return digest
 }
 
@@ -448,6 +434,9 @@ func (w *ledgerTraffic) verify(t testing.TB) {
 // replica ends with the same digest, money is conserved, no transfer is
 // applied twice, none acknowledged is lost.
 func TestClusterConcurrentTransfersWithDuplicates(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := newTestCluster(t)
 	w := newLedgerTraffic(t, c, 10)
 	w.run(t, "tx", 2000, 32)
@@ -464,6 +453,9 @@ func TestClusterConcurrentTransfersWithDuplicates(t *testing.T) {
 // Test 3: a node stopped abruptly mid-traffic and restarted converges, and
 // nothing acknowledged is lost.
 func TestClusterNodeRestartMidTraffic(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := newTestCluster(t)
 	w := newLedgerTraffic(t, c, 6)
 	done := make(chan struct{})
@@ -491,13 +483,16 @@ func TestClusterNodeRestartMidTraffic(t *testing.T) {
 // Test 4: a leader whose site is cut off acknowledges no write and serves
 // no current read; the rest of the cluster carries on.
 func TestDeposedLeaderRefusesWritesAndReads(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := newTestCluster(t)
 	w := newLedgerTraffic(t, c, 4)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	// Find the leader of cell 1 and cut its site off from the others.
 	var leader int
-	eventually(t, 20*time.Second, "leader of cell 1", func() error {
+	replicationtest.EventuallyNoError(t, 20*time.Second, func() error {
 		for i, n := range c.nodes {
 			if g, err := n.Host().Group(1); err == nil && g.IsLeader() {
 				leader = i
@@ -505,7 +500,7 @@ func TestDeposedLeaderRefusesWritesAndReads(t *testing.T) {
 			}
 		}
 		return errors.New("none")
-	})
+	}, "leader of cell 1")
 	c.fab.Isolate(c.sites[leader])
 	from, to := w.accounts[1][0], w.accounts[1][1]
 	for k := 0; k < 5; k++ {
@@ -525,7 +520,7 @@ func TestDeposedLeaderRefusesWritesAndReads(t *testing.T) {
 	}
 	// The majority side elects a leader and serves the same cell.
 	others := []int{(leader + 1) % 3, (leader + 2) % 3}
-	eventually(t, 30*time.Second, "majority serves writes", func() error {
+	replicationtest.EventuallyNoError(t, 30*time.Second, func() error {
 		for _, i := range others {
 			callCtx, cc := context.WithTimeout(ctx, 3*time.Second)
 			_, err := c.clients[i].Transfer(callCtx, &pb.TransferRequest{CellId: 1, Command: &pb.Transfer{
@@ -536,7 +531,7 @@ func TestDeposedLeaderRefusesWritesAndReads(t *testing.T) {
 			}
 		}
 		return errors.New("no majority node accepted the write")
-	})
+	}, "majority serves writes")
 	c.fab.HealAll()
 	c.converged(1)
 	g, _ := c.nodes[leader].Host().Group(1)

@@ -11,7 +11,7 @@ import (
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/api/rpcstatus"
-	"github.com/cellpay/cellpay/replication"
+	"github.com/cellpay/cellpay/replication/replicationtest"
 )
 
 // One group plays both cells of a saga here: the payer's commands carry
@@ -38,7 +38,7 @@ func deliveredCmd(ts int64, from, id string, outcome pb.TransferState, reason st
 
 // checkTotals reads the totals, fails unless the identity holds, and
 // returns them.
-func checkTotals(t *testing.T, g *replication.Group) Totals {
+func checkTotals(t *testing.T, g ledgerGroup) Totals {
 	t.Helper()
 	tot, err := ReadTotals(g.Reader())
 	if err != nil {
@@ -51,7 +51,7 @@ func checkTotals(t *testing.T, g *replication.Group) Totals {
 }
 
 func TestCrossCellSaga(t *testing.T) {
-	g := newSingleNode(t)
+	g := newTwin(t)
 	mustSucceed(t, g, createCmd(1, "c-a", "alice", "EUR", false))
 	mustSucceed(t, g, createCmd(1, "c-b", "bob", "EUR", false))
 	mustSucceed(t, g, createCmd(1, "c-u", "usd", "USD", false))
@@ -199,7 +199,7 @@ func TestRelaySettlesOnlyOnDefiniteAnswers(t *testing.T) {
 		// Never reversed (the credit may have applied): still in flight.
 		"t-wrong-cell": pb.TransferState_TRANSFER_STATE_IN_FLIGHT, "t-unstored-refusal": pb.TransferState_TRANSFER_STATE_IN_FLIGHT,
 	}
-	eventually(t, 20*time.Second, "every transfer settled", func() error {
+	replicationtest.EventuallyNoError(t, 20*time.Second, func() error {
 		for id, state := range want {
 			rec, err := GetTransfer(g.Reader(), "alice", id)
 			if err != nil || rec.GetState() != state {
@@ -207,16 +207,16 @@ func TestRelaySettlesOnlyOnDefiniteAnswers(t *testing.T) {
 			}
 		}
 		return nil
-	})
+	}, "every transfer settled")
 	if n := courier.count("t-unknown"); n != 3 {
 		t.Fatalf("the credit with unknown outcomes was delivered %d times, want 3 (two unknown, one answer)", n)
 	}
-	eventually(t, 20*time.Second, "the unanswered credits delivered again", func() error {
+	replicationtest.EventuallyNoError(t, 20*time.Second, func() error {
 		if n := min(courier.count("t-wrong-cell"), courier.count("t-unstored-refusal")); n < 3 {
 			return fmt.Errorf("delivered %d times", n)
 		}
 		return nil
-	})
+	}, "the unanswered credits delivered again")
 	for id := range want {
 		if want[id] == pb.TransferState_TRANSFER_STATE_IN_FLIGHT {
 			continue

@@ -9,6 +9,7 @@ import (
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell/channel"
+	"github.com/cellpay/cellpay/replication/replicationtest"
 )
 
 // callLog records which node called the provider, and when.
@@ -99,7 +100,7 @@ func TestDeposedLeaderNeverCallsAProvider(t *testing.T) {
 		return err
 	}))
 	leader := -1
-	eventually(t, 20*time.Second, "a leader of cell 1", func() error {
+	replicationtest.EventuallyNoError(t, 20*time.Second, func() error {
 		for i := range c.ids {
 			if g, err := c.node(i).Host().Group(1); err == nil && g.IsLeader() {
 				leader = i
@@ -107,7 +108,7 @@ func TestDeposedLeaderNeverCallsAProvider(t *testing.T) {
 			}
 		}
 		return fmt.Errorf("none")
-	})
+	}, "a leader of cell 1")
 
 	must(sim.SetBehaviour(channel.Behaviour{Mode: channel.ModeTimeoutBefore})) // hangs, records nothing
 	must(c.route(ctx, 1, func(ctx context.Context, cl pb.CellClient) error {
@@ -116,31 +117,31 @@ func TestDeposedLeaderNeverCallsAProvider(t *testing.T) {
 	}))
 	g, err := c.node(leader).Host().Group(1)
 	must(err)
-	eventually(t, 20*time.Second, "the payout UNKNOWN", func() error {
+	replicationtest.EventuallyNoError(t, 20*time.Second, func() error {
 		rec, err := GetPayout(g.Reader(), acct, "po-fenced")
 		if err != nil || rec.GetState() != pb.PayoutState_PAYOUT_STATE_UNKNOWN {
 			return fmt.Errorf("%v, %v", rec, err)
 		}
 		return nil
-	})
+	}, "the payout UNKNOWN")
 	// Cut the leader off before its next query (backoff >= 125 ms); from
 	// now on the provider would pay any submit.
 	must(sim.SetBehaviour(channel.Behaviour{Mode: channel.ModeSucceed}))
 	c.fab.Isolate(c.sites[leader])
 	cut := time.Now()
-	eventually(t, 20*time.Second, "the old leader stepped down", func() error {
+	replicationtest.EventuallyNoError(t, 20*time.Second, func() error {
 		if g.IsLeader() {
 			return fmt.Errorf("%s still leads", c.ids[leader])
 		}
 		return nil
-	})
+	}, "the old leader stepped down")
 	time.Sleep(500 * time.Millisecond) // a query and a submit attempt on the old leader would be done by now
 	healed := time.Now()
 	if n := log.submitsBy(c.ids[leader], cut, healed); n != 0 {
 		t.Fatalf("the cut-off leader %s called the provider's Submit %d times after the cut", c.ids[leader], n)
 	}
 	c.fab.HealAll()
-	eventually(t, 30*time.Second, "the payout SUCCEEDED", func() error {
+	replicationtest.EventuallyNoError(t, 30*time.Second, func() error {
 		var rec *pb.PayoutRecord
 		err := c.route(ctx, 1, func(ctx context.Context, cl pb.CellClient) (err error) {
 			rec, err = cl.GetPayout(ctx, &pb.GetPayoutRequest{CellId: 1, PayoutId: "po-fenced", AccountId: acct})
@@ -150,7 +151,7 @@ func TestDeposedLeaderNeverCallsAProvider(t *testing.T) {
 			return fmt.Errorf("%v, %v", rec, err)
 		}
 		return nil
-	})
+	}, "the payout SUCCEEDED")
 	if twice := sim.PaidTwice(); len(twice) != 0 || len(sim.Statement()) != 1 {
 		t.Fatalf("statement %v, paid twice %v; want one payment", sim.Statement(), twice)
 	}

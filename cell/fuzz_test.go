@@ -83,12 +83,13 @@ func FuzzValidate(f *testing.F) {
 	})
 }
 
-// FuzzApply proposes arbitrary bytes to one shared single-node cell. The
-// node must never panic; each input gets a result; proposing the same input
+// FuzzApply applies arbitrary bytes to one shared cell ledger (on the
+// in-memory twin: the ledger and its store, without Raft, which only
+// carries the bytes). The ledger must never panic; each input gets a result; proposing the same input
 // again answers identically (replayed when its key stored a result); and
 // the cell's money stays conserved.
 func FuzzApply(f *testing.F) {
-	g := newSingleNode(f)
+	g := newTwin(f)
 	setup := []*pb.Command{
 		createCmd(1, "ca-a", "a", "USD", false),
 		createCmd(1, "ca-b", "b", "USD", true),

@@ -17,6 +17,7 @@ import (
 	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/channel"
 	"github.com/cellpay/cellpay/replication"
+	"github.com/cellpay/cellpay/replication/replicationtest"
 )
 
 // gathered returns the metric of family name whose labels include want
@@ -155,7 +156,7 @@ func TestNodeMetricsCountTraffic(t *testing.T) {
 	}
 	// The relay and the executor report what their passes read; the
 	// executor's outcome proposal is counted too.
-	eventually(t, 10*time.Second, "the passes' gauges", func() error {
+	replicationtest.EventuallyNoError(t, 10*time.Second, func() error {
 		for _, g := range []struct {
 			name   string
 			labels map[string]string
@@ -177,15 +178,15 @@ func TestNodeMetricsCountTraffic(t *testing.T) {
 			}
 		}
 		return nil
-	})
-	eventually(t, 10*time.Second, "provider calls", func() error {
+	}, "the passes' gauges")
+	replicationtest.EventuallyNoError(t, 10*time.Second, func() error {
 		submits := testutil.ToFloat64(m.providerCalls.WithLabelValues("flaky-bank", "submit", "unknown"))
 		queries := testutil.ToFloat64(m.providerCalls.WithLabelValues("flaky-bank", "query", "unknown"))
 		if submits != 1 || queries < 1 {
 			return fmt.Errorf("submits %v (want 1: an unknown outcome is only queried), queries %v (want some)", submits, queries)
 		}
 		return nil
-	})
+	}, "provider calls")
 	if n, err := testutil.GatherAndCount(reg, "cellpay_node_payout_provider_call_duration_seconds"); err != nil || n != 2 {
 		t.Errorf("provider call latency: %d series (%v), want submit and query", n, err)
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/channel"
 	"github.com/cellpay/cellpay/replication"
+	"github.com/cellpay/cellpay/replication/replicationtest"
 )
 
 func payoutCmd(ts int64, id, account string, amountMinor int64, provider string) *pb.Command {
@@ -32,7 +33,7 @@ func outcomeCmd(ts int64, account, id, provider string, state pb.PayoutState, re
 }
 
 func TestPayoutLedger(t *testing.T) {
-	g := newSingleNode(t)
+	g := newTwin(t)
 	mustSucceed(t, g, createCmd(1, "c-a", "alice", "EUR", false))
 	mustSucceed(t, g, depositCmd(2, "d-a", "alice", 100, "EUR"))
 
@@ -155,13 +156,13 @@ func (r *payoutRig) request(t *testing.T, id string, amountMinor int64) *pb.Payo
 func (r *payoutRig) waitState(t *testing.T, id string, want pb.PayoutState) *pb.PayoutRecord {
 	t.Helper()
 	var rec *pb.PayoutRecord
-	eventually(t, 20*time.Second, fmt.Sprintf("payout %s %s", id, want), func() error {
+	replicationtest.EventuallyNoError(t, 20*time.Second, func() error {
 		var err error
 		if rec, err = GetPayout(r.g.Reader(), "alice", id); err != nil || rec.GetState() != want {
 			return fmt.Errorf("payout %s: %v, %v", id, rec, err)
 		}
 		return nil
-	})
+	}, fmt.Sprintf("payout %s %s", id, want))
 	return rec
 }
 
@@ -343,12 +344,12 @@ func TestPayoutQueryRefusingTheIDIsNotAFailure(t *testing.T) {
 	r.bankA.SetQueryBehaviour(channel.QueryBehaviour{Mode: channel.QueryInvalid})
 	r.request(t, "po-paid", 400)
 	r.waitState(t, "po-paid", pb.PayoutState_PAYOUT_STATE_UNKNOWN)
-	eventually(t, 20*time.Second, "several queries refused", func() error {
+	replicationtest.EventuallyNoError(t, 20*time.Second, func() error {
 		if n := r.bankA.QueryCalls(pid("po-paid")); n < 3 {
 			return fmt.Errorf("%d queries", n)
 		}
 		return nil
-	})
+	}, "several queries refused")
 	if rec, _ := GetPayout(r.g.Reader(), "alice", "po-paid"); rec.GetState() != pb.PayoutState_PAYOUT_STATE_UNKNOWN || account(t, r.g, "alice").GetBalanceMinor() != 1_000_000-400 {
 		t.Fatalf("payout %v, alice %d; want UNKNOWN with 400 held", rec, account(t, r.g, "alice").GetBalanceMinor())
 	}
@@ -375,12 +376,12 @@ func TestPayoutNeverResubmittedAfterTheProviderForgot(t *testing.T) {
 	time.Sleep(window) // ... until it has forgotten the id (the sim's clock is real time)
 	r.bankA.SetBehaviour(channel.Behaviour{Mode: channel.ModeSucceed})
 	r.bankA.SetQueryBehaviour(channel.QueryBehaviour{Mode: channel.QueryAnswer})
-	eventually(t, 20*time.Second, "queries answered not found", func() error {
+	replicationtest.EventuallyNoError(t, 20*time.Second, func() error {
 		if n := r.bankA.QueryCalls(pid("po-forgotten")); n < 4 {
 			return fmt.Errorf("%d queries", n)
 		}
 		return nil
-	})
+	}, "queries answered not found")
 	if n := r.bankA.SubmitCalls(pid("po-forgotten")); n != 1 {
 		t.Fatalf("%d submits; want 1: a payout that may have been paid is never sent again outside the window", n)
 	}
@@ -406,12 +407,12 @@ func TestPayoutIDsAreScopedToTheirAccount(t *testing.T) {
 		t.Fatal(err)
 	}
 	r.waitState(t, "po-1", pb.PayoutState_PAYOUT_STATE_SUCCEEDED)
-	eventually(t, 20*time.Second, "bob's po-1 SUCCEEDED", func() error {
+	replicationtest.EventuallyNoError(t, 20*time.Second, func() error {
 		if rec, err := GetPayout(r.g.Reader(), "bob", "po-1"); err != nil || rec.GetState() != pb.PayoutState_PAYOUT_STATE_SUCCEEDED {
 			return fmt.Errorf("%v, %v", rec, err)
 		}
 		return nil
-	})
+	}, "bob's po-1 SUCCEEDED")
 	paid := map[string]int64{}
 	for _, e := range r.bankA.Statement() {
 		paid[e.PayoutID] += e.AmountMinor

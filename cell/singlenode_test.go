@@ -16,6 +16,7 @@ import (
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/replication"
+	"github.com/cellpay/cellpay/replication/replicationtest"
 )
 
 // Bounds of the single-node helpers: a lone replica elects itself within a
@@ -26,15 +27,30 @@ const (
 	applyTimeoutMax = 10 * time.Second
 )
 
-// newSingleNode starts a one-node replication host running the ledger as
-// group 1 and returns the group once it leads. The host closes with the test.
-func newSingleNode(t testing.TB) *replication.Group {
-	t.Helper()
-	_, g := newSingleHost(t)
-	return g
+// ledgerGroup is what the ledger tests need of a cell's group: the
+// in-memory twin (newTwin: the ledger over an in-memory store, no Raft) or
+// a real group (newSingleHost: through Raft on one node).
+type ledgerGroup interface {
+	Apply(ctx context.Context, data []byte) (any, error)
+	Reader() replication.Reader
 }
 
-// newSingleHost is newSingleNode that also returns the host.
+var (
+	_ ledgerGroup = (*replication.Group)(nil)
+	_ ledgerGroup = (*replicationtest.Twin)(nil)
+)
+
+// newTwin runs the ledger as group 1 of an in-memory twin: the production
+// state machine and store, no Raft and no network. It closes with the test.
+func newTwin(t testing.TB, opts ...replicationtest.Option) *replicationtest.Twin {
+	t.Helper()
+	return replicationtest.New(t, Ledger{}, opts...)
+}
+
+// newSingleHost starts a one-node replication host running the ledger as
+// group 1 and returns the host and the group once it leads. The host
+// closes with the test. For tests that need a Host (a Service, a relay,
+// metrics); the ledger alone runs on newTwin.
 func newSingleHost(t testing.TB) (*replication.Host, *replication.Group) {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -61,13 +77,7 @@ func newSingleHost(t testing.TB) (*replication.Host, *replication.Group) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(leaderWaitMax)
-	for !g.IsLeader() {
-		if time.Now().After(deadline) {
-			t.Fatalf("the single node did not become leader within %s", leaderWaitMax)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	replicationtest.Eventually(t, leaderWaitMax, g.IsLeader, "the single node to lead")
 	return host, g
 }
 
@@ -75,7 +85,7 @@ func newSingleHost(t testing.TB) (*replication.Host, *replication.Group) {
 func newRand(seed uint64) *rand.Rand { return rand.New(rand.NewPCG(seed, seed)) }
 
 // applyData proposes raw bytes and returns the ledger's answer.
-func applyData(t testing.TB, g *replication.Group, data []byte) Applied {
+func applyData(t testing.TB, g ledgerGroup, data []byte) Applied {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), applyTimeoutMax)
 	defer cancel()
@@ -93,8 +103,8 @@ func applyData(t testing.TB, g *replication.Group, data []byte) Applied {
 	return a
 }
 
-// apply marshals cmd and applies it through raft.
-func apply(t testing.TB, g *replication.Group, cmd *pb.Command) Applied {
+// apply marshals cmd and applies it (through Raft on a real group).
+func apply(t testing.TB, g ledgerGroup, cmd *pb.Command) Applied {
 	t.Helper()
 	data, err := proto.Marshal(cmd)
 	if err != nil {
@@ -130,7 +140,7 @@ func withRetention(cmd *pb.Command, retentionMs int64) *pb.Command {
 }
 
 // mustSucceed fails the test unless the command succeeded.
-func mustSucceed(t testing.TB, g *replication.Group, cmd *pb.Command) *pb.CommandResult {
+func mustSucceed(t testing.TB, g ledgerGroup, cmd *pb.Command) *pb.CommandResult {
 	t.Helper()
 	a := apply(t, g, cmd)
 	if e := a.Result.GetError(); e != nil {
@@ -141,7 +151,7 @@ func mustSucceed(t testing.TB, g *replication.Group, cmd *pb.Command) *pb.Comman
 
 // mustFail fails the test unless the command failed with reason, and
 // returns the error.
-func mustFail(t testing.TB, g *replication.Group, cmd *pb.Command, reason pb.ErrorReason) *pb.LedgerError {
+func mustFail(t testing.TB, g ledgerGroup, cmd *pb.Command, reason pb.ErrorReason) *pb.LedgerError {
 	t.Helper()
 	a := apply(t, g, cmd)
 	return wantError(t, a, reason)
@@ -160,7 +170,7 @@ func wantError(t testing.TB, a Applied, reason pb.ErrorReason) *pb.LedgerError {
 }
 
 // account reads an account that must exist.
-func account(t testing.TB, g *replication.Group, id string) *pb.Account {
+func account(t testing.TB, g ledgerGroup, id string) *pb.Account {
 	t.Helper()
 	acc, err := GetAccount(g.Reader(), id)
 	if err != nil {
@@ -174,7 +184,7 @@ func account(t testing.TB, g *replication.Group, id string) *pb.Account {
 // proposal advances, is not state): equal hashes mean a command changed
 // nothing. ledgerHash skips the idempotency records (and their expiry
 // entries), which a failed business command does store.
-func stateHash(t testing.TB, g *replication.Group, skipPrefixes ...string) [32]byte {
+func stateHash(t testing.TB, g ledgerGroup, skipPrefixes ...string) [32]byte {
 	t.Helper()
 	h := sha256.New()
 	err := g.Reader().Scan(nil, nil, func(k, v []byte) bool {
@@ -197,13 +207,13 @@ func stateHash(t testing.TB, g *replication.Group, skipPrefixes ...string) [32]b
 	return sum
 }
 
-func ledgerHash(t testing.TB, g *replication.Group) [32]byte {
+func ledgerHash(t testing.TB, g ledgerGroup) [32]byte {
 	t.Helper()
 	return stateHash(t, g, "i/", "x/") // the stored answer and its expiry entry
 }
 
 // requireConserved fails unless balances equal deposits in every currency.
-func requireConserved(t testing.TB, g *replication.Group) Totals {
+func requireConserved(t testing.TB, g ledgerGroup) Totals {
 	t.Helper()
 	totals, err := ReadTotals(g.Reader())
 	if err != nil {

@@ -14,6 +14,9 @@ import (
 // the banks' statements, replicas agree, reads linearizable, no
 // client-visible error.
 func TestScenarios(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	for _, sc := range Scenarios {
 		t.Run(sc.Name, func(t *testing.T) {
 			run, err := Run(context.Background(), Options{Scenario: sc.Name, Seed: 1, Duration: 6 * time.Second, Dir: t.TempDir(), Workers: 4})

@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cellpay/cellpay/replication/replicationtest"
 )
 
 // helperEnv makes the test binary a stand-in cluster process: it prints a
@@ -65,15 +67,8 @@ func readPid(t *testing.T, path string) int {
 	return pid
 }
 
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for deadline := time.Now().Add(5 * time.Second); !cond(); {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
+// waitMax bounds every wait on the fake processes.
+const waitMax = 5 * time.Second
 
 // A crash is SIGKILL; a restart runs the same command line again, appends
 // to the same log and rewrites the pid file with the new pid.
@@ -81,7 +76,7 @@ func TestProcsCrashAndRestart(t *testing.T) {
 	dir := t.TempDir()
 	log := filepath.Join(dir, "node.log")
 	first := startFake(t, dir, "node-hz-a-1", log, "node", "--node", "hz-a-1", "--data", dir)
-	waitFor(t, "the fake node's first line", func() bool { b, _ := os.ReadFile(log); return strings.Count(string(b), "up\n") == 1 })
+	replicationtest.Eventually(t, waitMax, func() bool { b, _ := os.ReadFile(log); return strings.Count(string(b), "up\n") == 1 }, "the fake node's first line")
 	p, err := newProcs(dir)
 	if err != nil {
 		t.Fatal(err)
@@ -109,12 +104,12 @@ func TestProcsCrashAndRestart(t *testing.T) {
 	if strings.Join(img.argv[1:], " ") != "node --node hz-a-1 --data "+dir || img.stdout != log {
 		t.Fatalf("restarted as %q writing to %q", img.argv, img.stdout)
 	}
-	waitFor(t, "the restarted node's line in the same log", func() bool { b, _ := os.ReadFile(log); return strings.Count(string(b), "up\n") == 2 })
+	replicationtest.Eventually(t, waitMax, func() bool { b, _ := os.ReadFile(log); return strings.Count(string(b), "up\n") == 2 }, "the restarted node's line in the same log")
 	// A second crash finds the new pid.
 	if err := p.crash("node-hz-a-1", "node", "hz-a-1"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the restarted process to be gone", func() bool { return procGone(pid) })
+	replicationtest.Eventually(t, waitMax, func() bool { return procGone(pid) }, "the restarted process to be gone")
 }
 
 // A pid file whose process is not the cellpay process it names (a reused

@@ -43,6 +43,9 @@ func checkpointDigests(t *testing.T, c *testCluster, g uint64) []Digest {
 // hash; every replica's digest at the checkpoint is the same, and a later
 // checkpoint (after more writes) differs from it.
 func TestCheckpointDigestsAgreeUnderWrites(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := newTestCluster(t, 3, []uint64{1}, nil)
 	for i := range 50 {
 		c.propose(1, nil, fmt.Sprintf("k%d=v%d", i, i))
@@ -87,6 +90,9 @@ func TestCheckpointDigestsAgreeUnderWrites(t *testing.T) {
 // changed on disk, not through the log; the next checkpoint's digests
 // differ and name the key range of the change.
 func TestCheckpointFindsStateAlteredBehindRaft(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := newTestCluster(t, 3, []uint64{1}, nil)
 	for i := range 20 {
 		c.propose(1, nil, fmt.Sprintf("acct%d=100", i))

@@ -3,6 +3,10 @@ package replication
 import (
 	"crypto/sha256"
 	"encoding/binary"
+
+	"github.com/cockroachdb/pebble/v2"
+
+	"github.com/cellpay/cellpay/replication/storage"
 )
 
 // StateDigest returns this replica's applied index and a SHA-256 over its
@@ -14,16 +18,20 @@ import (
 // length-prefixed (uvarint), preceded by the applied index (8 bytes,
 // big-endian).
 func (g *Group) StateDigest() (appliedIndex uint64, sha [32]byte, err error) {
-	snap := g.host.db.Pebble().NewSnapshot()
+	return stateDigest(g.host.db.Pebble(), g.id)
+}
+
+func stateDigest(db *pebble.DB, group storage.GroupID) (appliedIndex uint64, sha [32]byte, err error) {
+	snap := db.NewSnapshot()
 	defer snap.Close()
-	appliedIndex, err = readApplied(snap, g.id)
+	appliedIndex, err = readApplied(snap, group)
 	if err != nil {
 		return 0, sha, err
 	}
 	h := sha256.New()
 	h.Write(binary.BigEndian.AppendUint64(nil, appliedIndex))
 	var lenBuf []byte
-	err = scan(snap, g.id, nil, nil, func(k, v []byte) bool {
+	err = scan(snap, group, nil, nil, func(k, v []byte) bool {
 		lenBuf = binary.AppendUvarint(lenBuf[:0], uint64(len(k)))
 		h.Write(lenBuf)
 		h.Write(k)

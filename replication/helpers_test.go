@@ -207,7 +207,10 @@ func (c *testCluster) group(i int, g uint64) *Group {
 	return gr
 }
 
-// eventually retries check until it returns nil or the bound passes.
+// eventually retries check until it returns nil or the bound passes. It is
+// replicationtest.EventuallyNoError for this package's own tests, which
+// cannot import replicationtest: replicationtest imports replication, and
+// a package's internal tests may not import a package that imports it.
 func eventually(t testing.TB, bound time.Duration, what string, check func() error) {
 	t.Helper()
 	deadline := time.Now().Add(bound)

@@ -15,6 +15,9 @@ var eightGroups = []uint64{1, 2, 3, 4, 5, 6, 7, 8}
 // Test 1: three nodes in three sites, eight groups: all elect leaders,
 // 10,000 entries replicate, and every replica's state is identical.
 func TestReplicatesManyGroupsIdentically(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := newTestCluster(t, 3, eightGroups, nil)
 	const entries = 10000
 	const proposers = 32
@@ -70,6 +73,9 @@ func TestReplicatesManyGroupsIdentically(t *testing.T) {
 // nothing and applies no entry twice (raft replays the log after its last
 // snapshot; the state machine skips what it already applied).
 func TestRestartLosesNothingAndAppliesOnce(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := newTestCluster(t, 3, []uint64{1, 2}, func(cfg *Config) {
 		cfg.SnapshotThreshold = 64 // snapshots happen, so the restart restores one and replays the rest
 		cfg.SnapshotInterval = 200 * time.Millisecond
@@ -122,6 +128,9 @@ func TestRestartLosesNothingAndAppliesOnce(t *testing.T) {
 // leaders for its groups, the isolated ex-leader acknowledges nothing, and
 // after healing its replicas catch up.
 func TestFiberCutElectsElsewhereAndCatchesUp(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	groups := []uint64{1, 2, 3, 4}
 	c := newTestCluster(t, 3, groups, nil)
 	// Put every leader in site hz-a (node 0), so the cut hits all groups.
@@ -175,6 +184,9 @@ func TestFiberCutElectsElsewhereAndCatchesUp(t *testing.T) {
 
 // Test 4: leadership moves to a named node in another site, for every group.
 func TestLeadershipTransferToNamedNode(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := newTestCluster(t, 3, eightGroups, nil)
 	for _, target := range []string{"n3", "n2"} {
 		for _, g := range eightGroups {
@@ -208,6 +220,9 @@ func TestLeadershipTransferToNamedNode(t *testing.T) {
 // Test 5: a new, empty replica catches up through InstallSnapshot once the
 // leader has compacted the log it would need.
 func TestNewReplicaCatchesUpBySnapshot(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := newTestCluster(t, 4, []uint64{1}, func(cfg *Config) {
 		cfg.TrailingLogs = 10
 		cfg.SnapshotThreshold = 1 << 20 // only the explicit snapshot below
@@ -249,6 +264,9 @@ func TestNewReplicaCatchesUpBySnapshot(t *testing.T) {
 }
 
 func TestWatchLeadersReportsChanges(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := newTestCluster(t, 3, []uint64{1}, nil)
 	l := c.leader(1, nil)
 	events, cancel := c.nodes[0].host.WatchLeaders()
@@ -290,6 +308,9 @@ func TestWatchLeadersReportsChanges(t *testing.T) {
 // hands to the state machine: a linearizable read on an idle cluster must
 // not wait for a command that never comes.
 func TestLinearizableReadOnIdleNewLeader(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := newTestCluster(t, 3, []uint64{1}, nil)
 	idx := c.propose(1, nil, "k=v")
 	c.converged(1, nil, idx)

@@ -97,6 +97,9 @@ func TestSlowReturnPathReadIsNotStale(t *testing.T) {
 // machine's applied index to reach the barrier's would wait for a command
 // that never comes), and concurrent reads share barriers.
 func TestReadsWithoutWritesNeverStall(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := newTestCluster(t, 3, []uint64{1}, nil)
 	c.converged(1, nil, c.propose(1, nil, "k=v"))
 	g := c.group(c.leader(1, nil), 1)

@@ -91,6 +91,9 @@ func openAccounts(t testing.TB, c *Cluster, cl *client.Client, perCell int, pref
 // Test 1: a client in each region creates accounts and transfers through
 // its own router; results are correct.
 func TestClientsInEachRegion(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := startCluster(t)
 	ctx := context.Background()
 	for _, region := range []string{"hangzhou", "shanghai"} {
@@ -128,6 +131,13 @@ type workload struct {
 	mu     sync.Mutex
 	acked  map[string]*pb.TransferRecord
 	errors []error
+}
+
+// ackedCount is how many transfers the workload saw acknowledged so far.
+func (w *workload) ackedCount() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return len(w.acked)
 }
 
 func (w *workload) run(ctx context.Context, cl *client.Client, f fund, workers int, stop <-chan struct{}) {
@@ -190,6 +200,9 @@ func (w *workload) verify(t *testing.T, cl *client.Client, f fund, balance int64
 // Test 2: leadership of every cell moved by hand again and again while 50
 // clients transfer: zero errors, nothing applied twice.
 func TestLeadershipMovesUnderLoadWithoutErrors(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := startCluster(t)
 	cl := newClient(t, c, "hangzhou")
 	f := openAccounts(t, c, cl, 4, "acct", 1_000_000)
@@ -227,6 +240,9 @@ func TestLeadershipMovesUnderLoadWithoutErrors(t *testing.T) {
 // other region's routers with zero failed operations, and come back when
 // it returns.
 func TestRegionalRouterFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := startCluster(t)
 	cl := newClient(t, c, "shanghai")
 	f := openAccounts(t, c, cl, 3, "acct", 1_000_000)
@@ -237,21 +253,33 @@ func TestRegionalRouterFailover(t *testing.T) {
 		defer close(done)
 		w.run(context.Background(), cl, f, 10, stop)
 	}()
-	time.Sleep(500 * time.Millisecond)
+	waitFor(t, 10*time.Second, "transfers acknowledged through the shanghai router", func() (bool, string) {
+		n := w.ackedCount()
+		return n >= 5, fmt.Sprintf("%d acknowledged", n)
+	})
 	if err := c.StopRouter("sh-a"); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(2 * time.Second)
+	waitFor(t, 10*time.Second, "the client to fail over to hangzhou", func() (bool, string) {
+		got := cl.CurrentRegion()
+		return got == "hangzhou", "region " + got
+	})
+	// Traffic goes on through the other region while shanghai's router is down.
+	servedBefore := w.ackedCount()
+	waitFor(t, 10*time.Second, "transfers acknowledged through hangzhou", func() (bool, string) {
+		n := w.ackedCount()
+		return n >= servedBefore+5, fmt.Sprintf("%d more acknowledged", n-servedBefore)
+	})
 	if got := cl.CurrentRegion(); got != "hangzhou" {
 		t.Errorf("with the shanghai router down the client uses region %q", got)
 	}
 	if err := c.StartRouter("sh-a"); err != nil {
 		t.Fatal(err)
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for cl.CurrentRegion() != "shanghai" && time.Now().Before(deadline) {
-		time.Sleep(100 * time.Millisecond)
-	}
+	waitFor(t, 15*time.Second, "the client to return to shanghai", func() (bool, string) {
+		got := cl.CurrentRegion()
+		return got == "shanghai", "region " + got
+	})
 	close(stop)
 	<-done
 	if got := cl.CurrentRegion(); got != "shanghai" {
@@ -265,6 +293,9 @@ func TestRegionalRouterFailover(t *testing.T) {
 
 // Test 4: bad input over gRPC and HTTP gets a clear error, and nothing changes.
 func TestBadInputOverGRPCAndHTTP(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := startCluster(t)
 	cl := newClient(t, c, "hangzhou")
 	f := openAccounts(t, c, cl, 2, "acct", 5_000)
@@ -361,6 +392,9 @@ func TestBadInputOverGRPCAndHTTP(t *testing.T) {
 
 // Test 5 (router side): Status reflects a leadership change within 2 s.
 func TestStatusReflectsLeadershipChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := startCluster(t)
 	conn, err := grpc.NewClient("passthrough:///"+c.RouterAddr("sh-a"), grpc.WithTransportCredentials(insecure.NewCredentials()))
 	if err != nil {

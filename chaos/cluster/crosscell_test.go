@@ -52,6 +52,9 @@ func leaderReader(t *testing.T, c *Cluster, cellID uint64) (cell.Totals, func(pa
 // once on the payee's side, nothing unacknowledged is applied twice, and
 // money is conserved in every cell and in total, nothing left in flight.
 func TestCrossCellTransfersThroughFiberCuts(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := startFailoverCluster(t, 3*time.Second)
 	cl := newClient(t, c, "hangzhou")
 	const balance = 10_000
@@ -104,11 +107,34 @@ func TestCrossCellTransfersThroughFiberCuts(t *testing.T) {
 			}
 		}()
 	}
-	time.Sleep(2 * time.Second)
+	// Each phase lasts until traffic has run through it, not a fixed time.
+	sentCount := func() int {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(sent)
+	}
+	moreSent := func(what string, n int) {
+		t.Helper()
+		from := sentCount()
+		waitFor(t, 60*time.Second, what, func() (bool, string) {
+			got := sentCount() - from
+			return got >= n, fmt.Sprintf("%d of %d transfers sent", got, n)
+		})
+	}
+	moreSent("transfers before the cut", 20)
 	c.Fabric.Isolate("hz-a")
-	time.Sleep(6 * time.Second)
+	hzA := cellsHomedIn(c, "hz-a")
+	waitFor(t, 30*time.Second, "hz-a's cells to lead outside hz-a", func() (bool, string) {
+		for _, id := range hzA {
+			if l := c.Leader(id); l == "" || siteOf(c, l) == "hz-a" {
+				return false, leaderMap(c)
+			}
+		}
+		return true, ""
+	})
+	moreSent("transfers during the cut, after the failover", 10)
 	c.Fabric.HealAll()
-	time.Sleep(3 * time.Second)
+	moreSent("transfers after the repair", 20)
 	close(stop)
 	wg.Wait()
 

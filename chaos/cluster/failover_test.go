@@ -16,6 +16,7 @@ import (
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/api/rpcstatus"
+	"github.com/cellpay/cellpay/replication/replicationtest"
 	"github.com/cellpay/cellpay/router/control"
 	"github.com/cellpay/cellpay/router/meta"
 )
@@ -54,21 +55,17 @@ func startFailoverCluster(t testing.TB, holdDown time.Duration) *Cluster {
 	return c
 }
 
-// waitFor polls cond every 50 ms until it holds or the bound passes.
+// waitFor waits until cond holds (replicationtest.EventuallyNoError) and
+// returns how long that took; cond also describes what it sees, and the
+// failure message carries the last description.
 func waitFor(t testing.TB, bound time.Duration, what string, cond func() (bool, string)) time.Duration {
 	t.Helper()
-	start := time.Now()
-	last := ""
-	for time.Since(start) < bound {
-		ok, state := cond()
-		if ok {
-			return time.Since(start)
+	return replicationtest.EventuallyNoError(t, bound, func() error {
+		if ok, state := cond(); !ok {
+			return fmt.Errorf("last: %s", state)
 		}
-		last = state
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("not within %s: %s (last: %s)", bound, what, last)
-	return 0
+		return nil
+	}, what)
 }
 
 func siteOf(c *Cluster, nodeID string) string {
@@ -174,6 +171,9 @@ func rtoReport(t *testing.T, l *steadyLoad, cells []uint64, cut time.Time) []tim
 // fiber is repaired: after the hold-down, cells return home in waves with
 // no client-visible errors.
 func TestFiberCutFailsOverToSameRegionThenFailsBack(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := startFailoverCluster(t, 3*time.Second)
 	load := startLoad(t, c)
 	time.Sleep(time.Second)
@@ -241,6 +241,9 @@ func TestFiberCutFailsOverToSameRegionThenFailsBack(t *testing.T) {
 // Test 2: clients cannot reach hz-a while its Raft and backbone links work
 // (Raft sees nothing wrong): the controller moves hz-a's cells to hz-b.
 func TestIngressCutMovesCellsOff(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := startFailoverCluster(t, 3*time.Second)
 	load := startLoad(t, c)
 	time.Sleep(time.Second)
@@ -279,6 +282,9 @@ func TestIngressCutMovesCellsOff(t *testing.T) {
 // Test 3: one site's observers (here every observer in sh-a) losing their
 // view of hz-a is a one-vantage-point problem: no failover.
 func TestOneObserverSiteCausesNoFailover(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := startFailoverCluster(t, 3*time.Second)
 	c.Fabric.Cut("sh-a", "hz-a")
 	defer c.Fabric.HealAll()
@@ -349,6 +355,9 @@ func waitDrill(t *testing.T, c *Cluster, id string) *pb.Drill {
 // home; both are in the audit log with the operator; unsafe drills are
 // refused with a reason.
 func TestDrillEvacuateAndFailbackUnderLoad(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := startFailoverCluster(t, 3*time.Second)
 	load := startLoad(t, c)
 	time.Sleep(500 * time.Millisecond)

@@ -72,6 +72,9 @@ func routerRegistries(c *Cluster) []*prometheus.Registry {
 // reconciliation is counted all clear, and client traffic is counted by
 // the routers and proposed by the nodes.
 func TestMetricsOfAFiberCut(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := startFailoverCluster(t, 3*time.Second)
 	load := startLoad(t, c)
 	time.Sleep(time.Second)

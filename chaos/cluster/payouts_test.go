@@ -20,6 +20,9 @@ import (
 // the payout is PENDING in Raft. The new leader queries the same provider
 // with the same id and records SUCCEEDED: one payment, one submit.
 func TestPayoutLeaderCrashBetweenSubmitAndRecord(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := startCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
@@ -110,6 +113,9 @@ func TestPayoutLeaderCrashBetweenSubmitAndRecord(t *testing.T) {
 // unknown past the alert age shows in the routers' status; it clears once
 // the provider answers.
 func TestUnresolvedPayoutIsAnAlertInStatus(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c, err := Start(Config{Dir: t.TempDir(), Seed: 1, Payouts: cell.PayoutConfig{UnresolvedAge: 500 * time.Millisecond, CallTimeout: 300 * time.Millisecond}})
 	if err != nil {
 		t.Fatal(err)

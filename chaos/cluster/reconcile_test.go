@@ -39,6 +39,9 @@ func findingsOf(rep reconcile.Report, kind reconcile.Kind) []reconcile.Finding {
 // clear: replicas agree at a checkpoint, money is conserved per cell and
 // across cells, every payout matches the providers' statements.
 func TestReconcileAllClearAfterFiberCutFailoverAndFailback(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := startFailoverCluster(t, 3*time.Second)
 	since := time.Now()
 	cl := newClient(t, c, "hangzhou")
@@ -133,6 +136,9 @@ func (d duplicating) ReadStatement(ctx context.Context) ([]channel.StatementEntr
 // but the ledger marks FAILED, a duplicate at the provider, a stuck
 // cross-cell transfer.
 func TestReconcileFindsInjectedFaults(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c, err := Start(Config{Dir: t.TempDir(), Seed: 1, ProviderNames: []string{"bank-a"},
 		ProviderWrap: func(s *channel.Sim) channel.Provider { return liar{s} }})
 	if err != nil {
@@ -233,6 +239,9 @@ func TestReconcileFindsInjectedFaults(t *testing.T) {
 // after the other while cross-cell transfers settle between the reads; the
 // cross-cell check must not report an imbalance that is only that.
 func TestReconcileUnderCrossCellTrafficRaisesNoFalseAlarm(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c := startCluster(t)
 	cl := newClient(t, c, "hangzhou")
 	f := openAccounts(t, c, cl, 2, "xr", 1_000_000)

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cellpay/cellpay/replication/replicationtest"
 )
 
 func TestBytesArriveIntactAndInOrderUnderJitter(t *testing.T) {
@@ -125,9 +127,9 @@ func TestCutOfReturnDirectionHoldsReplies(t *testing.T) {
 	if _, err := c.Write([]byte("ping")); err != nil {
 		t.Fatalf("write: %v", err)
 	}
-	eventually(t, "the server to receive ping over the open direction", func() bool {
+	replicationtest.Eventually(t, waitMax, func() bool {
 		return server.received.Load() == int64(len("ping"))
-	})
+	}, "the server to receive ping over the open direction")
 	expectNothing(t, c, 300*time.Millisecond)
 
 	f.Heal("a", "b")
@@ -315,5 +317,5 @@ func TestCloseIsIdempotentAndFailsLaterCalls(t *testing.T) {
 	if _, err := c.Write([]byte("x")); !errors.Is(err, net.ErrClosed) {
 		t.Fatalf("write after close: err = %v, want net.ErrClosed", err)
 	}
-	eventually(t, "the server to see the close", func() bool { return server.ended.Load() == 1 })
+	replicationtest.Eventually(t, waitMax, func() bool { return server.ended.Load() == 1 }, "the server to see the close")
 }

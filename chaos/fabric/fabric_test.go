@@ -8,6 +8,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/cellpay/cellpay/replication/replicationtest"
 )
 
 func TestIsolatedSiteLosesLiveConnsUntilHealAll(t *testing.T) {
@@ -64,8 +66,8 @@ func TestResetAbortsLiveConnsBetweenTwoSites(t *testing.T) {
 		t.Fatalf("write after reset: err = %v, want ErrReset", err)
 	}
 	// The accepting ends see the reset at once, not after a keepalive.
-	eventually(t, "server a to see the reset", func() bool { return serverA.ended.Load() == 1 })
-	eventually(t, "server b to see the reset", func() bool { return serverB.ended.Load() == 1 })
+	replicationtest.Eventually(t, waitMax, func() bool { return serverA.ended.Load() == 1 }, "server a to see the reset")
+	replicationtest.Eventually(t, waitMax, func() bool { return serverB.ended.Load() == 1 }, "server b to see the reset")
 	for _, server := range []*testServer{serverA, serverB} {
 		if err := <-server.endErrs; !errors.Is(err, syscall.ECONNRESET) {
 			t.Fatalf("accepting end saw %v, want a connection reset", err)

@@ -9,6 +9,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/cellpay/cellpay/replication/replicationtest"
 )
 
 func TestLossDelaysLostChunksByTheStall(t *testing.T) {
@@ -288,5 +290,5 @@ func TestCloseWriteWaitsForACutToHeal(t *testing.T) {
 	}
 	f.Heal("a", "b")
 	expectRead(t, c, "held")
-	eventually(t, "the server to read the end", func() bool { return server.ended.Load() == 1 })
+	replicationtest.Eventually(t, waitMax, func() bool { return server.ended.Load() == 1 }, "the server to read the end")
 }

@@ -176,16 +176,6 @@ func expectTimeout(t *testing.T, err error) {
 	}
 }
 
-// eventually polls cond until it holds or waitMax passes.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for start := time.Now(); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Since(start) > waitMax {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}
-
 // result is what a blocked call returned.
 type result struct {
 	n   int

@@ -197,12 +197,3 @@ func expectNothing(t *testing.T, c net.Conn, wait time.Duration) {
 		t.Fatal(err)
 	}
 }
-
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	for start := time.Now(); !cond(); time.Sleep(10 * time.Millisecond) {
-		if time.Since(start) > waitMax {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-	}
-}

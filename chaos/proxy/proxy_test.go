@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cellpay/cellpay/chaos/fabric"
+	"github.com/cellpay/cellpay/replication/replicationtest"
 )
 
 func TestBytesFlowThroughARoute(t *testing.T) {
@@ -136,7 +137,7 @@ func TestHalfClosePassesThrough(t *testing.T) {
 	if err != nil || string(got) != "bye" {
 		t.Fatalf("ReadAll = (%q, %v), want the echo, then the end of stream", got, err)
 	}
-	eventually(t, "the route to have no live conns", func() bool { return p.Routes()[0].LiveConns == 0 })
+	replicationtest.Eventually(t, waitMax, func() bool { return p.Routes()[0].LiveConns == 0 }, "the route to have no live conns")
 }
 
 func TestStatusCountsConnsPerRoute(t *testing.T) {
@@ -163,7 +164,7 @@ func TestStatusCountsConnsPerRoute(t *testing.T) {
 		t.Fatalf("status lists %d links, want 6: %+v", len(st.Links), st.Links)
 	}
 	c1.Close()
-	eventually(t, "route two to count one live conn", func() bool { return p.Routes()[1].LiveConns == 1 })
+	replicationtest.Eventually(t, waitMax, func() bool { return p.Routes()[1].LiveConns == 1 }, "route two to count one live conn")
 }
 
 func TestGetLinksAndIngress(t *testing.T) {
@@ -273,7 +274,7 @@ func TestCloseStopsEverything(t *testing.T) {
 	roundTrip(t, open, "x")
 	mustPost(t, p, "/cut", `{"a":"hz-a","b":"bj-a"}`)
 	hanging := dialRoute(t, p, "cut") // Its dial hangs in the proxy.
-	eventually(t, "the hanging conn to be accepted", func() bool { return p.Routes()[1].LiveConns == 1 })
+	replicationtest.Eventually(t, waitMax, func() bool { return p.Routes()[1].LiveConns == 1 }, "the hanging conn to be accepted")
 	controlAddr := p.ControlAddr()
 
 	if err := p.Close(); err != nil {

@@ -97,6 +97,9 @@ func TestOverdraftAccountUsageErrors(t *testing.T) {
 // End to end on an in-process cluster: open, open again, refusals, an
 // overdraft through the Payments API, the list.
 func TestOverdraftAccountAgainstCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c, err := cluster.Start(cluster.Config{Dir: t.TempDir(), Seed: 1, Control: func(cc *control.ControlConfig) {
 		cc.Operators = map[string]string{"alice": control.TokenSHA256(drillToken)}
 		cc.Reconcile.Disabled = true

@@ -43,6 +43,9 @@ func TestDemoFlagErrors(t *testing.T) {
 // A short story on a small cluster passes every check and the
 // reconciliation, prints the summary and writes the reports.
 func TestDemoStory(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	out := t.TempDir()
 	code, stdout, stderr := runCLI(t, "demo", "--duration", "8s", "--cells", "3", "--nodes-per-site", "1",
 		"--workers", "4", "--hold-down", "2s", "--out", out)
@@ -90,6 +93,9 @@ func TestDemoStory(t *testing.T) {
 // status, the topology file and token it printed plan a drill, and a
 // cancelled context (Ctrl-C) stops everything.
 func TestDemoInteractive(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	out := t.TempDir()

@@ -382,6 +382,9 @@ func withStdin(t *testing.T, input string, fn func()) {
 // site, bad token, bad target, a drill while one runs), a failback, status
 // and the audit log: on one cluster.
 func TestDrillEvacuateAndFailback(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c, config := startDrillCluster(t)
 	tok := []string{"--config", config, "--token", drillToken}
 	hzA := map[uint64]bool{}

@@ -120,6 +120,9 @@ func get(t *testing.T, url string, p *proc) (int, string) {
 // `cellpay router --metrics-addr` serves its request counts at /metrics
 // on a listener of its own; --pprof adds /debug/pprof/ there only.
 func TestRouterServesMetrics(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	topo := metricsTopology(t)
 	for _, withPprof := range []bool{false, true} {
 		t.Run(fmt.Sprintf("pprof=%v", withPprof), func(t *testing.T) {

@@ -261,6 +261,9 @@ func (c *procCluster) proxyStatus(t *testing.T) proxy.StatusResponse {
 // afterwards. Then it crashes and restarts a node by its pid file, and the
 // checks pass again.
 func TestChaosRunAgainstProcesses(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes: runs in make test")
+	}
 	c := startProcCluster(t)
 
 	run := c.chaosRun(t, "fiber-cut", "--duration", "8s", "--fault-start", "15%", "--fault-end", "5s")

@@ -57,6 +57,9 @@ func startNodeProc(t *testing.T, bin, topoPath string, p *nodeProc) {
 // from its data directory, and checks that every acknowledged transfer is
 // there and every replica agrees.
 func TestNodeProcessesSurviveKill9(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs processes: runs in make test")
+	}
 	dir := t.TempDir()
 	bin := filepath.Join(dir, "cellpay")
 	build := exec.Command("go", "build", "-o", bin, ".")

@@ -242,6 +242,9 @@ func TestPayoutsExitCodes(t *testing.T) {
 // --state unknown (every cell, through the router's fan-out) shows only
 // the first, get shows each, and the HTTP API lists the same.
 func TestPayoutsAgainstCluster(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	// The cells answer an unsettled payout after Payouts.Wait; at its
 	// default (1 s, the router's whole attempt timeout) that answer comes
 	// too late for the router, which retries until its deadline and the

@@ -35,6 +35,9 @@ func TestReconcileUsageErrors(t *testing.T) {
 // TestReconcileCommand: all clear on a healthy cluster (exit 0); a replica
 // altered on disk is found, named, in JSON (exit 10).
 func TestReconcileCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c, path := startDrillCluster(t)
 	code, stdout, stderr := runCLI(t, "reconcile", "--config", path)
 	if code != exitOK || !strings.Contains(stdout, "all clear") {

@@ -15,6 +15,9 @@ import (
 // `cellpay status -o json` reflects a leadership change within 2 seconds,
 // and the table form names every cell and member.
 func TestStatusReflectsLeadershipChange(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	c, config := startDrillCluster(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()

@@ -3,10 +3,11 @@ package storage
 import (
 	"errors"
 	"fmt"
-	"os"
+	"path/filepath"
 	"sync"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // DB is one node's Pebble store, shared by the Raft logs and stable state of
@@ -32,7 +33,7 @@ func Open(dir string, opts Options) (*DB, error) {
 	if dir == "" {
 		return nil, errors.New("storage: open: empty directory name")
 	}
-	if err := os.MkdirAll(dir, 0o750); err != nil {
+	if err := mkdirAllDurable(opts.fs(), dir); err != nil {
 		return nil, fmt.Errorf("storage: open %s: %w", dir, err)
 	}
 	pebbleDB, err := pebble.Open(dir, opts.pebbleOptions())
@@ -118,4 +119,36 @@ func (d *DB) acquire() error {
 
 func (d *DB) release() {
 	d.lifecycle.RUnlock()
+}
+
+// mkdirAllDurable creates dir and its missing parents, and syncs the
+// parent of each directory it created: Pebble syncs the store's own
+// directory, not the entries above it, so without this a crash right after
+// a node's first start could lose the whole store, synced votes and log
+// included.
+func mkdirAllDurable(fs vfs.FS, dir string) error {
+	var created []string
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		if _, err := fs.Stat(d); err == nil {
+			break
+		}
+		created = append(created, d)
+		if filepath.Dir(d) == d {
+			break
+		}
+	}
+	if err := fs.MkdirAll(dir, 0o750); err != nil {
+		return err
+	}
+	for _, d := range created {
+		parent := filepath.Dir(d)
+		f, err := fs.OpenDir(parent)
+		if err != nil {
+			return err
+		}
+		if err := errors.Join(f.Sync(), f.Close()); err != nil {
+			return fmt.Errorf("sync directory %s: %w", parent, err)
+		}
+	}
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"strings"
 
 	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
 )
 
 // Limits of the options. They keep one node's store inside what Pebble
@@ -43,6 +44,12 @@ type Options struct {
 	// pebble.DefaultLogger (the standard library log package).
 	Logger pebble.Logger
 
+	// FS is the filesystem the store lives on. Default vfs.Default (the
+	// operating system's); nil also means vfs.Default. Tests give an in-memory
+	// one (vfs.NewMem, or vfs.NewCrashableMem to simulate a crash that loses
+	// unsynced writes; see replication/replicationtest).
+	FS vfs.FS
+
 	// UnsafeNoSyncForBenchmarksOnly commits log and stable writes without
 	// waiting for fsync. Default false, and it must stay false outside
 	// benchmarks: Raft acknowledges an entry or a vote to its peers only after
@@ -61,6 +68,7 @@ func DefaultOptions() Options {
 		MemTableStopWritesThreshold:   4,
 		MaxOpenFiles:                  1000,
 		Logger:                        nil,
+		FS:                            vfs.Default,
 		UnsafeNoSyncForBenchmarksOnly: false,
 	}
 }
@@ -111,9 +119,18 @@ func (o Options) Validate() error {
 // node's store to a format an older binary cannot open; raise it on purpose.
 const pebbleFormatMajorVersion = pebble.FormatValueSeparation
 
+// fs is the store's filesystem: FS, or vfs.Default when unset.
+func (o Options) fs() vfs.FS {
+	if o.FS == nil {
+		return vfs.Default
+	}
+	return o.FS
+}
+
 // pebbleOptions translates validated options.
 func (o Options) pebbleOptions() *pebble.Options {
 	return &pebble.Options{
+		FS:                          o.fs(),
 		CacheSize:                   o.CacheSizeBytes,
 		MemTableSize:                o.MemTableSizeBytes,
 		MemTableStopWritesThreshold: o.MemTableStopWritesThreshold,

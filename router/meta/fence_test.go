@@ -8,6 +8,7 @@ import (
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/replication"
+	"github.com/cellpay/cellpay/replication/replicationtest"
 )
 
 // moveMax bounds one leadership transfer between two local replicas.
@@ -44,21 +45,12 @@ func loseAndRegain(t *testing.T, g1, g2 *replication.Group) uint64 {
 	if err := g1.TransferLeadership(ctx, "n2"); err != nil {
 		t.Fatalf("n1 -> n2: %v", err)
 	}
-	for !g2.IsLeader() { // n1 saw n2 lead; n2 itself may notice a beat later
-		if ctx.Err() != nil {
-			t.Fatal("n2 does not know it leads")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	// n1 saw n2 lead; n2 itself may notice a beat later.
+	replicationtest.Eventually(t, moveMax, g2.IsLeader, "n2 to know it leads")
 	if err := g2.TransferLeadership(ctx, "n1"); err != nil {
 		t.Fatalf("n2 -> n1: %v", err)
 	}
-	for !g1.IsLeader() {
-		if ctx.Err() != nil {
-			t.Fatal("n1 does not know it leads again")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	replicationtest.Eventually(t, moveMax, g1.IsLeader, "n1 to know it leads again")
 	after := leaderTerm(t, g1)
 	if after <= before {
 		t.Fatalf("n1 leads again in term %d, not after term %d", after, before)
@@ -74,16 +66,55 @@ func loseAndRegain(t *testing.T, g1, g2 *replication.Group) uint64 {
 // changed since the controller read it. The controller of the new term,
 // reading the record first, writes.
 func TestWriteFromAnOlderTermIsRefused(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
 	t.Parallel()
 	g1, g2 := newTwoReplicaMeta(t)
-	oldTerm := leaderTerm(t, g1)
-	down := asController(t, g1, setSiteCmd(10, "hz-a", pb.SiteState_SITE_DOWN))
+	oldTerm := recordHzADown(t, g1)
+	newTerm := loseAndRegain(t, g1, g2)
+	expectStaleWritesRefused(t, g1, oldTerm, newTerm)
+	// The refusals were the same on the other replica: apply is
+	// deterministic (the entry's term is in the log).
+	ctx, cancel := context.WithTimeout(context.Background(), applyTimeoutMax)
+	defer cancel()
+	if err := g2.WaitApplied(ctx, g1.AppliedIndex()); err != nil {
+		t.Fatal(err)
+	}
+	if a, b := render(read(t, g1, readAllMax, readAllMax)), render(read(t, g2, readAllMax, readAllMax)); a != b {
+		t.Fatalf("n2 reads\n%s\nn1 reads\n%s", b, a)
+	}
+}
+
+// TestWriteFromAnOlderTermIsRefusedOnTheTwin is the same fencing without
+// Raft: the twin starts a new term as a lost and regained leadership does.
+func TestWriteFromAnOlderTermIsRefusedOnTheTwin(t *testing.T) {
+	t.Parallel()
+	g := newMetaTwin(t)
+	oldTerm := recordHzADown(t, g)
+	newTerm := g.NewTerm()
+	expectStaleWritesRefused(t, g, oldTerm, newTerm)
+}
+
+// recordHzADown has g's controller record hz-a down in its term, version
+// 1, and returns the term.
+func recordHzADown(t *testing.T, g metaGroup) (term uint64) {
+	t.Helper()
+	term = leaderTerm(t, g)
+	down := asController(t, g, setSiteCmd(10, "hz-a", pb.SiteState_SITE_DOWN))
 	down.GetSetSite().Failures = 3
-	if r := mustApply(t, g1, down); r.Version != 1 {
+	if r := mustApply(t, g, down); r.Version != 1 {
 		t.Fatalf("the first record of hz-a got version %d, want 1", r.Version)
 	}
-	newTerm := loseAndRegain(t, g1, g2)
+	return term
+}
 
+// expectStaleWritesRefused checks, on g that leads in newTerm after
+// oldTerm, that writes of the old term, of a term not yet begun, site
+// writes without a term or against a changed record are refused and change
+// nothing; then that unfenced events and the new term's controller write.
+func expectStaleWritesRefused(t *testing.T, g1 metaGroup, oldTerm, newTerm uint64) {
+	t.Helper()
 	healthy := func(term, version uint64) *pb.MetaCommand {
 		cmd := setSiteCmd(20, "hz-a", pb.SiteState_SITE_HEALTHY)
 		cmd.ControllerTerm, cmd.ExpectedSiteVersion = term, version
@@ -133,14 +164,4 @@ func TestWriteFromAnOlderTermIsRefused(t *testing.T) {
 	expectRecords(t, "sites", read(t, g1, 0, 0).Sites, []*pb.SiteRecord{
 		{Site: "hz-a", State: pb.SiteState_SITE_HEALTHY, SinceUnixMs: 20, Reason: "test", Version: 2, ControllerTerm: newTerm},
 	})
-	// The refusals were the same on the other replica: apply is
-	// deterministic (the entry's term is in the log).
-	ctx, cancel := context.WithTimeout(context.Background(), applyTimeoutMax)
-	defer cancel()
-	if err := g2.WaitApplied(ctx, g1.AppliedIndex()); err != nil {
-		t.Fatal(err)
-	}
-	if a, b := render(read(t, g1, readAllMax, readAllMax)), render(read(t, g2, readAllMax, readAllMax)); a != b {
-		t.Fatalf("n2 reads\n%s\nn1 reads\n%s", b, a)
-	}
 }

@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
@@ -28,7 +27,7 @@ func expectRecords[T proto.Message](t *testing.T, what string, got, want []T) {
 
 func TestSetSiteKeepsTheLatestRecordOfEachSite(t *testing.T) {
 	t.Parallel()
-	_, g := newMetaLeader(t, nil)
+	g := newMetaTwin(t)
 	if s := read(t, g, 0, 0); len(s.Sites) != 0 {
 		t.Fatalf("a new meta group has sites %v", s.Sites)
 	}
@@ -49,7 +48,7 @@ func TestSetSiteKeepsTheLatestRecordOfEachSite(t *testing.T) {
 
 func TestPinAndUnpin(t *testing.T) {
 	t.Parallel()
-	_, g := newMetaLeader(t, nil)
+	g := newMetaTwin(t)
 	// Cell ids whose decimal and byte orders differ: 300 > 10 > 2.
 	mustApply(t, g, asController(t, g, pinCmd(1, 300, "sh-a")))
 	mustApply(t, g, asController(t, g, pinCmd(2, 2, "hz-a")))
@@ -68,7 +67,7 @@ func TestPinAndUnpin(t *testing.T) {
 
 func TestEventsGetASequenceNumberAndTheLeadersClock(t *testing.T) {
 	t.Parallel()
-	_, g := newMetaLeader(t, nil)
+	g := newMetaTwin(t)
 	first := eventCmd(100, "site_state", "hz-a down")
 	first.GetEvent().Seq = 42 // The proposer's seq is ignored.
 	if r := mustApply(t, g, first); r.Seq != 1 {
@@ -97,28 +96,29 @@ func TestEventsGetASequenceNumberAndTheLeadersClock(t *testing.T) {
 
 func TestEventsBeyondEventsMaxDropTheOldest(t *testing.T) {
 	t.Parallel()
-	_, g := newMetaLeader(t, nil)
+	g := newMetaTwin(t)
 	const firstCount, lastCount = 3, 2
 	for i := range firstCount {
 		mustApply(t, g, eventCmd(1, "first", fmt.Sprint(i+1)))
 	}
-	// Fill up to EventsMax concurrently, so raft batches the proposals.
-	const workers = 16
+	// Fill up to EventsMax in batches, as raft hands the FSM several
+	// committed proposals at once: a command sees the batch's earlier ones.
+	const batchMax = 16
 	fillers := EventsMax - firstCount
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Go(func() {
-			for i := w; i < fillers; i += workers {
-				if r := apply(t, g, eventCmd(2, "filler", fmt.Sprint(i))); r.Err != nil {
-					t.Errorf("filler %d: %v", i, r.Err)
-					return
-				}
+	for start := 0; start < fillers; start += batchMax {
+		var batch [][]byte
+		for i := start; i < min(start+batchMax, fillers); i++ {
+			data, err := proto.Marshal(eventCmd(2, "filler", fmt.Sprint(i)))
+			if err != nil {
+				t.Fatal(err)
 			}
-		})
-	}
-	wg.Wait()
-	if t.Failed() {
-		t.FailNow()
+			batch = append(batch, data)
+		}
+		for i, out := range g.ApplyBatch(batch...) {
+			if r := out.(Result); r.Err != nil {
+				t.Fatalf("filler %d: %v", start+i, r.Err)
+			}
+		}
 	}
 	full := read(t, g, readAllMax, 0).Events
 	if len(full) != EventsMax || full[0].GetKind() != "first" || full[0].GetSeq() != 1 {
@@ -160,7 +160,7 @@ func TestEventsBeyondEventsMaxDropTheOldest(t *testing.T) {
 
 func TestAuditLogIsAppendOnlyInOrder(t *testing.T) {
 	t.Parallel()
-	_, g := newMetaLeader(t, nil)
+	g := newMetaTwin(t)
 	var want []*pb.AuditEntry
 	for i := range 5 {
 		cmd := auditCmd(int64(10+i), "alice", fmt.Sprintf("drill %d", i))
@@ -192,7 +192,7 @@ func TestAuditLogIsAppendOnlyInOrder(t *testing.T) {
 
 func TestPutDrillReplacesTheDrill(t *testing.T) {
 	t.Parallel()
-	_, g := newMetaLeader(t, nil)
+	g := newMetaTwin(t)
 	if d := read(t, g, 0, 0).Drill; d != nil {
 		t.Fatalf("a new meta group has drill %v", d)
 	}
@@ -242,7 +242,7 @@ func invalidCommands(t testing.TB) map[string][]byte {
 
 func TestRejectedCommandsChangeNothing(t *testing.T) {
 	t.Parallel()
-	_, g := newMetaLeader(t, nil)
+	g := newMetaTwin(t)
 	mustApply(t, g, asController(t, g, setSiteCmd(1, "hz-a", pb.SiteState_SITE_HEALTHY)))
 	mustApply(t, g, asController(t, g, pinCmd(1, 7, "hz-b")))
 	mustApply(t, g, eventCmd(1, "site_state", "a"))

@@ -8,12 +8,11 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
-	"github.com/cellpay/cellpay/replication"
 )
 
 // stateDigest hashes every key and value of the group's state on g's
 // replica: cheaper than Read for a fuzz loop, and blind to nothing.
-func stateDigest(t testing.TB, g *replication.Group) [sha256.Size]byte {
+func stateDigest(t testing.TB, g metaGroup) [sha256.Size]byte {
 	t.Helper()
 	h := sha256.New()
 	err := g.Reader().Scan(nil, nil, func(k, v []byte) bool {
@@ -39,7 +38,7 @@ func stateDigest(t testing.TB, g *replication.Group) [sha256.Size]byte {
 // ErrInvalidCommand and changes nothing; an accepted one leaves a state Read
 // can decode.
 func FuzzApply(f *testing.F) {
-	_, g := newMetaLeader(f, nil)
+	g := newMetaTwin(f)
 	valid := []*pb.MetaCommand{
 		asController(f, g, setSiteCmd(1, "hz-a", pb.SiteState_SITE_DOWN)),
 		asController(f, g, pinCmd(2, 1, "sh-a")),

@@ -14,6 +14,7 @@ import (
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/replication"
+	"github.com/cellpay/cellpay/replication/replicationtest"
 )
 
 // Bounds of the helpers: a lone replica elects itself within a few election
@@ -64,6 +65,29 @@ func newMetaNode(t testing.TB, id string, mutate func(*replication.Config)) *met
 	return &metaNode{id: id, addr: addr, host: host}
 }
 
+// metaGroup is what the FSM tests need of the meta group: the in-memory
+// twin (newMetaTwin: the FSM over an in-memory store, no Raft) or a real
+// group (newMetaLeader: through Raft).
+type metaGroup interface {
+	Apply(ctx context.Context, data []byte) (any, error)
+	Reader() replication.Reader
+	Leader() (id, addr string, term uint64)
+	IsLeader() bool
+}
+
+var (
+	_ metaGroup = (*replication.Group)(nil)
+	_ metaGroup = (*replicationtest.Twin)(nil)
+)
+
+// newMetaTwin runs the meta FSM as group GroupID of an in-memory twin: the
+// production state machine and store, without Raft. It leads, in term 1,
+// until NewTerm; it closes with the test.
+func newMetaTwin(t testing.TB) *replicationtest.Twin {
+	t.Helper()
+	return replicationtest.New(t, FSM{}, replicationtest.WithGroup(GroupID))
+}
+
 // newMetaLeader starts a one-node meta group (group GroupID, FSM) and
 // returns it once it leads.
 func newMetaLeader(t testing.TB, mutate func(*replication.Config)) (*metaNode, *replication.Group) {
@@ -73,16 +97,12 @@ func newMetaLeader(t testing.TB, mutate func(*replication.Config)) (*metaNode, *
 	if err != nil {
 		t.Fatal(err)
 	}
-	for deadline := time.Now().Add(leaderWaitMax); !g.IsLeader(); time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("the single meta replica did not lead within %s", leaderWaitMax)
-		}
-	}
+	replicationtest.Eventually(t, leaderWaitMax, g.IsLeader, "the single meta replica to lead")
 	return n, g
 }
 
 // applyData proposes raw bytes and returns the FSM's result.
-func applyData(t testing.TB, g *replication.Group, data []byte) Result {
+func applyData(t testing.TB, g metaGroup, data []byte) Result {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), applyTimeoutMax)
 	defer cancel()
@@ -98,7 +118,7 @@ func applyData(t testing.TB, g *replication.Group, data []byte) Result {
 }
 
 // apply marshals cmd and proposes it.
-func apply(t testing.TB, g *replication.Group, cmd *pb.MetaCommand) Result {
+func apply(t testing.TB, g metaGroup, cmd *pb.MetaCommand) Result {
 	t.Helper()
 	data, err := proto.Marshal(cmd)
 	if err != nil {
@@ -108,7 +128,7 @@ func apply(t testing.TB, g *replication.Group, cmd *pb.MetaCommand) Result {
 }
 
 // mustApply proposes cmd and fails the test if the FSM refuses it.
-func mustApply(t testing.TB, g *replication.Group, cmd *pb.MetaCommand) Result {
+func mustApply(t testing.TB, g metaGroup, cmd *pb.MetaCommand) Result {
 	t.Helper()
 	r := apply(t, g, cmd)
 	if r.Err != nil {
@@ -118,7 +138,7 @@ func mustApply(t testing.TB, g *replication.Group, cmd *pb.MetaCommand) Result {
 }
 
 // read reads the committed state of g's replica, failing the test on error.
-func read(t testing.TB, g *replication.Group, eventsMax, auditMax int) *Snapshot {
+func read(t testing.TB, g metaGroup, eventsMax, auditMax int) *Snapshot {
 	t.Helper()
 	s, err := Read(g.Reader(), eventsMax, auditMax)
 	if err != nil {
@@ -163,7 +183,7 @@ func render(s *Snapshot) string {
 // asController stamps cmd as the controller of g's current meta term
 // would: with that term and, for set_site, the version of the site's
 // record it reads now.
-func asController(t testing.TB, g *replication.Group, cmd *pb.MetaCommand) *pb.MetaCommand {
+func asController(t testing.TB, g metaGroup, cmd *pb.MetaCommand) *pb.MetaCommand {
 	t.Helper()
 	cmd.ControllerTerm = leaderTerm(t, g)
 	if r := cmd.GetSetSite(); r != nil {
@@ -173,7 +193,7 @@ func asController(t testing.TB, g *replication.Group, cmd *pb.MetaCommand) *pb.M
 }
 
 // leaderTerm is the term g leads in; the test fails if g does not lead.
-func leaderTerm(t testing.TB, g *replication.Group) uint64 {
+func leaderTerm(t testing.TB, g metaGroup) uint64 {
 	t.Helper()
 	_, _, term := g.Leader()
 	if !g.IsLeader() || term == 0 {
@@ -183,7 +203,7 @@ func leaderTerm(t testing.TB, g *replication.Group) uint64 {
 }
 
 // siteVersion is the version of site's record on g's replica (0: none).
-func siteVersion(t testing.TB, g *replication.Group, site string) uint64 {
+func siteVersion(t testing.TB, g metaGroup, site string) uint64 {
 	t.Helper()
 	for _, r := range read(t, g, 0, 0).Sites {
 		if r.GetSite() == site {

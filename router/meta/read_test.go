@@ -8,7 +8,7 @@ import (
 
 func TestReadTailsAtEverySize(t *testing.T) {
 	t.Parallel()
-	_, g := newMetaLeader(t, nil)
+	g := newMetaTwin(t)
 	const count = 12
 	for i := range count {
 		mustApply(t, g, auditCmd(int64(i), "alice", fmt.Sprint(i)))
@@ -36,7 +36,7 @@ func TestReadTailsAtEverySize(t *testing.T) {
 //
 // Not parallel: AllocsPerRun counts the allocations of the whole process.
 func TestReadDoesNotDecodeTheWholeAuditLog(t *testing.T) {
-	_, g := newMetaLeader(t, nil)
+	g := newMetaTwin(t)
 	allocs := func() float64 {
 		return testing.AllocsPerRun(20, func() {
 			if _, err := Read(g.Reader(), 0, 2); err != nil {
