@@ -164,7 +164,10 @@ func Parse(data []byte) (*Topology, error) {
 // New validates spec like a parsed file and returns its Topology. The
 // violations name the fields as a file would (sites[0].id, rtt[2].rtt,
 // cells[1].slots[0]), the index being the position in spec's slices.
-func New(spec Spec) (*Topology, error) {
+func New(spec Spec) (*Topology, error) { return check(fileOf(spec)) }
+
+// fileOf is spec in the file's form.
+func fileOf(spec Spec) file {
 	f := file{Environment: spec.Environment}
 	for _, s := range spec.Sites {
 		f.Sites = append(f.Sites, fileSite{ID: s.ID, Region: s.Region, LeadersMax: s.LeadersMax})
@@ -182,7 +185,7 @@ func New(spec Spec) (*Topology, error) {
 		}
 		f.Cells = append(f.Cells, fc)
 	}
-	return check(f)
+	return f
 }
 
 // Spec returns a deep copy of the topology as plain values, in the order of

@@ -4,8 +4,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/cellpay/cellpay/api/rpcstatus"
 )
 
 func TestValidateReportsEveryViolation(t *testing.T) {
@@ -61,19 +59,5 @@ func TestValidateAcceptsMinimalConfig(t *testing.T) {
 	if d.Deadline != 10*time.Second || d.AttemptTimeout != 2*time.Second || d.BackoffMin != 20*time.Millisecond ||
 		d.BackoffMax != 500*time.Millisecond || d.ProbeInterval != time.Second || d.Logger == nil {
 		t.Fatalf("defaults: %+v", d)
-	}
-}
-
-// The client decodes cellpay's ErrorInfo itself (to keep the SDK free of
-// the ledger's dependencies); its names must match package cell's.
-func TestErrorInfoNamesMatchCell(t *testing.T) {
-	pairs := [][2]string{
-		{errorDomain, rpcstatus.ErrorDomain},
-		{metaField, rpcstatus.MetaField},
-	}
-	for _, p := range pairs {
-		if p[0] != p[1] {
-			t.Errorf("client has %q, cell has %q", p[0], p[1])
-		}
 	}
 }

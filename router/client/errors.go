@@ -4,9 +4,10 @@ import (
 	"errors"
 	"fmt"
 
-	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
+
+	"github.com/cellpay/cellpay/api/rpcstatus"
 )
 
 // Error marks, checked with errors.Is.
@@ -83,40 +84,12 @@ func (e *UnknownOutcomeError) Is(target error) bool { return target == ErrOutcom
 // Unwrap returns the last attempt's error.
 func (e *UnknownOutcomeError) Unwrap() error { return e.Last }
 
-// The cellpay ErrorInfo, as cell/status.go writes it. Decoded here rather
-// than through package cell, so that the SDK does not pull in the ledger's
-// storage and raft dependencies; a test checks the names against cell's.
-const (
-	errorDomain = "cellpay"
-	metaField   = "field"
-	// metaStored is "true" on a refusal the cell's ledger stored under the
-	// request's idempotency key: every retry with the key gets it again.
-	metaStored = "stored"
-	// reasonOutcomeUnknown is the reason of an answer that says the
-	// request may have executed (from a node or from the router).
-	reasonOutcomeUnknown = "OUTCOME_UNKNOWN"
-)
-
-// errorInfo returns the cellpay ErrorInfo of a gRPC error, if any.
-func errorInfo(err error) (*errdetails.ErrorInfo, bool) {
-	st, ok := status.FromError(err)
-	if !ok {
-		return nil, false
-	}
-	for _, d := range st.Details() {
-		if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetDomain() == errorDomain {
-			return info, true
-		}
-	}
-	return nil, false
-}
-
 func newBusinessError(op string, err error) *BusinessError {
 	st, _ := status.FromError(err)
 	e := &BusinessError{Op: op, Code: st.Code(), Message: st.Message(), cause: err}
-	if info, ok := errorInfo(err); ok {
+	if info, ok := rpcstatus.Info(err); ok {
 		e.Reason = info.GetReason()
-		e.Field = info.GetMetadata()[metaField]
+		e.Field = info.GetMetadata()[rpcstatus.MetaField]
 	}
 	return e
 }
@@ -156,8 +129,8 @@ func classify(err error) class {
 // outcomeUnknown reports whether err is an OUTCOME_UNKNOWN answer: the
 // request may have executed.
 func outcomeUnknown(err error) bool {
-	info, ok := errorInfo(err)
-	return ok && info.GetReason() == reasonOutcomeUnknown
+	info, ok := rpcstatus.Info(err)
+	return ok && info.GetReason() == rpcstatus.ReasonOutcomeUnknown
 }
 
 // storedRefusal reports whether err is a refusal the ledger stored under
@@ -166,8 +139,8 @@ func outcomeUnknown(err error) bool {
 // other refusal (a wrong-cell answer from one node's view, an invalid
 // request) says nothing about whether an earlier attempt executed.
 func storedRefusal(err error) bool {
-	info, ok := errorInfo(err)
-	return ok && info.GetMetadata()[metaStored] == "true"
+	info, ok := rpcstatus.Info(err)
+	return ok && info.GetMetadata()[rpcstatus.MetaStored] == "true"
 }
 
 // transportFailure reports whether an attempt's error blames the router
@@ -180,7 +153,7 @@ func transportFailure(err error, attemptTimedOut, opAlive bool) bool {
 	}
 	switch status.Code(err) {
 	case codes.Unavailable:
-		_, ok := errorInfo(err)
+		_, ok := rpcstatus.Info(err)
 		return !ok
 	case codes.Canceled:
 		return opAlive

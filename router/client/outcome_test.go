@@ -9,8 +9,6 @@ import (
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
-
-	"github.com/cellpay/cellpay/api/rpcstatus"
 )
 
 // cellpayErrorWith is a status with a cellpay ErrorInfo carrying meta.
@@ -88,18 +86,5 @@ func TestRouterOutcomeUnknownYieldsUnknownWithKey(t *testing.T) {
 				t.Fatalf("UnknownOutcomeError names key %q, want %q", ue.Key, key)
 			}
 		})
-	}
-}
-
-// The client decodes these names itself; they must match package cell's.
-func TestOutcomeNamesMatchCell(t *testing.T) {
-	for _, p := range [][2]string{
-		{metaStored, rpcstatus.MetaStored},
-		{reasonOutcomeUnknown, rpcstatus.ReasonOutcomeUnknown},
-		{"idempotency_key", rpcstatus.MetaIdempotencyKey},
-	} {
-		if p[0] != p[1] {
-			t.Errorf("client has %q, cell has %q", p[0], p[1])
-		}
 	}
 }
