@@ -13,6 +13,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
+	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
@@ -34,6 +35,9 @@ type NodeConfig struct {
 	Dialer func(ctx context.Context, addr string) (net.Conn, error)
 	// TLS for Raft (both sides) and for the Cell service; nil is plain TCP.
 	RaftServerTLS, RaftClientTLS, ClientServerTLS *tls.Config
+	// RaftServerOptions and ClientServerOptions are added to the Raft and
+	// the client gRPC servers' options (their authorization interceptors).
+	RaftServerOptions, ClientServerOptions []grpc.ServerOption
 	// HeartbeatIntervalMin overrides the replication default when non-zero.
 	HeartbeatIntervalMin time.Duration
 	Service              ServiceConfig
@@ -135,7 +139,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	rcfg := replication.DefaultConfig()
 	rcfg.NodeID, rcfg.DataDir = self.ID, cfg.DataDir
 	rcfg.Listener, rcfg.AdvertiseAddr, rcfg.Dialer = raftLn, self.RaftAddr, cfg.Dialer
-	rcfg.ServerTLS, rcfg.ClientTLS = cfg.RaftServerTLS, cfg.RaftClientTLS
+	rcfg.ServerTLS, rcfg.ClientTLS, rcfg.TransportServerOptions = cfg.RaftServerTLS, cfg.RaftClientTLS, cfg.RaftServerOptions
 	rcfg.Logger, rcfg.RaftLogOutput = cfg.Logger, cfg.RaftLogOutput
 	rcfg.InterSiteRTT = time.Millisecond
 	for _, c := range cells {
@@ -162,10 +166,11 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		}
 	}
 
-	var opts []grpc.ServerOption
+	opts := clientServerLimits()
 	if cfg.ClientServerTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.ClientServerTLS)))
 	}
+	opts = append(opts, cfg.ClientServerOptions...)
 	n := &Node{
 		id: self.ID, host: host, server: grpc.NewServer(opts...), client: clientLn, served: make(chan struct{}),
 		service: NewService(host, topologyDirectory{topo}, cfg.Service),
@@ -260,4 +265,35 @@ func (n *Node) Close(drain time.Duration) error {
 		n.payouts.close()
 	}
 	return n.host.Close()
+}
+
+// Limits of the node's client gRPC server (Cell, Control, health): what
+// one connection may hold open and send, so that one misbehaving peer
+// cannot take the node's memory or goroutines.
+const (
+	// clientStreamsPerConnMax bounds the calls in flight on one connection
+	// (a router multiplexes all its requests to this node on one).
+	clientStreamsPerConnMax = 1024
+	// clientMessageBytesMax bounds one request or answer (a page of
+	// transfers or payouts is far below it).
+	clientMessageBytesMax = 4 << 20
+	// clientKeepaliveMinDuration is the most often a client may ping; one
+	// pinging more often is disconnected.
+	clientKeepaliveMinDuration = 5 * time.Second
+	// clientIdleMaxDuration closes a connection idle that long.
+	clientIdleMaxDuration = 15 * time.Minute
+	// clientPingIntervalDuration and clientPingTimeoutDuration: the server
+	// pings a quiet connection and drops it when the ping goes unanswered.
+	clientPingIntervalDuration = time.Minute
+	clientPingTimeoutDuration  = 20 * time.Second
+)
+
+func clientServerLimits() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxConcurrentStreams(clientStreamsPerConnMax),
+		grpc.MaxRecvMsgSize(clientMessageBytesMax),
+		grpc.MaxSendMsgSize(clientMessageBytesMax),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: clientKeepaliveMinDuration, PermitWithoutStream: true}),
+		grpc.KeepaliveParams(keepalive.ServerParameters{MaxConnectionIdle: clientIdleMaxDuration, Time: clientPingIntervalDuration, Timeout: clientPingTimeoutDuration}),
+	}
 }

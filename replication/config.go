@@ -10,6 +10,8 @@ import (
 	"net"
 	"time"
 
+	"google.golang.org/grpc"
+
 	"github.com/cellpay/cellpay/replication/storage"
 )
 
@@ -31,6 +33,9 @@ type Config struct {
 	// ServerTLS and ClientTLS secure Raft traffic; nil is plain TCP
 	// (development only).
 	ServerTLS, ClientTLS *tls.Config
+	// TransportServerOptions are added to the Raft server's options (its
+	// authorization interceptors).
+	TransportServerOptions []grpc.ServerOption
 
 	// InterSiteRTT is the largest round-trip time between sites that hold
 	// replicas of the same group. The raft timeouts derive from it (see

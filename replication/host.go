@@ -59,7 +59,7 @@ func NewHost(cfg Config) (*Host, error) {
 	}
 	tcfg := transport.DefaultConfig()
 	tcfg.Listener, tcfg.AdvertiseAddr, tcfg.Dialer = cfg.Listener, cfg.AdvertiseAddr, cfg.Dialer
-	tcfg.ServerTLS, tcfg.ClientTLS = cfg.ServerTLS, cfg.ClientTLS
+	tcfg.ServerTLS, tcfg.ClientTLS, tcfg.ServerOptions = cfg.ServerTLS, cfg.ClientTLS, cfg.TransportServerOptions
 	tcfg.RPCTimeout, tcfg.PeerDeadAfter = timing.RPCTimeout, timing.PeerDeadAfter
 	tcfg.Logger = cfg.Logger
 	trans, err := transport.New(tcfg)

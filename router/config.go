@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
 
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/router/forward"
@@ -43,6 +44,12 @@ type Config struct {
 	IngressDialer func(ctx context.Context, addr string) (net.Conn, error)
 	NodeTLS       *tls.Config
 	ServerTLS     *tls.Config
+	// HTTPServerTLS, if set, serves the HTTP/JSON API over TLS (client
+	// certificates optional: API clients authenticate with keys).
+	HTTPServerTLS *tls.Config
+	// ServerOptions are added to the gRPC server's options (its
+	// authorization interceptors).
+	ServerOptions []grpc.ServerOption
 
 	// RequestTimeout bounds one client request including every retry.
 	// Default 5 s.

@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/router/forward"
@@ -79,10 +81,11 @@ func Start(cfg Config) (*Router, error) {
 		r.ingress = newIngressProber(agent, cfg.Site, forward.NewPool(cfg.IngressDialer, cfg.NodeTLS), cfg.ProbeInterval)
 	}
 
-	var opts []grpc.ServerOption
+	opts := serverLimits()
 	if cfg.ServerTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.ServerTLS)))
 	}
+	opts = append(opts, cfg.ServerOptions...)
 	r.server = grpc.NewServer(opts...)
 	pay := metered(&payments{topo: cfg.Topology, fwd: r.fwd}, metrics)
 	pb.RegisterPaymentsServer(r.server, pay)
@@ -106,15 +109,47 @@ func Start(cfg Config) (*Router, error) {
 			// The status page (/status, /status.json) in front of the API (/v1/).
 			Handler: statuspage.New(statuspage.Config{Status: r.ClusterStatus, Sites: statuspage.SitesOf(cfg.Topology)},
 				httpapi.New(pay, httpapi.Config{BodyBytesMax: cfg.HTTPBodyBytesMax, RequestTimeout: cfg.RequestTimeout})),
-			ReadHeaderTimeout: 5 * time.Second,
+			ReadHeaderTimeout: httpHeaderReadMaxDuration,
+			ReadTimeout:       httpReadMaxDuration,
+			WriteTimeout:      cfg.RequestTimeout + httpWriteSlackDuration,
+			IdleTimeout:       httpIdleMaxDuration,
+			MaxHeaderBytes:    httpHeaderBytesMax,
+			TLSConfig:         cfg.HTTPServerTLS,
+		}
+		ln := cfg.HTTPListener
+		if cfg.HTTPServerTLS != nil {
+			ln = tls.NewListener(ln, cfg.HTTPServerTLS)
 		}
 		r.wg.Go(func() {
-			if err := r.http.Serve(cfg.HTTPListener); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			if err := r.http.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 				r.logger.Error("http server stopped", "error", err)
 			}
 		})
 	}
 	return r, nil
+}
+
+// Limits of the router's servers: what one client connection may hold and
+// how long a request may take to arrive, so that slow or greedy clients
+// (a slowloris, a body trickled byte by byte) cannot hold the router.
+const (
+	httpHeaderReadMaxDuration = 5 * time.Second
+	httpReadMaxDuration       = 10 * time.Second // headers and body
+	httpWriteSlackDuration    = 5 * time.Second  // beyond the request timeout
+	httpIdleMaxDuration       = 2 * time.Minute
+	httpHeaderBytesMax        = 64 << 10
+	grpcStreamsPerConnMax     = 1024
+	grpcMessageBytesMax       = 4 << 20
+	grpcKeepaliveMinDuration  = 5 * time.Second
+)
+
+func serverLimits() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxConcurrentStreams(grpcStreamsPerConnMax),
+		grpc.MaxRecvMsgSize(grpcMessageBytesMax),
+		grpc.MaxSendMsgSize(grpcMessageBytesMax),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: grpcKeepaliveMinDuration, PermitWithoutStream: true}),
+	}
 }
 
 // ClusterStatus is what RouterAdmin.Status answers, computed in process;

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	"google.golang.org/grpc"
 )
 
 // Config configures a node's transport. DefaultConfig fills every field but
@@ -26,6 +28,9 @@ type Config struct {
 	ServerTLS *tls.Config
 	// ClientTLS secures connections to peers; nil dials plain TCP.
 	ClientTLS *tls.Config
+	// ServerOptions are added to the server's (its authorization
+	// interceptors: only nodes, each claiming its own id; ClaimedNodeID).
+	ServerOptions []grpc.ServerOption
 
 	// RPCTimeout bounds every unary RPC (AppendEntries, votes, TimeoutNow)
 	// and the oldest unanswered pipelined AppendEntries. The host derives it

@@ -13,6 +13,22 @@ import (
 // form. Decoders take input from the network: they validate what raft would
 // otherwise trust (log types, sizes) and never panic on any message.
 
+// ClaimedNodeID is the node id a Raft message claims to come from (its
+// header's id), for the check that it is the sender's certificate.
+func ClaimedNodeID(msg any) (string, bool) {
+	if chunk, ok := msg.(*pb.InstallSnapshotChunk); ok {
+		if chunk.GetRequest() == nil {
+			return "", false // a data chunk: the stream's first message named the sender
+		}
+		msg = chunk.GetRequest()
+	}
+	m, ok := msg.(interface{ GetHeader() *pb.RaftHeader })
+	if !ok || m.GetHeader() == nil {
+		return "", false
+	}
+	return string(m.GetHeader().GetId()), true
+}
+
 func encodeHeader(h raft.RPCHeader) *pb.RaftHeader {
 	return &pb.RaftHeader{ProtocolVersion: uint64(h.ProtocolVersion), Id: h.ID, Addr: h.Addr}
 }

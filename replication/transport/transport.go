@@ -66,6 +66,7 @@ func New(cfg Config) (*Transport, error) {
 	if cfg.ServerTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.ServerTLS)))
 	}
+	opts = append(opts, cfg.ServerOptions...)
 	t := &Transport{
 		cfg:    cfg,
 		logger: cfg.Logger.With("component", "raft-transport", "addr", cfg.AdvertiseAddr),

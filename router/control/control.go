@@ -16,6 +16,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	"github.com/cellpay/cellpay/api/auth"
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell"
@@ -255,6 +256,13 @@ func (c *Control) MoveLeader(ctx context.Context, req *pb.MoveLeaderRequest) (*p
 	}
 	if req.GetCellId() == 0 || req.GetTargetNodeId() == "" {
 		return nil, status.Errorf(codes.InvalidArgument, "router: MoveLeader needs cell_id and target_node_id, got %d and %q", req.GetCellId(), req.GetTargetNodeId())
+	}
+	// Only a controller moves leaders, and controllers run on meta voters
+	// (the authorizer let only nodes through; without TLS there is no
+	// identity to check).
+	if id, ok := auth.PeerIdentity(ctx); ok && !meta.IsVoter(c.cfg.Topology, id.Name) {
+		c.logger.Warn("auth: call refused", "method", "MoveLeader", "reason", "not_a_meta_voter", "caller", id.String())
+		return nil, status.Errorf(codes.PermissionDenied, "router: MoveLeader from node %s refused: only the meta voters run the controller", id.Name)
 	}
 	if err := c.admitTerm(req.GetControllerTerm(), req.GetCellId()); err != nil {
 		return nil, err

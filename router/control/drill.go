@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/hex"
+	"fmt"
 	"sort"
 	"strings"
 
@@ -85,12 +86,19 @@ func (c *Control) drillCall(ctx context.Context, req *pb.DrillRequest) (*pb.Dril
 	if c.meta == nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "router: node %s holds no meta replica; ask one of %v", c.host.NodeID(), voterIDs(c.cfg.Topology))
 	}
-	operator, err := c.authenticate(ctx)
-	if err != nil {
-		return nil, err
-	}
+	// The leadership first: a refusal is then audited on the leader, which
+	// can write it.
 	if !c.meta.IsLeader() {
 		return nil, c.notLeader(c.meta)
+	}
+	operator, err := c.authenticate(ctx)
+	if err != nil {
+		action := "drill abort"
+		if req != nil {
+			action = "drill " + req.GetKind()
+		}
+		c.auditRefusal(ctx, AuditOperatorUnauthenticated, &pb.AuditEntry{Action: action, Detail: drillRequestDetail(req)}, err)
+		return nil, err
 	}
 	r := drillRequest{start: req, operator: operator, reply: make(chan drillReply, 1)}
 	select {
@@ -104,4 +112,13 @@ func (c *Control) drillCall(ctx context.Context, req *pb.DrillRequest) (*pb.Dril
 	case <-ctx.Done():
 		return nil, status.FromContextError(ctx.Err()).Err()
 	}
+}
+
+// drillRequestDetail describes a drill request for the audit log (nil: an
+// abort).
+func drillRequestDetail(req *pb.DrillRequest) string {
+	if req == nil {
+		return "abort the running drill"
+	}
+	return fmt.Sprintf("%s site %q cell %d target %q dry_run %v", req.GetKind(), req.GetSite(), req.GetCellId(), req.GetTargetSite(), req.GetDryRun())
 }

@@ -158,12 +158,13 @@ func (c *Control) admitOverdraftCall(ctx context.Context, what string, entry *pb
 	return operator, nil
 }
 
-// auditRefusal logs a refused call and audits it, within the minute's
-// budget (refusalAuditsPerMinuteMax).
+// auditRefusal logs a refused operator call (a drill, an overdraft
+// account) and audits it, within the minute's budget
+// (refusalAuditsPerMinuteMax, shared by every kind of call).
 func (c *Control) auditRefusal(ctx context.Context, operator string, entry *pb.AuditEntry, refusal error) {
 	msg := status.Convert(refusal).Message()
 	audited := c.overdraft.refusalAuditAllowed(c.cfg.Now())
-	c.logger.Warn("refused an overdraft account call", "action", entry.GetAction(), "operator", operator,
+	c.logger.Warn("refused an operator call", "action", entry.GetAction(), "operator", operator,
 		"account", entry.GetAccountId(), "code", status.Code(refusal).String(), "error", msg, "audited", audited)
 	if !audited {
 		return
@@ -171,7 +172,7 @@ func (c *Control) auditRefusal(ctx context.Context, operator string, entry *pb.A
 	a := &pb.AuditEntry{Operator: operator, Action: entry.GetAction(), Detail: entry.GetDetail(), AccountId: entry.GetAccountId(),
 		CellId: entry.GetCellId(), Reason: entry.GetReason(), Outcome: auditOutcomeRefusedPrefix + msg}
 	if err := c.recordAudit(ctx, a); err != nil {
-		c.logger.Warn("could not audit a refused overdraft account call", "action", entry.GetAction(), "error", err)
+		c.logger.Warn("could not audit a refused operator call", "action", entry.GetAction(), "error", err)
 	}
 }
 

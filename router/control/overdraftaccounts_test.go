@@ -444,3 +444,31 @@ func TestOverdraftCandidatesFromTheAuditLog(t *testing.T) {
 		t.Errorf("candidates %q, want %q", strings.Join(parts, "; "), want)
 	}
 }
+
+// A drill with a wrong or missing token is refused and, like an overdraft
+// call, audited on the meta leader (issue 15: refusals left no trace).
+func TestDrillRefusalsAreAudited(t *testing.T) {
+	w := newOverdraftWorld(t, map[string]string{"alice": TokenSHA256(overdraftToken)})
+	ctx, cancel := context.WithTimeout(context.Background(), overdraftWaitMax)
+	defer cancel()
+	req := &pb.DrillRequest{Kind: "evacuate", Site: "hz-a", DryRun: true}
+	for _, c := range []context.Context{withBearer(ctx, "wrong"), ctx} {
+		err := w.onLeader(t, func(cl pb.ControlClient) error {
+			_, err := cl.StartDrill(c, req)
+			return err
+		})
+		if status.Code(err) != codes.Unauthenticated {
+			t.Fatalf("err = %v, want UNAUTHENTICATED", err)
+		}
+	}
+	audit := w.audit(t)
+	if len(audit) != 2 {
+		t.Fatalf("audit log:\n%s\nwant the two refused drills", auditLines(audit))
+	}
+	for _, a := range audit {
+		if a.GetOperator() != AuditOperatorUnauthenticated || a.GetAction() != "drill evacuate" ||
+			!strings.Contains(a.GetDetail(), `site "hz-a"`) || !strings.HasPrefix(a.GetOutcome(), "refused: ") {
+			t.Errorf("audit entry %v, want a refused drill naming its site", a)
+		}
+	}
+}
