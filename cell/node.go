@@ -13,9 +13,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/keepalive"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell/topology"
@@ -230,6 +230,10 @@ func (n *Node) Host() *replication.Host { return n.host }
 
 // ClientAddr is where the Cell service listens.
 func (n *Node) ClientAddr() string { return n.client.Addr().String() }
+
+// ServiceInfo lists the services of the node's client gRPC server (the
+// Cell service and what Register added).
+func (n *Node) ServiceInfo() map[string]grpc.ServiceInfo { return n.server.GetServiceInfo() }
 
 // UnresolvedPayouts lists the payouts of the cells this node leads that
 // are still PENDING or UNKNOWN past PayoutConfig.UnresolvedAge: alerts.

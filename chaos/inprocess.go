@@ -11,6 +11,7 @@ import (
 
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cellpay/cellpay/api/auth"
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/channel"
@@ -99,7 +100,7 @@ var (
 func (p *inProcess) Topology() *topology.Topology { return p.c.Topology }
 
 func (p *inProcess) ClientConfig(region string) client.Config {
-	return client.Config{Region: region, Routers: p.c.RouterAddrs(), Dialer: p.c.ClientDialer(region)}
+	return client.Config{Region: region, Routers: p.c.RouterAddrs(), Dialer: p.c.ClientDialer(region), TLS: p.c.As(auth.RoleClient).ClientTLS()}
 }
 
 func (p *inProcess) Leaders(context.Context) map[uint64]string {

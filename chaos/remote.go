@@ -2,6 +2,7 @@ package chaos
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -12,6 +13,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
@@ -42,6 +44,10 @@ type RemoteConfig struct {
 	PidDir string
 	// CallTimeout bounds one call to a node or to the proxy (default 2 s).
 	CallTimeout time.Duration
+	// OperatorTLS secures the run's own calls to the nodes (an operator's
+	// certificate); ClientTLS the workload's calls to the routers (an API
+	// client's). Nil: plain TCP (a cluster run with --insecure).
+	OperatorTLS, ClientTLS *tls.Config
 }
 
 // remote is a Target over separate processes: faults through the proxy's
@@ -55,6 +61,8 @@ type remote struct {
 	dialers     map[string]func(ctx context.Context, addr string) (net.Conn, error)
 	callTimeout time.Duration
 	procs       *procs // nil without PidDir
+	operatorTLS *tls.Config
+	clientTLS   *tls.Config
 
 	mu    sync.Mutex
 	conns map[string]*grpc.ClientConn // by node id
@@ -72,7 +80,7 @@ func DialRemote(ctx context.Context, cfg RemoteConfig) (Target, error) {
 	}
 	topo := cfg.Topology
 	r := &remote{topo: topo, routers: map[string][]string{}, dialers: map[string]func(context.Context, string) (net.Conn, error){},
-		callTimeout: cfg.CallTimeout, conns: map[string]*grpc.ClientConn{}}
+		callTimeout: cfg.CallTimeout, conns: map[string]*grpc.ClientConn{}, operatorTLS: cfg.OperatorTLS, clientTLS: cfg.ClientTLS}
 	var errs []error
 	regionOf := map[string]string{}
 	for _, s := range topo.Sites() {
@@ -187,7 +195,7 @@ func (r *remote) ClientConfig(region string) client.Config {
 	for k, v := range r.routers {
 		routers[k] = slices.Clone(v)
 	}
-	return client.Config{Region: region, Routers: routers, Dialer: r.dialers[region]}
+	return client.Config{Region: region, Routers: routers, Dialer: r.dialers[region], TLS: r.clientTLS}
 }
 
 // conn returns the (lazily connecting) gRPC connection to a node's Cell
@@ -206,7 +214,11 @@ func (r *remote) conn(nodeID string) (*grpc.ClientConn, error) {
 	// the run polls it every 50 ms (gRPC's default backoff grows to 2 min).
 	bo := backoff.DefaultConfig
 	bo.BaseDelay, bo.MaxDelay = 50*time.Millisecond, time.Second
-	c, err := grpc.NewClient("passthrough:///"+n.ClientAddr, grpc.WithTransportCredentials(insecure.NewCredentials()),
+	creds := insecure.NewCredentials()
+	if r.operatorTLS != nil {
+		creds = credentials.NewTLS(r.operatorTLS)
+	}
+	c, err := grpc.NewClient("passthrough:///"+n.ClientAddr, grpc.WithTransportCredentials(creds),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: r.callTimeout}))
 	if err != nil {
 		return nil, fmt.Errorf("chaos: node %s at %s: %w", nodeID, n.ClientAddr, err)

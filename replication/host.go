@@ -13,6 +13,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/raft"
+	"google.golang.org/grpc"
 
 	"github.com/cellpay/cellpay/replication/storage"
 	"github.com/cellpay/cellpay/replication/transport"
@@ -261,6 +262,9 @@ func (g *Group) stop(ctx context.Context) error {
 	}
 	return nil
 }
+
+// TransportServiceInfo lists the services of the Raft transport's server.
+func (h *Host) TransportServiceInfo() map[string]grpc.ServiceInfo { return h.trans.ServiceInfo() }
 
 // Close stops every group, then the transport and the store.
 func (h *Host) Close() error {

@@ -35,6 +35,9 @@ type Config struct {
 	// datagrams (gossip.Config.Dialer and WrapPacketConn); default plain.
 	GossipDialer     func(ctx context.Context, addr string) (net.Conn, error)
 	GossipPacketConn func(net.PacketConn) net.PacketConn
+	// GossipKeys encrypt and authenticate gossip (gossip.Config.SecretKeys:
+	// the first encrypts, all decrypt); none: plain gossip (--insecure only).
+	GossipKeys [][]byte
 	// NodeDialer connects to nodes' Cell services (default plain TCP);
 	// NodeTLS secures those connections; ServerTLS the router's listener.
 	NodeDialer func(ctx context.Context, addr string) (net.Conn, error)

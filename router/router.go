@@ -67,6 +67,7 @@ func Start(cfg Config) (*Router, error) {
 	gcfg := gossip.DefaultConfig()
 	gcfg.Name, gcfg.BindAddr, gcfg.Seeds, gcfg.Logger = cfg.ID, cfg.GossipAddr, cfg.GossipSeeds, cfg.Logger
 	gcfg.Dialer, gcfg.WrapPacketConn = cfg.GossipDialer, cfg.GossipPacketConn
+	gcfg.SecretKeys, gcfg.Admit = cfg.GossipKeys, gossip.AdmitTopology(cfg.Topology)
 	advertised := cfg.Listener.Addr().String()
 	gcfg.Meta = func() *pb.MemberMeta {
 		return &pb.MemberMeta{Kind: gossip.KindRouter, Site: cfg.Site, ClientAddr: advertised}
@@ -162,6 +163,9 @@ func (r *Router) ClusterStatus(ctx context.Context) (*pb.ClusterStatus, error) {
 // Addr is the gRPC address of the router.
 func (r *Router) Addr() string { return r.cfg.Listener.Addr().String() }
 
+// ServiceInfo lists the services of the router's gRPC server.
+func (r *Router) ServiceInfo() map[string]grpc.ServiceInfo { return r.server.GetServiceInfo() }
+
 // GossipAddr is the router's memberlist address (a seed for others).
 func (r *Router) GossipAddr() string { return r.agent.Addr() }
 
@@ -180,20 +184,19 @@ func (r *Router) followGossip(ctx context.Context) {
 	}
 }
 
+// refreshRoutes feeds the route table what gossip says, believing only
+// topology nodes about the cells they host (gossip.LeaderClaims): a member
+// the topology does not know, or a claim of a cell with no replica on the
+// claiming node, changes no route. Routes of members no longer alive are
+// forgotten first, so that the real leader's claim of a lower term takes a
+// route a gone member's higher (lying or stale) term had set.
 func (r *Router) refreshRoutes() {
-	for _, m := range r.agent.Members() {
-		if m.Meta == nil || m.Meta.GetKind() != gossip.KindNode {
-			continue
-		}
-		if m.State != "alive" {
-			for _, c := range r.cfg.Topology.CellsOfNode(m.Name) {
-				r.table.Forget(c.ID, m.Name)
-			}
-			continue
-		}
-		for _, claim := range m.Meta.GetLeads() {
-			r.table.Observe(claim.GetCellId(), m.Name, claim.GetTerm())
-		}
+	claims, gone, _ := gossip.LeaderClaims(r.cfg.Topology, r.agent.Members())
+	for _, g := range gone {
+		r.table.Forget(g.CellID, g.Node)
+	}
+	for _, c := range claims {
+		r.table.Observe(c.CellID, c.Node, c.Term)
 	}
 }
 

@@ -10,10 +10,14 @@ import (
 	"net/url"
 	"testing"
 
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 )
 
 // certOf is a certificate carrying the given URI SANs (only what the
@@ -137,5 +141,35 @@ func TestAuthorizerHTTP(t *testing.T) {
 	}
 	if len(refused) != 2 || refused[0].Reason != ReasonNoCertificate || refused[1].Reason != ReasonRole {
 		t.Fatalf("refusals %+v", refused)
+	}
+}
+
+// Every method of every cellpay service (and of the health service) has
+// its roles in the table, and the table names no method that does not
+// exist: a new RPC without roles fails here.
+func TestMethodsCoverEveryService(t *testing.T) {
+	seen := map[string]bool{}
+	for _, sd := range []grpc.ServiceDesc{pb.Cell_ServiceDesc, pb.Control_ServiceDesc, pb.Payments_ServiceDesc,
+		pb.RouterAdmin_ServiceDesc, pb.RaftTransport_ServiceDesc, healthpb.Health_ServiceDesc} {
+		var names []string
+		for _, m := range sd.Methods {
+			names = append(names, m.MethodName)
+		}
+		for _, s := range sd.Streams {
+			names = append(names, s.StreamName)
+		}
+		for _, name := range names {
+			full := "/" + sd.ServiceName + "/" + name
+			seen[full] = true
+			roles, ok := Methods[full]
+			if !ok || len(roles) == 0 {
+				t.Errorf("%s has no roles in auth.Methods", full)
+			}
+		}
+	}
+	for full := range Methods {
+		if !seen[full] {
+			t.Errorf("auth.Methods names %s, which no service has", full)
+		}
 	}
 }

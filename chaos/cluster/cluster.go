@@ -26,6 +26,7 @@ import (
 	"github.com/hashicorp/raft"
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/cellpay/cellpay/api/auth"
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/channel"
 	"github.com/cellpay/cellpay/cell/reconcile"
@@ -73,6 +74,10 @@ type Config struct {
 	// (from channel.DefaultSimConfig) before it starts, e.g. its
 	// idempotency window.
 	ProviderConfig func(*channel.SimConfig)
+	// Insecure runs every listener and dialer on plain TCP, without
+	// identities (a quick look); by default the cluster makes a throwaway
+	// CA and speaks mutual TLS everywhere (certs.go).
+	Insecure bool
 }
 
 func (c *Config) defaults() {
@@ -125,6 +130,8 @@ type Cluster struct {
 	// kept across restarts as a scraper sees one process's metrics.
 	nodeRegs, routerRegs map[string]*prometheus.Registry
 
+	// gossipKeys encrypt the cluster's gossip (none when insecure).
+	gossipKeys [][]byte
 	// credit is the fault of the cross-cell credit path (creditfault.go).
 	credit creditFaultState
 }
@@ -221,6 +228,10 @@ func Start(cfg Config) (_ *Cluster, err error) {
 		closeLns()
 		return nil, err
 	}
+	if err := c.issueCerts(); err != nil {
+		closeLns()
+		return nil, err
+	}
 	for _, n := range c.Topology.Nodes() {
 		if err := c.startNode(n, raftLns[n.ID], clientLns[n.ID]); err != nil {
 			return nil, err
@@ -249,12 +260,20 @@ func (c *Cluster) startNode(n topology.Node, raftLn, clientLn net.Listener) erro
 	gcfg := gossip.DefaultConfig()
 	gcfg.BindAddr, gcfg.Logger = "127.0.0.1:0", c.cfg.Logger
 	gcfg.Dialer, gcfg.WrapPacketConn = c.Fabric.Dialer(n.Site), c.gossipPacketConn(n.Site)
+	gcfg.SecretKeys = c.gossipKeys
 	c.mu.Lock()
 	if c.seed != "" {
 		gcfg.Seeds = []string{c.seed}
 	}
 	c.mu.Unlock()
+	sec, err := c.Security(auth.Identity{Role: auth.RoleNode, Name: n.ID})
+	if err != nil {
+		_ = raftLn.Close()
+		_ = clientLn.Close()
+		return err
+	}
 	cn, err := control.StartNode(control.NodeConfig{
+		Security: sec,
 		Cell: cell.NodeConfig{
 			Topology: c.Topology, NodeID: n.ID, DataDir: dir, RaftListener: raftLn, ClientListener: clientLn,
 			Dialer: c.Fabric.Dialer(n.Site), HeartbeatIntervalMin: c.cfg.HeartbeatIntervalMin,
@@ -300,11 +319,20 @@ func (c *Cluster) StartRouter(site string) error {
 	c.Fabric.Register(ln.Addr().String(), site)
 	c.Fabric.Register(hln.Addr().String(), site)
 	cfg := router.DefaultConfig()
-	cfg.Topology, cfg.ID, cfg.Site = c.Topology, "router-"+site, site
+	cfg.Topology, cfg.ID, cfg.Site = c.Topology, routerID(site), site
+	sec, err := c.Security(auth.Identity{Role: auth.RoleRouter, Name: cfg.ID})
+	if err != nil {
+		_ = ln.Close()
+		_ = hln.Close()
+		return err
+	}
+	cfg.ServerTLS, cfg.NodeTLS = sec.ServerTLS(), sec.ClientTLS()
+	cfg.ServerOptions = sec.Authorizer("router-grpc").ServerOptions()
 	cfg.Listener, cfg.HTTPListener = ln, hln
 	cfg.GossipAddr, cfg.GossipSeeds = "127.0.0.1:0", []string{seed}
 	cfg.NodeDialer = c.Fabric.Dialer(site)
 	cfg.GossipDialer, cfg.GossipPacketConn = c.Fabric.Dialer(site), c.gossipPacketConn(site)
+	cfg.GossipKeys = c.gossipKeys
 	if s, ok := c.Topology.Site(site); ok {
 		cfg.IngressDialer = c.ClientDialer(s.Region) // an outside prober in the router's region
 	}
@@ -506,23 +534,23 @@ func (c *Cluster) LeadersHome(ctx context.Context) error {
 		if home == "" {
 			continue
 		}
+		// Done once the leader is seen at home (Leader reads "" for a moment
+		// during any election, so it is not read twice).
 		var last error
 		for c.Leader(cl.ID) != home {
+			if ctx.Err() != nil {
+				errs = append(errs, fmt.Errorf("cluster: cell %d does not lead at home %s: %w", cl.ID, home, errors.Join(last, ctx.Err())))
+				break
+			}
 			tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 			last = c.TransferLeadership(tctx, cl.ID, home)
 			cancel()
-			if ctx.Err() != nil {
-				break
-			}
 			if last != nil {
 				select {
 				case <-ctx.Done():
 				case <-time.After(100 * time.Millisecond):
 				}
 			}
-		}
-		if c.Leader(cl.ID) != home {
-			errs = append(errs, fmt.Errorf("cluster: cell %d does not lead at home %s: %w", cl.ID, home, errors.Join(last, ctx.Err())))
 		}
 	}
 	return errors.Join(errs...)
@@ -574,7 +602,8 @@ func (c *Cluster) Reconcile(ctx context.Context, since time.Time, stuckAfter tim
 
 // ReconcileWith is Reconcile with the given statements.
 func (c *Cluster) ReconcileWith(ctx context.Context, since time.Time, stuckAfter time.Duration, statements map[string]channel.StatementReader) (reconcile.Report, error) {
-	r, err := control.NewReconciler(control.ReconcilerConfig{Topology: c.Topology, Statements: statements, StuckAfter: stuckAfter})
+	r, err := control.NewReconciler(control.ReconcilerConfig{Topology: c.Topology, TLS: c.As(auth.RoleOperator).ClientTLS(),
+		Statements: statements, StuckAfter: stuckAfter})
 	if err != nil {
 		return reconcile.Report{}, err
 	}

@@ -14,9 +14,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/cellpay/cellpay/api/auth"
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/router/client"
@@ -43,7 +43,7 @@ func startCluster(t *testing.T) *Cluster {
 
 func newClient(t testing.TB, c *Cluster, region string) *client.Client {
 	t.Helper()
-	cfg := client.Config{Region: region, Routers: c.RouterAddrs(), Deadline: 20 * time.Second}
+	cfg := client.Config{Region: region, Routers: c.RouterAddrs(), Deadline: 20 * time.Second, TLS: c.As(auth.RoleClient).ClientTLS()}
 	cl, err := client.New(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -300,7 +300,7 @@ func TestBadInputOverGRPCAndHTTP(t *testing.T) {
 	cl := newClient(t, c, "hangzhou")
 	f := openAccounts(t, c, cl, 2, "acct", 5_000)
 	a, b := f.accts[1][0], f.accts[1][1]
-	conn, err := grpc.NewClient("passthrough:///"+c.RouterAddr("hz-a"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient("passthrough:///"+c.RouterAddr("hz-a"), c.DialOption(auth.RoleClient))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -395,42 +395,44 @@ func TestStatusReflectsLeadershipChange(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a cluster: runs in make test")
 	}
-	c := startCluster(t)
-	conn, err := grpc.NewClient("passthrough:///"+c.RouterAddr("sh-a"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	// A move drill pins cell 1 to another site: the controller moves its
+	// leader there and keeps it there (a move by hand would be moved back
+	// home at once, the home being healthy).
+	c := startFailoverCluster(t, 10*time.Second)
+	conn, err := grpc.NewClient("passthrough:///"+c.RouterAddr("sh-a"), c.DialOption(auth.RoleOperator))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close()
 	adm := pb.NewRouterAdminClient(conn)
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	// The controller moves leaders home after start; a move by hand then
-	// is refused as "another transfer is in progress".
-	if err := c.LeadersHome(ctx); err != nil {
-		t.Fatal(err)
-	}
-	leader := c.Leader(1)
+	home := homeSite(c, 1)
 	var target string
-	for _, n := range c.Topology.Nodes() {
-		if n.ID != leader {
-			target = n.ID
+	for _, s := range c.Topology.Sites() {
+		if s.ID != home {
+			target = s.ID
 			break
 		}
 	}
-	if err := c.TransferLeadership(ctx, 1, target); err != nil {
+	if _, err := startDrill(t, c, &pb.DrillRequest{Kind: "move", CellId: 1, TargetSite: target}); err != nil {
 		t.Fatal(err)
 	}
-	changed := time.Now()
+	waitFor(t, 30*time.Second, "cell 1 led from "+target, func() (bool, string) {
+		l := c.Leader(1)
+		return l != "" && siteOf(c, l) == target, "leader " + l
+	})
+	changed, leader := time.Now(), c.Leader(1)
 	for {
 		st, err := adm.Status(ctx, &pb.StatusRequest{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if st.GetCells()[0].GetLeaderNodeId() == target {
+		if st.GetCells()[0].GetLeaderNodeId() == leader {
 			break
 		}
 		if time.Since(changed) > 2*time.Second {
-			t.Fatalf("status still shows leader %q 2 s after the move to %s", st.GetCells()[0].GetLeaderNodeId(), target)
+			t.Fatalf("status still shows leader %q 2 s after %s took over", st.GetCells()[0].GetLeaderNodeId(), leader)
 		}
 		time.Sleep(20 * time.Millisecond)
 	}

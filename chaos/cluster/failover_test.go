@@ -10,10 +10,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/cellpay/cellpay/api/auth"
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/replication/replicationtest"
@@ -113,7 +113,7 @@ func metaStatus(t testing.TB, c *Cluster) *pb.MetaStatus {
 	t.Helper()
 	var any *pb.MetaStatus
 	for _, n := range meta.Voters(c.Topology) {
-		conn, err := grpc.NewClient(n.ClientAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(n.ClientAddr, c.DialOption(auth.RoleOperator))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -320,7 +320,7 @@ func startDrill(t *testing.T, c *Cluster, req *pb.DrillRequest) (*pb.Drill, erro
 			time.Sleep(200 * time.Millisecond)
 			continue
 		}
-		conn, err := grpc.NewClient(n.ClientAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(n.ClientAddr, c.DialOption(auth.RoleOperator))
 		if err != nil {
 			t.Fatal(err)
 		}

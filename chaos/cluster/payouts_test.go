@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/cellpay/cellpay/api/auth"
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/channel"
@@ -43,7 +43,7 @@ func TestPayoutLeaderCrashBetweenSubmitAndRecord(t *testing.T) {
 	var leader, id string
 	for attempt := 1; ; attempt++ {
 		leader, id = c.Leader(cellID), fmt.Sprintf("po-crash-%d", attempt)
-		conn, err := grpc.NewClient(c.Node(leader).ClientAddr(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient(c.Node(leader).ClientAddr(), c.DialOption(auth.RoleRouter))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -132,7 +132,7 @@ func TestUnresolvedPayoutIsAnAlertInStatus(t *testing.T) {
 	if _, err := cl.Payout(ctx, f.accts[1][0], 10, "CNY", client.WithPayoutID("po-alert")); err != nil {
 		t.Fatalf("payout: %v", err)
 	}
-	conn, err := grpc.NewClient(c.RouterAddr("hz-a"), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(c.RouterAddr("hz-a"), c.DialOption(auth.RoleOperator))
 	if err != nil {
 		t.Fatal(err)
 	}

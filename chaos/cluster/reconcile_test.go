@@ -9,11 +9,12 @@ import (
 	"testing"
 	"time"
 
+	"google.golang.org/protobuf/proto"
+
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell/channel"
 	"github.com/cellpay/cellpay/cell/reconcile"
 	"github.com/cellpay/cellpay/router/client"
-	"google.golang.org/protobuf/proto"
 )
 
 func reportText(rep reconcile.Report) string {

@@ -7,6 +7,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cellpay/cellpay/api/auth"
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/chaos/cluster"
 	"github.com/cellpay/cellpay/router/client"
@@ -117,7 +118,7 @@ const metaStatusTimeout = 2 * time.Second
 // controller's events (the newest 1000), preferring the meta leader's
 // answer.
 func metaEvents(ctx context.Context, c *cluster.Cluster) ([]*pb.MetaEvent, error) {
-	mc, err := meta.NewClient(meta.ClientConfig{Topology: c.Topology, CallTimeout: metaStatusTimeout})
+	mc, err := meta.NewClient(meta.ClientConfig{Topology: c.Topology, CallTimeout: metaStatusTimeout, TLS: c.As(auth.RoleOperator).ClientTLS()})
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +155,8 @@ type payoutTally struct {
 func makePayouts(ctx context.Context, c *cluster.Cluster) payoutTally {
 	out := payoutTally{states: map[string]int{}}
 	region := c.Topology.Sites()[0].Region
-	cl, err := client.New(client.Config{Region: region, Routers: c.RouterAddrs(), Dialer: c.ClientDialer(region), Deadline: payoutTimeout})
+	cl, err := client.New(client.Config{Region: region, Routers: c.RouterAddrs(), Dialer: c.ClientDialer(region), Deadline: payoutTimeout,
+		TLS: c.As(auth.RoleClient).ClientTLS()})
 	if err != nil {
 		out.errs = append(out.errs, err)
 		return out

@@ -18,6 +18,9 @@ const (
 	OperatorName = "demo"
 	// TokenEnv is where cellpay drill looks for the token without --token.
 	TokenEnv = "CELLPAY_TOKEN"
+	// CertsDirEnv is where the tools look for their certificates when
+	// --certs-dir is not given (the cluster's throwaway CA is there).
+	CertsDirEnv = "CELLPAY_CERTS_DIR"
 	// leadersTimeout bounds the wait for every cell to lead at home.
 	leadersTimeout = 60 * time.Second
 )
@@ -72,12 +75,18 @@ func Interactive(ctx context.Context, cfg Config) error {
 	grpcAddr, httpAddr := c.RouterAddr(sites[0].ID), c.HTTPAddr(sites[0].ID)
 	fmt.Fprintf(w, "status    http://%s%s (the status page: open it in a browser)\n", httpAddr, statuspage.PathPage)
 	fmt.Fprintf(w, "topology  %s\n", topoPath)
+	if dir := c.CertsDir(); dir != "" {
+		fmt.Fprintf(w, "certs     %s (a throwaway CA; every gRPC port speaks mutual TLS)\n", dir)
+	}
 	fmt.Fprintf(w, "operator  %s, token %s\n", OperatorName, cfg.Token)
 	if cfg.LogPath != "" {
 		fmt.Fprintf(w, "log       %s\n", cfg.LogPath)
 	}
 	fmt.Fprintf(w, "\nTry, in another terminal in the repository (cellpay is bin/cellpay, which\n")
 	fmt.Fprintf(w, "make demo builds, or go run ./cmd/cellpay):\n")
+	if dir := c.CertsDir(); dir != "" {
+		fmt.Fprintf(w, "  export %s=%s\n", CertsDirEnv, dir)
+	}
 	fmt.Fprintf(w, "  cellpay status --router %s\n", grpcAddr)
 	fmt.Fprintf(w, "  curl -sS -X POST http://%s/v1/accounts -H 'Content-Type: application/json' \\\n", httpAddr)
 	fmt.Fprintf(w, "    -H 'Idempotency-Key: open-alice' -d '{\"account_id\":\"alice\",\"currency\":\"CNY\"}'\n")

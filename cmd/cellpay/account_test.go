@@ -9,6 +9,7 @@ import (
 
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/cellpay/cellpay/api/auth"
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/chaos/cluster"
 	"github.com/cellpay/cellpay/router/client"
@@ -107,6 +108,7 @@ func TestOverdraftAccountAgainstCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	useClusterCerts(t, c)
 	t.Cleanup(func() {
 		if err := c.Close(); err != nil {
 			t.Logf("close: %v", err)
@@ -146,7 +148,7 @@ func TestOverdraftAccountAgainstCluster(t *testing.T) {
 	}
 
 	// Below zero through the public API; the list shows it.
-	cli, err := client.New(client.Config{Region: "hangzhou", Routers: c.RouterAddrs(), Deadline: 20 * time.Second})
+	cli, err := client.New(client.Config{Region: "hangzhou", Routers: c.RouterAddrs(), Deadline: 20 * time.Second, TLS: c.As(auth.RoleClient).ClientTLS()})
 	if err != nil {
 		t.Fatal(err)
 	}

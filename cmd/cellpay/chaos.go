@@ -10,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cellpay/cellpay/api/auth"
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/chaos"
 	"github.com/cellpay/cellpay/chaos/proxy"
@@ -59,6 +60,7 @@ func newChaosRunCmd() *cobra.Command {
 		scenario, outDir        string
 		target, configPath, env string
 		pidDir                  string
+		secOpts                 securityFlags
 		seed                    int64
 		duration                time.Duration
 		workers                 int
@@ -118,7 +120,7 @@ config; 1 when the target cannot be reached.`,
 					}
 				}
 			} else {
-				t, err := dialChaosTarget(cmd, target, configPath, env, pidDir)
+				t, err := dialChaosTarget(cmd, target, configPath, env, pidDir, &secOpts)
 				if err != nil {
 					return err
 				}
@@ -189,6 +191,7 @@ config; 1 when the target cannot be reached.`,
 	f.StringVar(&target, "target", "", "play on a running cluster: its chaos proxy config (JSON), or a run directory with proxy.json, topology.yaml and pids/")
 	f.StringVar(&configPath, "config", "", "with --target: the cluster's topology (default RUNDIR/topology.yaml)")
 	f.StringVar(&env, "env", "", "with --target: the cluster's environment; the topology must be meant for it")
+	addSecurityFlags(cmd, &secOpts, true, false)
 	f.StringVar(&pidDir, "pids", "", "with --target: directory of the processes' pid files, for node-crash and router-crash (default RUNDIR/pids)")
 	return cmd
 }
@@ -196,7 +199,7 @@ config; 1 when the target cannot be reached.`,
 // dialChaosTarget loads the topology and the proxy config of --target and
 // dials the cluster. A run directory supplies defaults for the topology and
 // the pid files.
-func dialChaosTarget(cmd *cobra.Command, target, configPath, env, pidDir string) (chaos.Target, error) {
+func dialChaosTarget(cmd *cobra.Command, target, configPath, env, pidDir string, secOpts *securityFlags) (chaos.Target, error) {
 	proxyPath := target
 	if st, err := os.Stat(target); err == nil && st.IsDir() {
 		proxyPath = filepath.Join(target, "proxy.json")
@@ -233,7 +236,22 @@ func dialChaosTarget(cmd *cobra.Command, target, configPath, env, pidDir string)
 	if err != nil {
 		return nil, fmt.Errorf("--target: %w", err)
 	}
-	t, err := chaos.DialRemote(cmd.Context(), chaos.RemoteConfig{Topology: topo, Proxy: pcfg, PidDir: pidDir})
+	operator, err := secOpts.load(cmd, topo, env, auth.RoleOperator, "", nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	client := operator
+	if !secOpts.insecure {
+		name, err := secOpts.toolNameOf(auth.RoleClient)
+		if err != nil {
+			return nil, err
+		}
+		if client, err = secOpts.load(cmd, topo, env, auth.RoleClient, name, nil, nil); err != nil {
+			return nil, err
+		}
+	}
+	t, err := chaos.DialRemote(cmd.Context(), chaos.RemoteConfig{Topology: topo, Proxy: pcfg, PidDir: pidDir,
+		OperatorTLS: operator.ClientTLS(), ClientTLS: client.ClientTLS()})
 	if errors.Is(err, chaos.ErrInvalidTarget) {
 		return nil, &exitError{code: exitInvalidConfig, err: fmt.Errorf("--target %s: %w", proxyPath, err)}
 	}

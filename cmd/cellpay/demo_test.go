@@ -118,6 +118,11 @@ func TestDemoInteractive(t *testing.T) {
 		}
 	}
 	text := stdout.String()
+	if m := regexp.MustCompile(`export CELLPAY_CERTS_DIR=(\S+)`).FindStringSubmatch(text); m != nil {
+		t.Setenv(certsDirEnv, m[1])
+	} else {
+		t.Fatalf("the demo printed no certs dir:\n%s", text)
+	}
 	addr := statusLine.FindStringSubmatch(text)[1]
 	code, status, errOut := runCLI(t, "status", "--router", addr)
 	if code != exitOK || !strings.Contains(status, "CELL") || !strings.Contains(status, "router-hz-a") {
@@ -158,7 +163,8 @@ func TestDemoInteractive(t *testing.T) {
 	if !strings.Contains(stdout.String(), "stopping the cluster") {
 		t.Errorf("no word of stopping:\n%s", stdout.String())
 	}
-	if code, _, _ := runCLI(t, "status", "--router", addr, "--timeout", "1s"); code != exitUnhealthy {
+	// The demo removed its throwaway certificates: ask in plain TCP.
+	if code, _, _ := runCLI(t, "status", "--router", addr, "--timeout", "1s", "--insecure"); code != exitUnhealthy {
 		t.Errorf("the router still answers after the demo stopped (status exit %d)", code)
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/cellpay/cellpay/api/auth"
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/topology"
@@ -93,6 +94,7 @@ type drillOptions struct {
 	token      string
 	timeout    time.Duration
 	format     outputFormat
+	sec        securityFlags
 }
 
 func (o *drillOptions) addFlags(cmd *cobra.Command, timeout time.Duration) {
@@ -101,6 +103,7 @@ func (o *drillOptions) addFlags(cmd *cobra.Command, timeout time.Duration) {
 	f.StringVar(&o.token, "token", "", "operator token (default $"+tokenEnv+")")
 	f.DurationVar(&o.timeout, "timeout", timeout, "bound on the whole command (the confirmation prompt excepted)")
 	addOutputFlag(cmd, &o.format)
+	addSecurityFlags(cmd, &o.sec, true, false)
 }
 
 // check reports the common flags' usage errors.
@@ -133,7 +136,11 @@ func (o *drillOptions) connect(cmd *cobra.Command, needToken string) (*meta.Clie
 	if needToken != "" && token == "" {
 		return nil, &exitError{code: exitDenied, err: fmt.Errorf("%s need an operator token: pass --token or set $%s", needToken, tokenEnv)}
 	}
-	mc, err := meta.NewClient(meta.ClientConfig{Topology: topo, Token: token, CallTimeout: drillCallTimeout, RetryPause: drillRetryPause})
+	sec, err := o.sec.load(cmd, topo, "", auth.RoleOperator, "", nil, nil)
+	if err != nil {
+		return nil, err
+	}
+	mc, err := meta.NewClient(meta.ClientConfig{Topology: topo, Token: token, TLS: sec.ClientTLS(), CallTimeout: drillCallTimeout, RetryPause: drillRetryPause})
 	if err != nil {
 		return nil, &exitError{code: exitInvalidConfig, err: err}
 	}
@@ -251,14 +258,20 @@ func runDrill(cmd *cobra.Command, o *drillOptions, req *pb.DrillRequest, yes boo
 	if err := o.check(cmd); err != nil {
 		return err
 	}
+	// The request is checked against the topology before anything else
+	// (a usage error is one, whatever the credentials).
+	topo, err := topology.Load(o.configPath)
+	if err != nil {
+		return configError(err)
+	}
+	if err := checkRequest(cmd, topo, req); err != nil {
+		return err
+	}
 	mc, err := o.connect(cmd, "drills")
 	if err != nil {
 		return err
 	}
 	defer mc.Close()
-	if err := checkRequest(cmd, mc.Topology(), req); err != nil {
-		return err
-	}
 	out, human := cmd.OutOrStdout(), o.human(cmd)
 
 	if req.GetDryRun() {

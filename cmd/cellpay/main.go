@@ -82,6 +82,7 @@ confirmed at the prompt, 9 a drill failed, was aborted or did not finish,
 	root.CompletionOptions.DisableDefaultCmd = true
 	root.AddCommand(
 		newAccountCmd(),
+		newCertCmd(),
 		newChaosCmd(),
 		newDemoCmd(),
 		newDrillCmd(),

@@ -128,7 +128,8 @@ func TestRouterServesMetrics(t *testing.T) {
 		t.Run(fmt.Sprintf("pprof=%v", withPprof), func(t *testing.T) {
 			metricsAddr, httpAddr := freeAddr(t), freeAddr(t)
 			args := []string{"router", "--config", topo, "--site", "hz-a", "--id", "router-hz-a", "--listen", freeAddr(t), "--http", httpAddr,
-				"--gossip-addr", freeAddr(t), "--env", "test", "--request-timeout", "1s", "--log-level", "warn", "--metrics-addr", metricsAddr}
+				"--gossip-addr", freeAddr(t), "--env", "test", "--request-timeout", "1s", "--log-level", "warn", "--metrics-addr", metricsAddr,
+				"--insecure"} // the metrics, not the trust boundaries, are under test: plain HTTP to the API
 			if withPprof {
 				args = append(args, "--pprof")
 			}
@@ -187,7 +188,7 @@ func TestNodeServesMetrics(t *testing.T) {
 	topo := metricsTopology(t)
 	metricsAddr := freeAddr(t)
 	p := startInProcess(t, "node", "--config", topo, "--node", "hz-a-1", "--data", t.TempDir(), "--env", "test",
-		"--log-level", "warn", "--metrics-addr", metricsAddr)
+		"--log-level", "warn", "--metrics-addr", metricsAddr, "--insecure")
 	// The listener serves before the node has started (and registered).
 	want := []string{`cellpay_node_leader{cell="1"} 0`, "go_goroutines"}
 	deadline := time.Now().Add(30 * time.Second)

@@ -91,6 +91,7 @@ nodes:
 	if err := os.WriteFile(c.topoPath, []byte(yaml), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	secureEnv(t, c.topoPath, "router-hz-a", "router-hz-b", "router-sh-a") // every process inherits it
 	args := []string{"chaos", "proxy-config", "--config", c.topoPath, "--env", "test", "--control", c.control, "--out", c.proxyPath,
 		"--base-port", strconv.Itoa(freePortRun(t, 24))} // 3 x (2 nodes x 2 + 2 routers) + 2 regions x 3 routers
 	for _, s := range sites {

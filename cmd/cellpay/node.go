@@ -6,6 +6,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cellpay/cellpay/api/auth"
 	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/cell/channel"
 	"github.com/cellpay/cellpay/router/control"
@@ -21,6 +22,7 @@ func newNodeCmd() *cobra.Command {
 		seeds, providerSpecs, providerWindowSpecs  []string
 		drain                                      time.Duration
 		metricsOpts                                metricsFlags
+		secOpts                                    securityFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "node --config FILE --node ID --data DIR --env NAME",
@@ -87,7 +89,13 @@ Go's profiler at /debug/pprof/ on that listener.`,
 					return &exitError{code: exitInvalidConfig, err: err}
 				}
 			}
+			sec, err := secOpts.load(cmd, topo, env, auth.RoleNode, nodeID, logger, metrics)
+			if err != nil {
+				return err
+			}
+			sec.WatchSIGHUP(cmd.Context())
 			ncfg := control.NodeConfig{
+				Security: sec,
 				Cell: cell.NodeConfig{
 					Topology: topo, NodeID: nodeID, DataDir: dataDir, Logger: logger, RaftLogOutput: cmd.ErrOrStderr(),
 					Dialer: dial, Payouts: cell.PayoutConfig{Providers: providers}, Metrics: metrics,
@@ -96,6 +104,9 @@ Go's profiler at /debug/pprof/ on that listener.`,
 			}
 			if gossipAddr != "" {
 				gcfg := gossip.DefaultConfig()
+				if gcfg.SecretKeys, err = secOpts.gossipKeys(); err != nil {
+					return err
+				}
 				gcfg.BindAddr, gcfg.Seeds, gcfg.Logger = gossipAddr, seeds, logger
 				ncfg.Gossip = &gcfg
 			}
@@ -121,6 +132,7 @@ Go's profiler at /debug/pprof/ on that listener.`,
 	addViaProxyFlag(cmd, &viaProxy)
 	addProviderFlags(cmd, &providerSpecs, &providerTokenFile, &providerWindowSpecs)
 	addMetricsFlags(cmd, &metricsOpts)
+	addSecurityFlags(cmd, &secOpts, false, true)
 	f.StringVar(&operatorsPath, "operators", "", "file of operators allowed to run drills, one 'name sha256-hex-of-token' per line (without it, drills are refused)")
 	return cmd
 }

@@ -16,9 +16,9 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/cellpay/cellpay/api/auth"
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/topology"
@@ -89,6 +89,11 @@ nodes:
 	if _, err := topology.Load(topoPath); err != nil {
 		t.Fatal(err)
 	}
+	certs := secureEnv(t, topoPath, "test-router") // the nodes inherit it
+	asRouter, err := auth.Secure(certs, auth.Identity{Role: auth.RoleRouter, Name: "test-router"}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
 	procs := map[string]*nodeProc{}
 	for _, id := range ids {
 		procs[id] = &nodeProc{id: id, data: filepath.Join(dir, id)}
@@ -109,7 +114,7 @@ nodes:
 	})
 	clients := map[string]pb.CellClient{}
 	for _, id := range ids {
-		conn, err := grpc.NewClient("passthrough:///"+clientAddrs[id], grpc.WithTransportCredentials(insecure.NewCredentials()))
+		conn, err := grpc.NewClient("passthrough:///"+clientAddrs[id], asRouter.DialCredentials())
 		if err != nil {
 			t.Fatal(err)
 		}

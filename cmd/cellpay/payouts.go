@@ -14,9 +14,9 @@ import (
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/status"
 
+	"github.com/cellpay/cellpay/api/auth"
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/api/rpcstatus"
 )
@@ -53,12 +53,14 @@ type payoutsFlags struct {
 	routerAddr string
 	timeout    time.Duration
 	format     outputFormat
+	sec        securityFlags
 }
 
 func (f *payoutsFlags) add(cmd *cobra.Command, timeout time.Duration) {
 	cmd.Flags().StringVar(&f.routerAddr, "router", "", "gRPC address of any router (required)")
 	cmd.Flags().DurationVar(&f.timeout, "timeout", timeout, "how long to wait for every answer together")
 	addOutputFlag(cmd, &f.format)
+	addSecurityFlags(cmd, &f.sec, true, false)
 }
 
 // dial checks the shared flags and connects (lazily: a router that is not
@@ -70,7 +72,11 @@ func (f *payoutsFlags) dial(cmd *cobra.Command) (pb.PaymentsClient, func(), erro
 	if f.timeout <= 0 {
 		return nil, nil, usageError(cmd, fmt.Errorf("--timeout %s must be positive", f.timeout))
 	}
-	conn, err := grpc.NewClient("passthrough:///"+f.routerAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	sec, err := f.sec.load(cmd, nil, "", auth.RoleOperator, "", nil, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	conn, err := grpc.NewClient("passthrough:///"+f.routerAddr, sec.DialCredentials())
 	if err != nil {
 		return nil, nil, usageError(cmd, fmt.Errorf("--router %q: %w", f.routerAddr, err))
 	}

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/cellpay/cellpay/api/auth"
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell"
@@ -156,7 +158,7 @@ func TestPayoutsListFollowsPages(t *testing.T) {
 	f.records = append(f.records, &pb.PayoutRecord{PayoutId: "po-done", AccountId: "alice", State: pb.PayoutState_PAYOUT_STATE_SUCCEEDED})
 	addr := startFakePayments(t, f)
 
-	code, stdout, stderr := runCLI(t, "payouts", "list", "--router", addr, "--state", "UNKNOWN", "--cell", "2", "--limit", "5")
+	code, stdout, stderr := runCLI(t, "payouts", "list", "--router", addr, "--state", "UNKNOWN", "--cell", "2", "--limit", "5", "--insecure")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -169,7 +171,7 @@ func TestPayoutsListFollowsPages(t *testing.T) {
 		}
 	}
 
-	code, stdout, stderr = runCLI(t, "payouts", "list", "--router", addr, "--state", "unknown", "--page-token", "5", "-o", "json")
+	code, stdout, stderr = runCLI(t, "payouts", "list", "--router", addr, "--state", "unknown", "--page-token", "5", "-o", "json", "--insecure")
 	if code != exitOK {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -182,7 +184,7 @@ func TestPayoutsListFollowsPages(t *testing.T) {
 	}
 
 	// Every state by default: all eight, in pages of at most 500.
-	code, stdout, _ = runCLI(t, "payouts", "list", "--router", addr)
+	code, stdout, _ = runCLI(t, "payouts", "list", "--router", addr, "--insecure")
 	if code != exitOK || !strings.Contains(stdout, "8 payouts in state all of every cell") {
 		t.Fatalf("exit %d:\n%s", code, stdout)
 	}
@@ -191,16 +193,16 @@ func TestPayoutsListFollowsPages(t *testing.T) {
 func TestPayoutsGet(t *testing.T) {
 	f := &fakePayments{records: samplePayouts()}
 	addr := startFakePayments(t, f)
-	code, stdout, stderr := runCLI(t, "payouts", "get", "--router", addr, "--id", "po-2026-01-0002", "--account", "bob")
+	code, stdout, stderr := runCLI(t, "payouts", "get", "--router", addr, "--id", "po-2026-01-0002", "--account", "bob", "--insecure")
 	if code != exitOK || !strings.Contains(stdout, "state          succeeded\n") || !strings.Contains(stdout, "failed at      bank-a\n") {
 		t.Fatalf("exit %d stderr %q:\n%s", code, stderr, stdout)
 	}
-	code, stdout, _ = runCLI(t, "payouts", "get", "--router", addr, "--id", "po-2026-01-0002", "--account", "bob", "-o", "json")
+	code, stdout, _ = runCLI(t, "payouts", "get", "--router", addr, "--id", "po-2026-01-0002", "--account", "bob", "-o", "json", "--insecure")
 	var rec pb.PayoutRecord
 	if err := protojson.Unmarshal([]byte(stdout), &rec); code != exitOK || err != nil || rec.GetProviderRef() != "b-77" {
 		t.Fatalf("exit %d, %v:\n%s", code, err, stdout)
 	}
-	code, stdout, stderr = runCLI(t, "payouts", "get", "--router", addr, "--id", "po-x", "--account", "bob")
+	code, stdout, stderr = runCLI(t, "payouts", "get", "--router", addr, "--id", "po-x", "--account", "bob", "--insecure")
 	if code != exitFailure || stdout != "" || !strings.Contains(stderr, "PAYOUT_NOT_FOUND") || !strings.Contains(stderr, `"po-x"`) {
 		t.Fatalf("exit %d stdout %q stderr %q; want 1 and PAYOUT_NOT_FOUND", code, stdout, stderr)
 	}
@@ -229,7 +231,11 @@ func TestPayoutsExitCodes(t *testing.T) {
 		{[]string{"payouts", "get", "--router", "127.0.0.1:1", "--timeout", "500ms", "--id", "po-1", "--account", "a"}, exitUnhealthy, "could not be asked"},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			code, stdout, stderr := runCLI(t, tc.args...)
+			args := tc.args
+			if len(args) > 1 { // a fake router in plain TCP
+				args = append(slices.Clone(args), "--insecure")
+			}
+			code, stdout, stderr := runCLI(t, args...)
 			if code != tc.code || !strings.Contains(stderr, tc.want) || stdout != "" {
 				t.Fatalf("exit %d stdout %q stderr %q; want %d with %q", code, stdout, stderr, tc.code, tc.want)
 			}
@@ -254,6 +260,7 @@ func TestPayoutsAgainstCluster(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	useClusterCerts(t, c)
 	t.Cleanup(func() {
 		if err := c.Close(); err != nil {
 			t.Logf("close: %v", err)
@@ -272,7 +279,7 @@ func TestPayoutsAgainstCluster(t *testing.T) {
 			held = fmt.Sprintf("acct-%d", i)
 		}
 	}
-	cli, err := client.New(client.Config{Region: "hangzhou", Routers: c.RouterAddrs(), Deadline: 20 * time.Second})
+	cli, err := client.New(client.Config{Region: "hangzhou", Routers: c.RouterAddrs(), Deadline: 20 * time.Second, TLS: c.As(auth.RoleClient).ClientTLS()})
 	if err != nil {
 		t.Fatal(err)
 	}

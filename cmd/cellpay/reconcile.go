@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cellpay/cellpay/api/auth"
 	"github.com/cellpay/cellpay/cell/channel"
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/router/control"
@@ -25,6 +26,7 @@ func newReconcileCmd() *cobra.Command {
 		providerSpecs                []string
 		stuckAfter, timeout          time.Duration
 		format                       outputFormat
+		secOpts                      securityFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "reconcile --config FILE [--cell N]... [--since 1h|RFC3339] [--provider NAME=URL]...",
@@ -79,7 +81,11 @@ Exit codes: 0 all clear, 10 findings, 2 bad flags, 3 invalid topology,
 			for _, p := range providers {
 				statements[p.Name()] = p.(channel.StatementReader)
 			}
-			r, err := control.NewReconciler(control.ReconcilerConfig{Topology: topo, Statements: statements, StuckAfter: stuckAfter})
+			sec, err := secOpts.load(cmd, topo, "", auth.RoleOperator, "", nil, nil)
+			if err != nil {
+				return err
+			}
+			r, err := control.NewReconciler(control.ReconcilerConfig{Topology: topo, TLS: sec.ClientTLS(), Statements: statements, StuckAfter: stuckAfter})
 			if err != nil {
 				return err
 			}
@@ -112,6 +118,7 @@ Exit codes: 0 all clear, 10 findings, 2 bad flags, 3 invalid topology,
 	f.StringArrayVar(&providerSpecs, "provider", nil, "a payout provider whose statement to match, as NAME=URL (repeat it)")
 	f.StringVar(&tokenFile, "provider-token-file", "", "file holding the bearer token the providers require")
 	addOutputFlag(cmd, &format)
+	addSecurityFlags(cmd, &secOpts, true, false)
 	return cmd
 }
 

@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/cellpay/cellpay/api/auth"
 	"github.com/cellpay/cellpay/router"
 )
 
@@ -18,6 +19,7 @@ func newRouterCmd() *cobra.Command {
 		seeds                                                             []string
 		requestTimeout, drain                                             time.Duration
 		metricsOpts                                                       metricsFlags
+		secOpts                                                           securityFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "router --config FILE --site SITE --id ID --listen ADDR --gossip-addr ADDR --env NAME",
@@ -66,6 +68,16 @@ Go's profiler at /debug/pprof/ on that listener, never on --listen or --http.`,
 				}
 				logger.Info("dialing other sites through the chaos proxy", "config", viaProxy, "site", site, "redirected_addrs", d.redirected)
 			}
+			sec, err := secOpts.load(cmd, topo, env, auth.RoleRouter, id, logger, metrics)
+			if err != nil {
+				return err
+			}
+			sec.WatchSIGHUP(cmd.Context())
+			cfg.ServerTLS, cfg.HTTPServerTLS, cfg.NodeTLS = sec.ServerTLS(), sec.HTTPServerTLS(), sec.ClientTLS()
+			cfg.ServerOptions = sec.Authorizer("router-grpc").ServerOptions()
+			if cfg.GossipKeys, err = secOpts.gossipKeys(); err != nil {
+				return err
+			}
 			if requestTimeout > 0 {
 				cfg.RequestTimeout = requestTimeout
 			}
@@ -101,5 +113,6 @@ Go's profiler at /debug/pprof/ on that listener, never on --listen or --http.`,
 	f.DurationVar(&drain, "drain", 5*time.Second, "how long in-flight requests may take at shutdown")
 	addViaProxyFlag(cmd, &viaProxy)
 	addMetricsFlags(cmd, &metricsOpts)
+	addSecurityFlags(cmd, &secOpts, false, true)
 	return cmd
 }

@@ -10,9 +10,9 @@ import (
 
 	"github.com/spf13/cobra"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/protobuf/encoding/protojson"
 
+	"github.com/cellpay/cellpay/api/auth"
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 )
 
@@ -25,6 +25,7 @@ func newStatusCmd() *cobra.Command {
 		routerAddr string
 		timeout    time.Duration
 		format     outputFormat
+		secOpts    securityFlags
 	)
 	cmd := &cobra.Command{
 		Use:   "status --router ADDR",
@@ -34,7 +35,11 @@ func newStatusCmd() *cobra.Command {
 			if routerAddr == "" {
 				return usageError(cmd, fmt.Errorf("--router is required"))
 			}
-			conn, err := grpc.NewClient("passthrough:///"+routerAddr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+			sec, err := secOpts.load(cmd, nil, "", auth.RoleOperator, "", nil, nil)
+			if err != nil {
+				return err
+			}
+			conn, err := grpc.NewClient("passthrough:///"+routerAddr, sec.DialCredentials())
 			if err != nil {
 				return usageError(cmd, err)
 			}
@@ -59,6 +64,7 @@ func newStatusCmd() *cobra.Command {
 	cmd.Flags().StringVar(&routerAddr, "router", "", "gRPC address of any router")
 	cmd.Flags().DurationVar(&timeout, "timeout", 5*time.Second, "how long to wait for the answer")
 	addOutputFlag(cmd, &format)
+	addSecurityFlags(cmd, &secOpts, true, false)
 	return cmd
 }
 

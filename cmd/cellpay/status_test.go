@@ -70,7 +70,7 @@ func TestStatusReflectsLeadershipChange(t *testing.T) {
 
 func TestStatusWithoutRouterIsUnhealthy(t *testing.T) {
 	var out, errOut bytes.Buffer
-	code := run(context.Background(), []string{"status", "--router", "127.0.0.1:1", "--timeout", "500ms"}, &out, &errOut)
+	code := run(context.Background(), []string{"status", "--router", "127.0.0.1:1", "--timeout", "500ms", "--insecure"}, &out, &errOut)
 	if code != exitUnhealthy || !strings.Contains(errOut.String(), "127.0.0.1:1") {
 		t.Fatalf("exit %d, stderr %q; want %d naming the router", code, errOut.String(), exitUnhealthy)
 	}

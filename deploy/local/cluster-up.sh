@@ -5,10 +5,13 @@
 # hz-a, 127.0.2.x hz-b, 127.0.3.x sh-a). Every inter-site dial goes through
 # the proxy (--via-proxy), so `bin/cellpay chaos cut|isolate|...` and
 # `bin/cellpay chaos run --target` act on it. Gossip is direct for now.
+# Every gRPC port speaks mutual TLS with certificates of a throwaway CA
+# (certs/, made on the first run), routers serve HTTPS, and gossip is
+# encrypted (gossip.key).
 #
 # Everything lives in the run directory (default bin/cluster, or
 # $CELLPAY_CLUSTER_DIR): topology.yaml, proxy.json, operators and
-# operator.token, data/NODE, logs/NAME.log, pids/NAME.pid. Stop it with
+# operator.token, certs/, gossip.key, data/NODE, logs/NAME.log, pids/NAME.pid. Stop it with
 # deploy/local/cluster-down.sh (make cluster-stop), which stops exactly the
 # processes of pids/.
 #
@@ -74,6 +77,28 @@ if [[ ! -s $run/operator.token ]]; then
 	(umask 077 && od -An -N16 -tx1 /dev/urandom | tr -d ' \n' >"$run/operator.token")
 fi
 printf 'local %s\n' "$(tr -d '\n' <"$run/operator.token" | sha256sum | cut -d' ' -f1)" >"$run/operators"
+
+# The trust: a throwaway CA, a certificate per node and router (for its
+# address), one for the operator and one for the workload's API client, and
+# the gossip key. Kept across runs (--keep-data or not).
+certs=$run/certs
+if [[ ! -s $certs/ca.crt ]]; then
+	rm -rf "$certs"
+	"$bin" cert create-ca --certs-dir "$certs" >/dev/null
+	for n in "${nodes[@]}"; do
+		IFS=: read -r id _ ip <<<"$n"
+		"$bin" cert create-node "$id" --config "$run/topology.yaml" --certs-dir "$certs" >/dev/null
+	done
+	for r in "${routers[@]}"; do
+		"$bin" cert create-router "router-${r%%:*}" --host "${r#*:}" --certs-dir "$certs" >/dev/null
+	done
+	"$bin" cert create-operator local --certs-dir "$certs" >/dev/null
+	"$bin" cert create-client local-client --certs-dir "$certs" >/dev/null
+fi
+if [[ ! -s $run/gossip.key ]]; then
+	(umask 077 && head -c 32 /dev/urandom | base64 >"$run/gossip.key")
+fi
+export CELLPAY_CERTS_DIR=$certs CELLPAY_GOSSIP_KEY_FILE=$run/gossip.key
 
 # start NAME ARGS...: runs bin/cellpay ARGS in the background, detached from
 # this shell, logging to logs/NAME.log, its pid in pids/NAME.pid.
@@ -143,7 +168,9 @@ done
 
 cat <<EOF
 cluster up: $(ls "$run"/pids | wc -l) processes, run directory $run
-  routers (gRPC / HTTP):  hz-a 127.0.1.100:7300 / :8300   hz-b 127.0.2.100:7300 / :8300   sh-a 127.0.3.100:7300 / :8300
+  first:      export CELLPAY_CERTS_DIR=$certs   (the tools' certificates; or --certs-dir)
+  routers (gRPC / HTTPS): hz-a 127.0.1.100:7300 / :8300   hz-b 127.0.2.100:7300 / :8300   sh-a 127.0.3.100:7300 / :8300
+  HTTPS:      curl --cacert $certs/ca.crt https://127.0.1.100:8300/v1/accounts/alice
   chaos proxy control:    $control
   status:     $bin status --router 127.0.1.100:7300
   chaos:      $bin chaos isolate hz-a; $bin chaos heal; $bin chaos status

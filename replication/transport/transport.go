@@ -88,6 +88,10 @@ func New(cfg Config) (*Transport, error) {
 // Addr is the address peers dial to reach this node.
 func (t *Transport) Addr() string { return t.cfg.AdvertiseAddr }
 
+// ServiceInfo lists the services the transport's server has registered
+// (for the test that every method is authorized).
+func (t *Transport) ServiceInfo() map[string]grpc.ServiceInfo { return t.server.GetServiceInfo() }
+
 // Stats returns the counts of RPCs served so far.
 func (t *Transport) Stats() Stats {
 	return Stats{

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"crypto/tls"
 	"log/slog"
 	"net"
 	"time"
@@ -66,6 +67,7 @@ type autoReconciler struct {
 type autoReconcilerDeps struct {
 	topo   *topology.Topology
 	dialer func(ctx context.Context, addr string) (net.Conn, error)
+	tls    *tls.Config
 	now    func() time.Time
 	// eventTimeout bounds the recording of a run's event.
 	eventTimeout time.Duration
@@ -78,7 +80,7 @@ type autoReconcilerDeps struct {
 // autoReconcilerDeps hands the automatic reconciler its parts. Called
 // once c.meta is set.
 func (c *Control) autoReconcilerDeps() autoReconcilerDeps {
-	d := autoReconcilerDeps{topo: c.cfg.Topology, dialer: c.cfg.Dialer, now: c.cfg.Now, eventTimeout: c.cfg.MoveTimeout,
+	d := autoReconcilerDeps{topo: c.cfg.Topology, dialer: c.cfg.Dialer, tls: c.cfg.TLS, now: c.cfg.Now, eventTimeout: c.cfg.MoveTimeout,
 		logger: c.logger, metrics: c.metrics}
 	if c.meta != nil { // never a nil *replication.Group in an interface
 		d.meta, d.proposer = c.meta, metaProposer{group: c.meta, now: c.cfg.Now}
@@ -100,7 +102,7 @@ func (a *autoReconciler) moved() {
 }
 
 func (a *autoReconciler) run(ctx context.Context) {
-	r, err := NewReconciler(ReconcilerConfig{Topology: a.topo, Dialer: a.dialer, Statements: a.sched.Statements, StuckAfter: a.sched.StuckAfter, Now: a.now})
+	r, err := NewReconciler(ReconcilerConfig{Topology: a.topo, Dialer: a.dialer, TLS: a.tls, Statements: a.sched.Statements, StuckAfter: a.sched.StuckAfter, Now: a.now})
 	if err != nil {
 		a.logger.Error("reconcile: not started", "error", err)
 		return

@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"crypto/tls"
 	"net"
 	"time"
 
@@ -23,11 +24,11 @@ type Courier struct {
 
 var _ cell.Courier = (*Courier)(nil)
 
-// NewCourier reaches the topology's nodes through dialer (nil: plain TCP).
-// One credit, retries included, takes at most requestTimeout (0: the
-// router's default).
-func NewCourier(topo *topology.Topology, dialer func(ctx context.Context, addr string) (net.Conn, error), requestTimeout time.Duration) *Courier {
-	fwd, conns := forward.NewHintForwarder(topo, dialer, requestTimeout)
+// NewCourier reaches the topology's nodes through dialer (nil: plain TCP)
+// with tlsCfg (the node's client TLS; nil: none). One credit, retries
+// included, takes at most requestTimeout (0: the router's default).
+func NewCourier(topo *topology.Topology, dialer func(ctx context.Context, addr string) (net.Conn, error), tlsCfg *tls.Config, requestTimeout time.Duration) *Courier {
+	fwd, conns := forward.NewHintForwarder(topo, dialer, tlsCfg, requestTimeout)
 	return &Courier{fwd: fwd, conns: conns}
 }
 

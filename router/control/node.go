@@ -6,7 +6,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cellpay/cellpay/api/auth"
 	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/replication/transport"
 	"github.com/cellpay/cellpay/router/gossip"
 )
 
@@ -27,6 +29,11 @@ type NodeConfig struct {
 	// WrapCourier, if set, wraps the courier the relay uses (a chaos test's
 	// credit fault).
 	WrapCourier func(cell.Courier) cell.Courier
+	// Security is the node's certificate and the CA (auth.Secure, for the
+	// identity node/<NodeID>), or auth.Insecure for --insecure. Required.
+	// StartNode sets the TLS and the authorizers of the Raft and client
+	// listeners and of every dialer from it: leave those fields nil.
+	Security *auth.Security
 }
 
 // Node is a running node process's parts, started in order (courier, cell
@@ -45,6 +52,22 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	if cfg.Cell.Register != nil || cfg.Cell.Courier != nil || cfg.Control.Routers != nil {
 		return nil, errors.New("control: StartNode sets Cell.Register, Cell.Courier and Control.Routers: leave them nil")
 	}
+	sec := cfg.Security
+	if sec == nil {
+		return nil, errors.New("control: NodeConfig.Security is required (auth.Secure, or auth.Insecure for --insecure)")
+	}
+	if want := (auth.Identity{Role: auth.RoleNode, Name: cfg.Cell.NodeID}); !sec.IsInsecure() && sec.Identity() != want {
+		return nil, fmt.Errorf("control: node %s was given the certificate of %s, want %s", cfg.Cell.NodeID, sec.Identity(), want)
+	}
+	if cfg.Gossip != nil && !sec.IsInsecure() && len(cfg.Gossip.SecretKeys) == 0 {
+		return nil, errors.New("control: gossip needs its keys (gossip.Config.SecretKeys) unless the node runs insecure")
+	}
+	raftAuthz := sec.Authorizer("raft")
+	raftAuthz.ClaimedNode = transport.ClaimedNodeID
+	cfg.Cell.RaftServerTLS, cfg.Cell.RaftClientTLS, cfg.Cell.ClientServerTLS = sec.ServerTLS(), sec.ClientTLS(), sec.ServerTLS()
+	cfg.Cell.RaftServerOptions = raftAuthz.ServerOptions()
+	cfg.Cell.ClientServerOptions = sec.Authorizer("node-grpc").ServerOptions()
+	cfg.Control.TLS = sec.ClientTLS()
 	n := &Node{}
 	ccfg := cfg.Control
 	if ccfg.Topology == nil {
@@ -61,7 +84,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		return nil, err
 	}
 	n.Control = ctl
-	n.courier = NewCourier(cfg.Cell.Topology, cfg.Cell.Dialer, 0)
+	n.courier = NewCourier(cfg.Cell.Topology, cfg.Cell.Dialer, sec.ClientTLS(), 0)
 	ncfg := cfg.Cell
 	ncfg.Register, ncfg.Courier = ctl.Register, n.courier
 	if cfg.WrapCourier != nil {
@@ -75,7 +98,11 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 	}
 	if cfg.Gossip != nil {
 		self, _ := cfg.Cell.Topology.Node(n.Cell.ID()) // known: the cell node started
-		agent, err := JoinNode(n.Cell, self.Site, *cfg.Gossip)
+		g := *cfg.Gossip
+		if g.Admit == nil {
+			g.Admit = gossip.AdmitTopology(cfg.Cell.Topology)
+		}
+		agent, err := JoinNodeAs(n.Cell, self, g)
 		if err != nil {
 			return nil, errors.Join(fmt.Errorf("control: joining gossip: %w", err), ctl.Close(), n.Cell.Close(0), n.courier.Close())
 		}

@@ -5,6 +5,7 @@ import (
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell"
+	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/router/gossip"
 	"github.com/cellpay/cellpay/router/meta"
 )
@@ -18,12 +19,26 @@ type NodeAgent struct {
 	done   chan struct{}
 }
 
-// JoinNode starts gossip for node; cfg.Name and cfg.Meta are filled here.
+// JoinNode starts gossip for node, advertising the address its client
+// listener has; cfg.Name and cfg.Meta are filled here. Prefer JoinNodeAs:
+// when the topology names the node's host, the listener's (resolved)
+// address differs from the topology's and gossip.AdmitTopology refuses it.
 func JoinNode(node *cell.Node, site string, cfg gossip.Config) (*NodeAgent, error) {
+	return join(node, site, node.ClientAddr(), cfg)
+}
+
+// JoinNodeAs starts gossip for node, advertising the site and client
+// address that self (the node's entry in the topology) has: what
+// gossip.AdmitTopology checks. cfg.Name and cfg.Meta are filled here.
+func JoinNodeAs(node *cell.Node, self topology.Node, cfg gossip.Config) (*NodeAgent, error) {
+	return join(node, self.Site, self.ClientAddr, cfg)
+}
+
+func join(node *cell.Node, site, clientAddr string, cfg gossip.Config) (*NodeAgent, error) {
 	host := node.Host()
 	cfg.Name = node.ID()
 	cfg.Meta = func() *pb.MemberMeta {
-		m := &pb.MemberMeta{Kind: gossip.KindNode, Site: site, ClientAddr: node.ClientAddr()}
+		m := &pb.MemberMeta{Kind: gossip.KindNode, Site: site, ClientAddr: clientAddr}
 		for _, g := range host.Groups() {
 			if g.IsLeader() && g.ID() != meta.GroupID {
 				_, _, term := g.Leader()

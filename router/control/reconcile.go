@@ -2,6 +2,7 @@ package control
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -25,8 +26,10 @@ import (
 // ReconcilerConfig configures a Reconciler. Zero fields take the defaults.
 type ReconcilerConfig struct {
 	Topology *topology.Topology
-	// Dialer reaches the nodes' Cell services (default plain TCP).
+	// Dialer reaches the nodes' Cell services (default plain TCP); TLS
+	// secures those connections (nil: none).
 	Dialer func(ctx context.Context, addr string) (net.Conn, error)
+	TLS    *tls.Config
 	// Statements are the providers whose statements are matched against
 	// the recorded payouts, by provider name. None: no statement matching
 	// (the report says which providers it covered).
@@ -91,7 +94,7 @@ func NewReconciler(cfg ReconcilerConfig) (*Reconciler, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	fwd, conns := forward.NewHintForwarder(cfg.Topology, cfg.Dialer, cfg.RequestTimeout)
+	fwd, conns := forward.NewHintForwarder(cfg.Topology, cfg.Dialer, cfg.TLS, cfg.RequestTimeout)
 	return &Reconciler{cfg: cfg, fwd: fwd, conns: conns, last: map[uint64]uint64{}}, nil
 }
 

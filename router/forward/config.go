@@ -2,6 +2,7 @@ package forward
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -56,14 +57,14 @@ func (c Config) Validate(prefix string) error {
 }
 
 // NewHintForwarder is a Forwarder outside a router (in a node or a tool):
-// its own connections through dialer (nil: plain TCP), leaders learned from
-// the hints in errors only (no gossip), the defaults but requestTimeout (0:
-// the default). Close the Pool when done.
-func NewHintForwarder(topo *topology.Topology, dialer func(ctx context.Context, addr string) (net.Conn, error), requestTimeout time.Duration) (*Forwarder, *Pool) {
+// its own connections through dialer (nil: plain TCP) with tlsCfg (nil: no
+// TLS), leaders learned from the hints in errors only (no gossip), the
+// defaults but requestTimeout (0: the default). Close the Pool when done.
+func NewHintForwarder(topo *topology.Topology, dialer func(ctx context.Context, addr string) (net.Conn, error), tlsCfg *tls.Config, requestTimeout time.Duration) (*Forwarder, *Pool) {
 	cfg := DefaultConfig()
 	if requestTimeout > 0 {
 		cfg.RequestTimeout = requestTimeout
 	}
-	conns := NewPool(dialer, nil)
+	conns := NewPool(dialer, tlsCfg)
 	return New(topo, conns, NewRoutes(), cfg), conns
 }

@@ -3,7 +3,9 @@
 // control plane's cell calls: slot -> cell -> leader.
 //
 //   - Routes: where each cell's leader is believed to be, fed by gossip
-//     (Observe, newer terms win) and by NOT_LEADER hints (Hint).
+//     (Observe, newer terms win, any term once a route was forgotten) and
+//     by NOT_LEADER hints (Hint; Contradicted when the node a route points
+//     at names another leader: it wins whatever the terms).
 //   - Pool: one gRPC connection per node, shared by every request to it.
 //   - Prober: health checks of every node, for reachability and RTT, and
 //     BackboneView for the failover controller's observations.

@@ -185,7 +185,7 @@ func (f *Forwarder) forward(ctx context.Context, req forwardRequest, call func(c
 		}
 		followed := false
 		if hinted, _, ok := rpcstatus.LeaderHint(err); ok {
-			f.table.Hint(cellID, hinted, rpcstatus.LeaderHintTerm(err))
+			f.table.Contradicted(cellID, nodeID, hinted, rpcstatus.LeaderHintTerm(err))
 			followed = hinted != nodeID
 		} else {
 			f.table.Forget(cellID, nodeID)

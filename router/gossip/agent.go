@@ -62,20 +62,41 @@ func Start(cfg Config) (*Agent, error) {
 		return nil, err
 	}
 	cfg.Seeds = slices.Clone(cfg.Seeds)
+	cfg.SecretKeys = slices.Clone(cfg.SecretKeys)
 	logger := cfg.Logger.With("component", "gossip", "member", cfg.Name)
+	if cfg.Admit != nil {
+		// Others run the same check on this member: say so here, where
+		// the misconfiguration is, rather than only in their logs.
+		if err := cfg.Admit(cfg.Name, cfg.Meta()); err != nil {
+			logger.Error("gossip: this member's own meta is not admitted; members with the same Admit will refuse it", "reason", err)
+		}
+	}
 
 	v := newView(cfg.GossipToTheDeadTime, time.Now)
 	d := &delegate{
-		name:   cfg.Name,
-		meta:   cfg.Meta,
-		view:   v,
-		logger: logger,
+		name:      cfg.Name,
+		meta:      cfg.Meta,
+		view:      v,
+		logger:    logger,
+		admission: newAdmission(cfg, logger),
 		broadcasts: &memberlist.TransmitLimitedQueue{
 			NumNodes:       v.count,
 			RetransmitMult: retransmitMult,
 		},
 	}
 	mc := memberlistConfig(cfg, d, logger, v)
+	if len(cfg.SecretKeys) > 0 {
+		// Validate checked the keys; memberlist encrypts with the primary
+		// and tries every key to decrypt. GossipVerifyIncoming and
+		// GossipVerifyOutgoing (true in memberlist's defaults) make it
+		// refuse unencrypted messages and never send one.
+		keyring, err := memberlist.NewKeyring(cfg.SecretKeys, cfg.SecretKeys[0])
+		if err != nil {
+			return nil, fmt.Errorf("gossip: start member %q: keyring: %w", cfg.Name, err)
+		}
+		mc.Keyring = keyring
+		mc.GossipVerifyIncoming, mc.GossipVerifyOutgoing = true, true
+	}
 	if cfg.Dialer != nil || cfg.WrapPacketConn != nil {
 		t, err := newTransport(cfg, logger)
 		if err != nil {
@@ -103,7 +124,11 @@ func Start(cfg Config) (*Agent, error) {
 		stopCtx:        ctx,
 		cancelStopCtx:  cancel,
 	}
-	logger.Info("gossip: started", "addr", a.addr, "seeds", cfg.Seeds)
+	logger.Info("gossip: started", "addr", a.addr, "seeds", cfg.Seeds,
+		"encrypted", len(cfg.SecretKeys) > 0, "keys", len(cfg.SecretKeys), "admission", cfg.Admit != nil)
+	if len(cfg.SecretKeys) == 0 {
+		logger.Warn("gossip: no SecretKeys: gossip is unencrypted and unauthenticated; any process that reaches the gossip port can join")
+	}
 
 	seedsFailing := make(map[string]bool)
 	a.joinMissingSeeds(seedsFailing)
@@ -131,6 +156,7 @@ func memberlistConfig(cfg Config, d *delegate, logger *slog.Logger, v *view) *me
 	mc.RetransmitMult = retransmitMult
 	mc.GossipToTheDeadTime = cfg.GossipToTheDeadTime
 	mc.Delegate, mc.Events, mc.Ping = d, d, d
+	mc.Alive, mc.Merge = d, d // admission; they admit everyone without Config.Admit
 	mc.Logger = newMemberlistLogger(logger, v.suspect)
 	return mc
 }
@@ -167,6 +193,11 @@ func (a *Agent) runUpdates() {
 // Members returns every member this agent knows, itself included, sorted by
 // name. Dead and left members stay listed for GossipToTheDeadTime.
 func (a *Agent) Members() []Member { return a.view.snapshot() }
+
+// Refused counts the alive messages Config.Admit refused (a refused member
+// repeats its own every gossip round and state sync, so this counts
+// messages, not members).
+func (a *Agent) Refused() uint64 { return a.del.admission.refused.Load() }
 
 // Changes returns a channel that receives (capacity 1, never blocking the
 // sender) whenever a member joins, changes meta or state, or is reaped.

@@ -1,6 +1,7 @@
 package gossip
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -91,6 +92,32 @@ type Config struct {
 	// Logger receives this package's logs and, at debug level, memberlist's
 	// own. Default (and when nil) slog.Default().
 	Logger *slog.Logger
+
+	// SecretKeys is the gossip keyring: every message (probes, gossip,
+	// joins, state syncs) is encrypted and authenticated with AES-GCM under
+	// SecretKeys[0], and messages under any of the keys are accepted, so
+	// keys can be rotated (add the new key second everywhere, then make it
+	// first everywhere, then drop the old one). Each key is 16, 24 or 32
+	// bytes (AES-128, -192, -256); at most SecretKeysMax keys. A member
+	// without a key of the pool can neither join nor be heard. Empty (the
+	// default): gossip is neither encrypted nor authenticated, as before
+	// keys existed; only for --insecure, which the caller decides. See
+	// LoadKeyFile.
+	SecretKeys [][]byte
+	// Admit, if set, decides which members are believed: it is asked about
+	// every other member whenever memberlist hears that it is alive (a
+	// join, a meta update, a refutation, a state sync), with the member's
+	// decoded meta (nil when it advertises none or it does not decode). A
+	// member refused is not added (or, if already known, keeps its last
+	// admitted meta): it never appears in Members. Each refusal is logged
+	// (at most once per member per refusalLogInterval) and reported to
+	// OnRefuse. It is called with memberlist's node lock held: it must be
+	// fast, safe for concurrent use, and must not call the Agent. Default
+	// nil: every member is believed. See AdmitTopology.
+	Admit func(name string, meta *pb.MemberMeta) error
+	// OnRefuse, if set, is called on every refusal by Admit (e.g. to count
+	// it), under the same constraints as Admit.
+	OnRefuse func(name string, reason error)
 }
 
 // DefaultConfig returns a Config with every timing field set to its
@@ -163,6 +190,20 @@ func (c Config) Validate() error {
 	}
 	if c.SuspicionMult < 1 {
 		bad("SuspicionMult (%d) must be at least 1", c.SuspicionMult)
+	}
+	if len(c.SecretKeys) > SecretKeysMax {
+		bad("SecretKeys has %d keys, more than %d", len(c.SecretKeys), SecretKeysMax)
+	}
+	for i, key := range c.SecretKeys {
+		if err := checkKey(key); err != nil {
+			bad("SecretKeys[%d]: %v", i, err)
+		}
+		for j := range i {
+			if bytes.Equal(key, c.SecretKeys[j]) {
+				bad("SecretKeys[%d] repeats SecretKeys[%d]", i, j)
+				break
+			}
+		}
 	}
 	if len(errs) == 0 {
 		return nil

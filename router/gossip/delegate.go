@@ -12,8 +12,8 @@ import (
 )
 
 // delegate is this package's side of memberlist: Delegate (our meta and
-// our own messages), EventDelegate (joins, updates, deaths) and
-// PingDelegate (acks). Memberlist calls it from its goroutines, often with
+// our own messages), EventDelegate (joins, updates, deaths), PingDelegate
+// (acks), AliveDelegate and MergeDelegate (admission, admit.go). Memberlist calls it from its goroutines, often with
 // its node lock held: every method is quick and never calls memberlist.
 type delegate struct {
 	name       string
@@ -21,6 +21,7 @@ type delegate struct {
 	view       *view
 	logger     *slog.Logger
 	broadcasts *memberlist.TransmitLimitedQueue
+	admission  *admission // AliveDelegate and MergeDelegate, admit.go
 
 	claimsDroppedWarned atomic.Bool
 	metaEmptyWarned     atomic.Bool

@@ -31,6 +31,29 @@
 //  6. Close the Agent to leave gracefully; other members then see "left"
 //     within a few gossip rounds instead of "dead" after the failure
 //     detector's delay.
+//  7. Outside --insecure, set SecretKeys (LoadKeyFile: one base64 key per
+//     line, the first encrypts, all decrypt) so that only holders of the
+//     key join and are heard; rotate in three pool-wide steps (add the new
+//     key second, make it first, drop the old one): a member that
+//     encrypts with a key another lacks is not heard by it. And set Admit
+//     (AdmitTopology) so that only topology members are believed; nodes
+//     must then advertise the topology's site and client address.
+//  8. Believe leader claims only through LeaderClaims (a topology node,
+//     for a cell it hosts), behind Admit and in any case; forget the
+//     routes of members no longer alive before observing claims.
+//
+// # Trust
+//
+// With SecretKeys every message is AES-GCM encrypted and authenticated
+// (memberlist's keyring, GossipVerifyIncoming and GossipVerifyOutgoing):
+// without the key a process can neither join nor be heard. Admit is a
+// second line: a key holder that is not a topology member (or advertises
+// another site or client address than the topology's) is refused each
+// time memberlist hears it is alive (AliveDelegate), and a join from a
+// side without any admitted member fails (MergeDelegate); refusals are
+// logged (once per member per minute) and reported to OnRefuse. A
+// refused member may still reach us with messages about others (e.g. a
+// suspicion) if it holds the key: the key is the boundary.
 //
 // # States
 //

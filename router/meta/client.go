@@ -2,6 +2,7 @@ package meta
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"sync"
@@ -9,6 +10,7 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
@@ -23,9 +25,10 @@ type ClientConfig struct {
 	// Topology names the voters (Voters). Required.
 	Topology *topology.Topology
 	// Conn returns a connection to a voter's client address, owned by the
-	// caller. Default: the Client dials each address once (plain TCP, no
-	// TLS) and closes the connections on Close.
+	// caller. Default: the Client dials each address once (with TLS, or
+	// plain TCP when TLS is nil) and closes the connections on Close.
 	Conn func(addr string) (grpc.ClientConnInterface, error)
+	TLS  *tls.Config
 	// CallTimeout bounds one call to one voter. Default 15 s.
 	CallTimeout time.Duration
 	// RetryPause separates rounds over the voters while none leads.
@@ -88,7 +91,11 @@ func (c *Client) control(addr string) (pb.ControlClient, error) {
 	conn := c.conns[addr]
 	if conn == nil {
 		var err error
-		if conn, err = grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials())); err != nil {
+		creds := insecure.NewCredentials()
+		if c.cfg.TLS != nil {
+			creds = credentials.NewTLS(c.cfg.TLS)
+		}
+		if conn, err = grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(creds)); err != nil {
 			return nil, err
 		}
 		c.conns[addr] = conn
