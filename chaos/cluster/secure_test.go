@@ -3,6 +3,9 @@ package cluster
 import (
 	"context"
 	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
 	"sort"
 	"testing"
 	"time"
@@ -123,3 +126,66 @@ func TestEveryMethodIsAuthorized(t *testing.T) {
 // their own, after the authorizer (MoveLeader from a node that is no meta
 // voter is refused there; the first node is one, so none today).
 func allowedButDenied(string) bool { return false }
+
+// Slow clients cannot hold the router's HTTP server: a slowloris (headers
+// never finished) and a trickled body are cut off by the server's read
+// timeouts, and normal requests are answered all the while.
+func TestRouterHTTPSurvivesSlowClients(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts a cluster: runs in make test")
+	}
+	c := startCluster(t)
+	addr := c.HTTPAddr("hz-a")
+	const slowConns = 50
+	var conns []net.Conn
+	for i := 0; i < slowConns; i++ {
+		conn, err := net.Dial("tcp", addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		conns = append(conns, conn)
+		if i%2 == 0 { // slowloris: a request line and one header, never the end
+			_, err = fmt.Fprintf(conn, "GET /status.json HTTP/1.1\r\nHost: %s\r\n", addr)
+		} else { // a body promised and never sent
+			_, err = fmt.Fprintf(conn, "POST /v1/accounts HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{", addr)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	defer func() {
+		for _, conn := range conns {
+			_ = conn.Close()
+		}
+	}()
+	// Normal requests are answered while the slow ones hang.
+	hc := &http.Client{Timeout: 5 * time.Second}
+	for i := 0; i < 5; i++ {
+		resp, err := hc.Get("http://" + addr + "/status.json")
+		if err != nil {
+			t.Fatalf("a normal request while %d slow clients hang: %v", slowConns, err)
+		}
+		_ = resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("a normal request: %d", resp.StatusCode)
+		}
+	}
+	// Every slow connection is closed by the server within its read
+	// timeouts (headers 5 s, the whole request 10 s), plus slack for a
+	// loaded machine.
+	deadline := time.Now().Add(25 * time.Second)
+	for i, conn := range conns {
+		_ = conn.SetReadDeadline(deadline)
+		buf := make([]byte, 4096)
+		for {
+			_, err := conn.Read(buf)
+			if err == nil {
+				continue // an error answer (408/400) before the close
+			}
+			if ne, ok := err.(net.Error); ok && ne.Timeout() {
+				t.Fatalf("slow connection %d still open after 25 s", i)
+			}
+			break // closed by the server
+		}
+	}
+}

@@ -132,6 +132,8 @@ func (o *drillOptions) connect(cmd *cobra.Command, needToken string) (*meta.Clie
 	token := o.token
 	if !cmd.Flags().Changed("token") {
 		token = os.Getenv(tokenEnv)
+	} else if token != "" {
+		fmt.Fprintf(cmd.ErrOrStderr(), "cellpay: warning: a --token on the command line is visible to every user of this machine (ps); prefer $%s\n", tokenEnv)
 	}
 	if needToken != "" && token == "" {
 		return nil, &exitError{code: exitDenied, err: fmt.Errorf("%s need an operator token: pass --token or set $%s", needToken, tokenEnv)}

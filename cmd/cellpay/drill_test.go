@@ -387,7 +387,8 @@ func TestDrillEvacuateAndFailback(t *testing.T) {
 		t.Skip("starts a cluster: runs in make test")
 	}
 	c, config := startDrillCluster(t)
-	tok := []string{"--config", config, "--token", drillToken}
+	t.Setenv(tokenEnv, drillToken) // not --token: that warns that ps shows it
+	tok := []string{"--config", config}
 	hzA := map[uint64]bool{}
 	for _, cl := range c.Topology.Cells() {
 		if cl.Home == "hz-a" {

@@ -39,8 +39,9 @@ func TestStatusReflectsLeadershipChange(t *testing.T) {
 	// move would be undone: move cell 2 (home hz-b) with a move drill.
 	target := "sh-a-1"
 	var out, errOut bytes.Buffer
-	if code := run(ctx, []string{"drill", "move", "--cell", "2", "--to", "sh-a", "--config", config, "--token", drillToken, "--yes"}, &out, &errOut); code != exitOK {
-		t.Fatalf("drill move exited %d: %s%s", code, out.String(), errOut.String())
+	t.Setenv(tokenEnv, drillToken)
+	if code := run(ctx, []string{"drill", "move", "--cell", "2", "--to", "sh-a", "--config", config, "--yes"}, &out, &errOut); code != exitOK {
+		t.Fatalf("drill move exited %d\nstdout:\n%s\nstderr:\n%s", code, out.String(), errOut.String())
 	}
 	moved := time.Now()
 	for {
