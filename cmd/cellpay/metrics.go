@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/spf13/cobra"
+
+	"github.com/cellpay/cellpay/api/auth"
 )
 
 // metricsFlags are --metrics-addr and --pprof of a long-running process.
@@ -55,21 +58,35 @@ func (f metricsFlags) validate(cmd *cobra.Command, taken map[string]string) erro
 	return nil
 }
 
-// startMetrics starts the metrics listener of --metrics-addr and returns
-// the registry the process's components register with: its own, with the
-// Go runtime's and the process's metrics. Without --metrics-addr both are
-// nil (a nil Registerer: no metrics).
-func startMetrics(f metricsFlags, logger *slog.Logger) (prometheus.Registerer, *metricsServer, error) {
+// metricsRegistry is the registry the process's components register with
+// for --metrics-addr: its own, with the Go runtime's and the process's
+// metrics; nil (no metrics) without --metrics-addr.
+func metricsRegistry(f metricsFlags) *prometheus.Registry {
 	if f.addr == "" {
-		return nil, nil, nil
+		return nil
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	srv, err := serveMetrics(f, reg, logger)
-	if err != nil {
-		return nil, nil, err
+	return reg
+}
+
+// registerer is reg as a Registerer, nil (not a nil pointer) when reg is.
+func registerer(reg *prometheus.Registry) prometheus.Registerer {
+	if reg == nil {
+		return nil
 	}
-	return reg, srv, nil
+	return reg
+}
+
+// startMetrics serves reg on --metrics-addr (nothing without it). With
+// certificates the listener is HTTPS: /metrics for any certificate of the
+// cluster, pprof (which shows the command line) for operators only; every
+// refusal is logged and counted.
+func startMetrics(f metricsFlags, reg *prometheus.Registry, sec *auth.Security, logger *slog.Logger) (*metricsServer, error) {
+	if reg == nil {
+		return nil, nil
+	}
+	return serveMetrics(f, reg, sec, logger)
 }
 
 // metricsServer serves a registry (and pprof, if asked) on its own listener.
@@ -81,22 +98,27 @@ type metricsServer struct {
 // serveMetrics listens on f.addr and serves reg at /metrics. The pprof
 // handlers are added to this mux only: importing net/http/pprof also puts
 // them on http.DefaultServeMux, which no cellpay server uses.
-func serveMetrics(f metricsFlags, reg *prometheus.Registry, logger *slog.Logger) (*metricsServer, error) {
+func serveMetrics(f metricsFlags, reg *prometheus.Registry, sec *auth.Security, logger *slog.Logger) (*metricsServer, error) {
 	ln, err := net.Listen("tcp", f.addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics listener: %w", err)
 	}
+	if tlsCfg := sec.HTTPServerTLS(); tlsCfg != nil {
+		ln = tls.NewListener(ln, tlsCfg)
+	}
+	authz := sec.Authorizer("metrics-http")
 	mux := http.NewServeMux()
-	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)}))
+	mux.Handle("GET /metrics", authz.HTTP(auth.Any, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg, ErrorLog: slog.NewLogLogger(logger.Handler(), slog.LevelError)})))
 	if f.pprof {
-		mux.HandleFunc("/debug/pprof/", pprof.Index) // also serves the named profiles (heap, goroutine, ...)
-		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
-		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
-		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
-		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+		operators := func(h http.HandlerFunc) http.Handler { return authz.HTTP([]auth.Role{auth.RoleOperator}, h) }
+		mux.Handle("/debug/pprof/", operators(pprof.Index)) // also serves the named profiles (heap, goroutine, ...)
+		mux.Handle("/debug/pprof/cmdline", operators(pprof.Cmdline))
+		mux.Handle("/debug/pprof/profile", operators(pprof.Profile))
+		mux.Handle("/debug/pprof/symbol", operators(pprof.Symbol))
+		mux.Handle("/debug/pprof/trace", operators(pprof.Trace))
 	}
 	m := &metricsServer{done: make(chan struct{}),
-		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}}
+		srv: &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, IdleTimeout: 2 * time.Minute}}
 	go func() {
 		defer close(m.done)
 		if err := m.srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

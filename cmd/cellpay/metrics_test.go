@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cellpay/cellpay/api/auth"
 	"github.com/cellpay/cellpay/cell/topology"
 )
 
@@ -245,5 +246,68 @@ func TestMetricsFlagErrors(t *testing.T) {
 				t.Errorf("exit %d, stdout %q, stderr %q; want %d and %q", code, stdout, stderr, exitUsage, tt.want)
 			}
 		})
+	}
+}
+
+// With certificates the metrics listener is HTTPS: /metrics needs a
+// certificate of the cluster (any role), pprof (which shows the command
+// line) an operator's.
+func TestSecureMetricsListener(t *testing.T) {
+	topo := metricsTopology(t)
+	certs := secureEnv(t, topo)
+	metricsAddr := freeAddr(t)
+	p := startInProcess(t, "node", "--config", topo, "--node", "hz-a-1", "--data", t.TempDir(), "--env", "test",
+		"--log-level", "warn", "--metrics-addr", metricsAddr, "--pprof")
+	as := func(role auth.Role, name string) *http.Client {
+		sec, err := auth.Secure(certs, auth.Identity{Role: role, Name: name}, nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: sec.ClientTLS()}}
+	}
+	operator, client := as(auth.RoleOperator, testOperatorName), as(auth.RoleClient, testClientName)
+	// Without a certificate (the CA trusted, none shown): 401.
+	op, err := auth.Secure(certs, auth.Identity{Role: auth.RoleOperator, Name: testOperatorName}, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	noCert := op.ClientTLS().Clone()
+	noCert.GetClientCertificate = nil
+	anonymous := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{TLSClientConfig: noCert}}
+	code := func(c *http.Client, path string) int {
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			resp, err := c.Get("https://" + metricsAddr + path)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				_ = resp.Body.Close()
+				return resp.StatusCode
+			}
+			select {
+			case <-p.done:
+				t.Fatalf("the node exited %d:\n%s", p.code, p.out.String())
+			default:
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("GET %s: %v", path, err)
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	for _, tc := range []struct {
+		who  string
+		c    *http.Client
+		path string
+		want int
+	}{
+		{"an operator", operator, "/metrics", http.StatusOK},
+		{"a client", client, "/metrics", http.StatusOK},
+		{"no certificate", anonymous, "/metrics", http.StatusUnauthorized},
+		{"an operator", operator, "/debug/pprof/cmdline", http.StatusOK},
+		{"a client", client, "/debug/pprof/cmdline", http.StatusForbidden},
+	} {
+		if got := code(tc.c, tc.path); got != tc.want {
+			t.Errorf("%s GET %s: %d, want %d", tc.who, tc.path, got, tc.want)
+		}
 	}
 }

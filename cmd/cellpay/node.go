@@ -57,7 +57,13 @@ Go's profiler at /debug/pprof/ on that listener.`,
 				"the node's raft_addr in the topology": self.RaftAddr, "the node's client_addr in the topology": self.ClientAddr}); err != nil {
 				return err
 			}
-			metrics, metricsSrv, err := startMetrics(metricsOpts, logger)
+			reg := metricsRegistry(metricsOpts)
+			metrics := registerer(reg)
+			sec, err := secOpts.load(cmd, topo, env, auth.RoleNode, nodeID, logger, metrics)
+			if err != nil {
+				return err
+			}
+			metricsSrv, err := startMetrics(metricsOpts, reg, sec, logger)
 			if err != nil {
 				return err
 			}
@@ -88,10 +94,6 @@ Go's profiler at /debug/pprof/ on that listener.`,
 				if ccfg.Operators, err = loadOperators(operatorsPath); err != nil {
 					return &exitError{code: exitInvalidConfig, err: err}
 				}
-			}
-			sec, err := secOpts.load(cmd, topo, env, auth.RoleNode, nodeID, logger, metrics)
-			if err != nil {
-				return err
 			}
 			sec.WatchSIGHUP(cmd.Context())
 			ncfg := control.NodeConfig{

@@ -51,7 +51,13 @@ Go's profiler at /debug/pprof/ on that listener, never on --listen or --http.`,
 			}
 			cfg := router.DefaultConfig()
 			cfg.Topology, cfg.ID, cfg.Site, cfg.GossipAddr, cfg.GossipSeeds, cfg.Logger = topo, id, site, gossipAddr, seeds, logger
-			metrics, metricsSrv, err := startMetrics(metricsOpts, logger)
+			reg := metricsRegistry(metricsOpts)
+			metrics := registerer(reg)
+			sec, err := secOpts.load(cmd, topo, env, auth.RoleRouter, id, logger, metrics)
+			if err != nil {
+				return err
+			}
+			metricsSrv, err := startMetrics(metricsOpts, reg, sec, logger)
 			if err != nil {
 				return err
 			}
@@ -67,10 +73,6 @@ Go's profiler at /debug/pprof/ on that listener, never on --listen or --http.`,
 					logger.Warn("the chaos proxy config has no route from this region's clients: ingress to other sites' routers is not probed", "config", viaProxy)
 				}
 				logger.Info("dialing other sites through the chaos proxy", "config", viaProxy, "site", site, "redirected_addrs", d.redirected)
-			}
-			sec, err := secOpts.load(cmd, topo, env, auth.RoleRouter, id, logger, metrics)
-			if err != nil {
-				return err
 			}
 			sec.WatchSIGHUP(cmd.Context())
 			cfg.ServerTLS, cfg.HTTPServerTLS, cfg.NodeTLS = sec.ServerTLS(), sec.HTTPServerTLS(), sec.ClientTLS()

@@ -70,13 +70,13 @@ func TestViaProxyRefusesAnIncompleteConfig(t *testing.T) {
 		args []string
 		want []string
 	}{
-		{[]string{"node", "--config", minimalFile, "--node", "hz-a-1", "--data", filepath.Join(dir, "n"), "--env", "test", "--via-proxy", partial},
+		{[]string{"node", "--config", minimalFile, "--node", "hz-a-1", "--data", filepath.Join(dir, "n"), "--env", "test", "--via-proxy", partial, "--insecure"},
 			[]string{`no route from site "hz-a"`, "127.0.0.1:7202", "127.0.0.1:7103", "127.0.0.1:7203"}},
-		{[]string{"router", "--config", minimalFile, "--site", "hz-a", "--id", "r", "--listen", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--env", "test", "--via-proxy", partial},
+		{[]string{"router", "--config", minimalFile, "--site", "hz-a", "--id", "r", "--listen", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--env", "test", "--via-proxy", partial, "--insecure"},
 			[]string{`no route from site "hz-a"`, "127.0.0.1:7202"}},
-		{[]string{"node", "--config", minimalFile, "--node", "hz-a-1", "--data", filepath.Join(dir, "n"), "--env", "test", "--via-proxy", broken},
+		{[]string{"node", "--config", minimalFile, "--node", "hz-a-1", "--data", filepath.Join(dir, "n"), "--env", "test", "--via-proxy", broken, "--insecure"},
 			[]string{"routes[0].listen_addr", "every interface"}},
-		{[]string{"router", "--config", minimalFile, "--site", "hz-a", "--id", "r", "--listen", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--env", "test", "--via-proxy", filepath.Join(dir, "missing.json")},
+		{[]string{"router", "--config", minimalFile, "--site", "hz-a", "--id", "r", "--listen", "127.0.0.1:0", "--gossip-addr", "127.0.0.1:0", "--env", "test", "--insecure", "--via-proxy", filepath.Join(dir, "missing.json")},
 			[]string{"--via-proxy", "missing.json"}},
 	} {
 		code, _, stderr := runCLI(t, tt.args...)
