@@ -166,7 +166,7 @@ func StartNode(cfg NodeConfig) (*Node, error) {
 		}
 	}
 
-	opts := clientServerLimits()
+	opts := GRPCServerLimits()
 	if cfg.ClientServerTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.ClientServerTLS)))
 	}
@@ -271,9 +271,10 @@ func (n *Node) Close(drain time.Duration) error {
 	return n.host.Close()
 }
 
-// Limits of the node's client gRPC server (Cell, Control, health): what
-// one connection may hold open and send, so that one misbehaving peer
-// cannot take the node's memory or goroutines.
+// Limits of the client-facing gRPC servers (a node's Cell, Control and
+// health services; a router's Payments and RouterAdmin): what one
+// connection may hold open and send, so that one misbehaving peer cannot
+// take the process's memory or goroutines.
 const (
 	// clientStreamsPerConnMax bounds the calls in flight on one connection
 	// (a router multiplexes all its requests to this node on one).
@@ -292,7 +293,8 @@ const (
 	clientPingTimeoutDuration  = 20 * time.Second
 )
 
-func clientServerLimits() []grpc.ServerOption {
+// GRPCServerLimits are those limits as server options.
+func GRPCServerLimits() []grpc.ServerOption {
 	return []grpc.ServerOption{
 		grpc.MaxConcurrentStreams(clientStreamsPerConnMax),
 		grpc.MaxRecvMsgSize(clientMessageBytesMax),

@@ -13,9 +13,9 @@ import (
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/keepalive"
 
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
+	"github.com/cellpay/cellpay/cell"
 	"github.com/cellpay/cellpay/router/forward"
 	"github.com/cellpay/cellpay/router/gossip"
 	"github.com/cellpay/cellpay/router/httpapi"
@@ -82,7 +82,7 @@ func Start(cfg Config) (*Router, error) {
 		r.ingress = newIngressProber(agent, cfg.Site, forward.NewPool(cfg.IngressDialer, cfg.NodeTLS), cfg.ProbeInterval)
 	}
 
-	opts := serverLimits()
+	opts := cell.GRPCServerLimits()
 	if cfg.ServerTLS != nil {
 		opts = append(opts, grpc.Creds(credentials.NewTLS(cfg.ServerTLS)))
 	}
@@ -130,28 +130,17 @@ func Start(cfg Config) (*Router, error) {
 	return r, nil
 }
 
-// Limits of the router's servers: what one client connection may hold and
-// how long a request may take to arrive, so that slow or greedy clients
-// (a slowloris, a body trickled byte by byte) cannot hold the router.
+// Limits of the router's HTTP server: how long a request may take to
+// arrive and what it may hold, so that slow or greedy clients (a slowloris,
+// a body trickled byte by byte) cannot hold the router. The gRPC server
+// takes cell.GRPCServerLimits.
 const (
 	httpHeaderReadMaxDuration = 5 * time.Second
 	httpReadMaxDuration       = 10 * time.Second // headers and body
 	httpWriteSlackDuration    = 5 * time.Second  // beyond the request timeout
 	httpIdleMaxDuration       = 2 * time.Minute
 	httpHeaderBytesMax        = 64 << 10
-	grpcStreamsPerConnMax     = 1024
-	grpcMessageBytesMax       = 4 << 20
-	grpcKeepaliveMinDuration  = 5 * time.Second
 )
-
-func serverLimits() []grpc.ServerOption {
-	return []grpc.ServerOption{
-		grpc.MaxConcurrentStreams(grpcStreamsPerConnMax),
-		grpc.MaxRecvMsgSize(grpcMessageBytesMax),
-		grpc.MaxSendMsgSize(grpcMessageBytesMax),
-		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: grpcKeepaliveMinDuration, PermitWithoutStream: true}),
-	}
-}
 
 // ClusterStatus is what RouterAdmin.Status answers, computed in process;
 // it returns by ctx's deadline (each replica and meta voter is asked with a
