@@ -13,9 +13,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 
+	"github.com/cellpay/cellpay/api/auth"
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/chaos/history"
@@ -214,10 +213,7 @@ func (r *remote) conn(nodeID string) (*grpc.ClientConn, error) {
 	// the run polls it every 50 ms (gRPC's default backoff grows to 2 min).
 	bo := backoff.DefaultConfig
 	bo.BaseDelay, bo.MaxDelay = 50*time.Millisecond, time.Second
-	creds := insecure.NewCredentials()
-	if r.operatorTLS != nil {
-		creds = credentials.NewTLS(r.operatorTLS)
-	}
+	creds := auth.Credentials(r.operatorTLS)
 	c, err := grpc.NewClient("passthrough:///"+n.ClientAddr, grpc.WithTransportCredentials(creds),
 		grpc.WithConnectParams(grpc.ConnectParams{Backoff: bo, MinConnectTimeout: r.callTimeout}))
 	if err != nil {

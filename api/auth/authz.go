@@ -153,21 +153,31 @@ func (a *Authorizer) check(ctx context.Context, method string) error {
 	}
 	roles, known := table[method]
 	id, hasID := PeerIdentity(ctx)
+	if code, refused := decide(&r, roles, known, id, hasID); refused {
+		return a.refuse(r, code)
+	}
+	return nil
+}
+
+// decide is the one rule of both the gRPC and the HTTP checks: a method in
+// the table, a verified identity, a role the method allows. A refusal fills
+// r's reason and detail and names the code.
+func decide(r *Refusal, roles []Role, known bool, id Identity, hasID bool) (codes.Code, bool) {
 	if hasID {
 		r.Caller = id.String()
 	}
 	switch {
 	case !known:
 		r.Reason, r.Detail = ReasonUnknownMethod, "the method has no roles in the table"
-		return a.refuse(r, codes.PermissionDenied)
+		return codes.PermissionDenied, true
 	case !hasID:
 		r.Reason, r.Detail = ReasonNoCertificate, "no verified client certificate with a cellpay:// identity"
-		return a.refuse(r, codes.Unauthenticated)
+		return codes.Unauthenticated, true
 	case !Allowed(roles, id.Role):
 		r.Reason, r.Detail = ReasonRole, fmt.Sprintf("a %s may not call it (allowed: %s)", id.Role, rolesText(roles))
-		return a.refuse(r, codes.PermissionDenied)
+		return codes.PermissionDenied, true
 	}
-	return nil
+	return codes.OK, false
 }
 
 // Refuse logs and reports r and returns the status for the caller; for
@@ -276,17 +286,13 @@ func (a *Authorizer) HTTP(roles []Role, next http.Handler) http.Handler {
 			id, err = IdentityOf(req.TLS.PeerCertificates[0])
 			hasID = err == nil
 		}
-		switch {
-		case !hasID:
-			r.Reason, r.Detail = ReasonNoCertificate, "no verified client certificate with a cellpay:// identity"
-			_ = a.refuse(r, codes.Unauthenticated)
-			http.Error(w, "auth: a client certificate is required", http.StatusUnauthorized)
-			return
-		case !Allowed(roles, id.Role):
-			r.Caller = id.String()
-			r.Reason, r.Detail = ReasonRole, fmt.Sprintf("a %s may not call it (allowed: %s)", id.Role, rolesText(roles))
-			_ = a.refuse(r, codes.PermissionDenied)
-			http.Error(w, "auth: "+r.Detail, http.StatusForbidden)
+		if code, refused := decide(&r, roles, true, id, hasID); refused {
+			_ = a.refuse(r, code)
+			httpCode := http.StatusForbidden
+			if code == codes.Unauthenticated {
+				httpCode = http.StatusUnauthorized
+			}
+			http.Error(w, "auth: "+r.Detail, httpCode)
 			return
 		}
 		next.ServeHTTP(w, req)

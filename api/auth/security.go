@@ -85,10 +85,16 @@ func (s *Security) ClientTLS() *tls.Config { return s.client }
 
 // DialCredentials are the gRPC transport credentials of a dialer.
 func (s *Security) DialCredentials() grpc.DialOption {
-	if s.client == nil {
-		return grpc.WithTransportCredentials(insecure.NewCredentials())
+	return grpc.WithTransportCredentials(Credentials(s.client))
+}
+
+// Credentials are the gRPC transport credentials of a dialer with tlsCfg:
+// TLS, or plain TCP when tlsCfg is nil (--insecure).
+func Credentials(tlsCfg *tls.Config) credentials.TransportCredentials {
+	if tlsCfg == nil {
+		return insecure.NewCredentials()
 	}
-	return grpc.WithTransportCredentials(credentials.NewTLS(s.client))
+	return credentials.NewTLS(tlsCfg)
 }
 
 // Authorizer enforces Methods on the surface named (e.g. "node-grpc"),

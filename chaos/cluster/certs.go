@@ -9,6 +9,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/cellpay/cellpay/api/auth"
+	"github.com/cellpay/cellpay/cell/topology"
 )
 
 // The cluster is secure by default: Start creates a throwaway CA in
@@ -51,15 +52,26 @@ func (c *Cluster) issueCerts() error {
 		return fmt.Errorf("cluster: gossip key: %w", err)
 	}
 	c.gossipKeys = [][]byte{key}
+	var routers []string
+	for _, s := range c.Topology.Sites() {
+		routers = append(routers, routerID(s.ID))
+	}
+	return IssueCerts(dir, c.Topology, routers, OperatorName, ClientName)
+}
+
+// IssueCerts makes a throwaway CA in dir and certificates for every node
+// of topo, for routers, an operator and an API client; nodes and routers
+// serve on 127.0.0.1 (a test's machine).
+func IssueCerts(dir string, topo *topology.Topology, routers []string, operator, client string) error {
 	if _, err := auth.CreateCA(dir, "", certValidity); err != nil {
 		return fmt.Errorf("cluster: %w", err)
 	}
-	ids := []auth.Identity{{Role: auth.RoleOperator, Name: OperatorName}, {Role: auth.RoleClient, Name: ClientName}}
-	for _, n := range c.Topology.Nodes() {
+	ids := []auth.Identity{{Role: auth.RoleOperator, Name: operator}, {Role: auth.RoleClient, Name: client}}
+	for _, n := range topo.Nodes() {
 		ids = append(ids, auth.Identity{Role: auth.RoleNode, Name: n.ID})
 	}
-	for _, s := range c.Topology.Sites() {
-		ids = append(ids, auth.Identity{Role: auth.RoleRouter, Name: routerID(s.ID)})
+	for _, r := range routers {
+		ids = append(ids, auth.Identity{Role: auth.RoleRouter, Name: r})
 	}
 	for _, id := range ids {
 		var hosts []string

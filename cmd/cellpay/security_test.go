@@ -6,9 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
-	"github.com/cellpay/cellpay/api/auth"
 	"github.com/cellpay/cellpay/cell/topology"
 	"github.com/cellpay/cellpay/chaos/cluster"
 )
@@ -31,24 +29,8 @@ func secureEnv(t *testing.T, topoPath string, routers ...string) string {
 		t.Fatal(err)
 	}
 	dir := filepath.Join(t.TempDir(), "certs")
-	if _, err := auth.CreateCA(dir, "", 24*time.Hour); err != nil {
+	if err := cluster.IssueCerts(dir, topo, routers, testOperatorName, testClientName); err != nil {
 		t.Fatal(err)
-	}
-	ids := []auth.Identity{{Role: auth.RoleOperator, Name: testOperatorName}, {Role: auth.RoleClient, Name: testClientName}}
-	for _, n := range topo.Nodes() {
-		ids = append(ids, auth.Identity{Role: auth.RoleNode, Name: n.ID})
-	}
-	for _, r := range routers {
-		ids = append(ids, auth.Identity{Role: auth.RoleRouter, Name: r})
-	}
-	for _, id := range ids {
-		var hosts []string
-		if id.Role == auth.RoleNode || id.Role == auth.RoleRouter {
-			hosts = []string{"127.0.0.1"}
-		}
-		if _, err := auth.Issue(dir, "", id, hosts, 24*time.Hour); err != nil {
-			t.Fatal(err)
-		}
 	}
 	key := filepath.Join(t.TempDir(), "gossip.key")
 	if err := os.WriteFile(key, []byte(base64.StdEncoding.EncodeToString([]byte("0123456789abcdef0123456789abcdef"))+"\n"), 0o600); err != nil {

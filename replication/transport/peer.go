@@ -12,11 +12,10 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/keepalive"
 	"google.golang.org/grpc/status"
 
+	"github.com/cellpay/cellpay/api/auth"
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 )
 
@@ -60,10 +59,7 @@ func (p *peer) dial() (*grpc.ClientConn, error) {
 		var d net.Dialer
 		dialer = func(ctx context.Context, addr string) (net.Conn, error) { return d.DialContext(ctx, "tcp", addr) }
 	}
-	creds := insecure.NewCredentials()
-	if cfg.ClientTLS != nil {
-		creds = credentials.NewTLS(cfg.ClientTLS)
-	}
+	creds := auth.Credentials(cfg.ClientTLS)
 	bo := backoff.DefaultConfig
 	bo.BaseDelay = 100 * time.Millisecond
 	bo.MaxDelay = cfg.ReconnectBackoffMax

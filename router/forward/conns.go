@@ -10,8 +10,8 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/backoff"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/cellpay/cellpay/api/auth"
 )
 
 // Pool holds one gRPC connection per node (Cell service), shared by
@@ -41,10 +41,7 @@ func (p *Pool) Get(addr string) (*grpc.ClientConn, error) {
 	if c, ok := p.conns[addr]; ok {
 		return c, nil
 	}
-	creds := insecure.NewCredentials()
-	if p.tls != nil {
-		creds = credentials.NewTLS(p.tls)
-	}
+	creds := auth.Credentials(p.tls)
 	bo := backoff.DefaultConfig
 	bo.BaseDelay, bo.MaxDelay = 50*time.Millisecond, time.Second
 	opts := []grpc.DialOption{

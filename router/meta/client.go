@@ -10,11 +10,10 @@ import (
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/cellpay/cellpay/api/auth"
 	pb "github.com/cellpay/cellpay/api/cellpay/v1"
 	"github.com/cellpay/cellpay/api/rpcstatus"
 	"github.com/cellpay/cellpay/cell/topology"
@@ -91,10 +90,7 @@ func (c *Client) control(addr string) (pb.ControlClient, error) {
 	conn := c.conns[addr]
 	if conn == nil {
 		var err error
-		creds := insecure.NewCredentials()
-		if c.cfg.TLS != nil {
-			creds = credentials.NewTLS(c.cfg.TLS)
-		}
+		creds := auth.Credentials(c.cfg.TLS)
 		if conn, err = grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(creds)); err != nil {
 			return nil, err
 		}
